@@ -1,0 +1,130 @@
+#include "model/profile.h"
+
+#include <algorithm>
+
+namespace calltree {
+
+namespace {
+size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
+
+template <class Map>
+uint32_t intern_text(std::string_view text, std::vector<std::string>& table, Map& ids) {
+    auto it = ids.find(std::string(text));
+    if (it != ids.end()) return it->second;
+    auto id = static_cast<uint32_t>(table.size());
+    table.emplace_back(text);
+    ids.emplace(table.back(), id);
+    return id;
+}
+}  // namespace
+
+void add_costs(Costs& a, std::span<const uint64_t> b) {
+    if (a.size() < b.size()) a.resize(b.size(), 0);
+    for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
+}
+
+size_t Profile::ArcKeyHash::operator()(const ArcKey& k) const noexcept {
+    return mix(mix(std::hash<uint32_t>()(k.caller), k.callee), k.line);
+}
+
+size_t Profile::FunctionKeyHash::operator()(const FunctionKey& k) const noexcept {
+    return mix(mix(std::hash<std::string>()(k.name), k.file), k.object);
+}
+
+Profile::Profile(std::vector<EventType> events) : events_(std::move(events)) {}
+
+int Profile::event_index(std::string_view name) const {
+    for (size_t i = 0; i < events_.size(); ++i)
+        if (events_[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+FileId Profile::intern_file(std::string_view path) { return FileId(intern_text(path, files_, file_ids_)); }
+
+ObjectId Profile::intern_object(std::string_view name) {
+    return ObjectId(intern_text(name, objects_, object_ids_));
+}
+
+FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
+    FunctionKey key{std::string(name), file.value, object.value};
+    auto it = function_ids_.find(key);
+    if (it != function_ids_.end()) return FunctionId(it->second);
+    auto id = static_cast<uint32_t>(functions_.size());
+    Function fn;
+    fn.name = key.name;
+    fn.file = file;
+    fn.object = object;
+    fn.line = line;
+    functions_.push_back(std::move(fn));
+    function_ids_.emplace(std::move(key), id);
+    return FunctionId(id);
+}
+
+void Profile::add_self_cost(FunctionId fn, Line line, std::span<const uint64_t> costs) {
+    add_costs(functions_[fn.value].self_by_line[line], costs);
+}
+
+void Profile::add_calls(FunctionId fn, uint64_t calls, uint64_t primitive_calls) {
+    functions_[fn.value].calls += calls;
+    functions_[fn.value].primitive_calls += primitive_calls;
+}
+
+void Profile::add_inclusive(FunctionId fn, std::span<const uint64_t> costs) {
+    add_costs(functions_[fn.value].inclusive, costs);
+}
+
+Arc& Profile::arc(FunctionId caller, Line call_line, FunctionId callee) {
+    ArcKey key{caller.value, callee.value, call_line.value};
+    auto it = arc_ids_.find(key);
+    if (it != arc_ids_.end()) return arcs_[it->second];
+    arc_ids_.emplace(key, static_cast<uint32_t>(arcs_.size()));
+    Arc& a = arcs_.emplace_back();
+    a.caller = caller;
+    a.callee = callee;
+    a.call_line = call_line;
+    return a;
+}
+
+Costs Profile::totals() const {
+    Costs sum(events_.size(), 0);
+    for (const Function& fn : functions_)
+        for (const auto& [line, costs] : fn.self_by_line) add_costs(sum, costs);
+    return sum;
+}
+
+void Profile::merge(const Profile& other) {
+    // Map the other profile's event columns onto ours, appending events we lack.
+    std::vector<size_t> column(other.events_.size());
+    for (size_t i = 0; i < other.events_.size(); ++i) {
+        int idx = event_index(other.events_[i].name);
+        if (idx < 0) {
+            idx = static_cast<int>(events_.size());
+            events_.push_back(other.events_[i]);
+        }
+        column[i] = static_cast<size_t>(idx);
+    }
+    auto remap = [&](const Costs& c) {
+        Costs out(events_.size(), 0);
+        for (size_t i = 0; i < c.size() && i < column.size(); ++i) out[column[i]] = c[i];
+        return out;
+    };
+    std::vector<FunctionId> fmap(other.functions_.size());
+    for (size_t i = 0; i < other.functions_.size(); ++i) {
+        const Function& f = other.functions_[i];
+        FunctionId id = intern_function(f.name, intern_file(other.file(f.file)),
+                                        intern_object(other.object(f.object)), f.line);
+        fmap[i] = id;
+        add_calls(id, f.calls, f.primitive_calls);
+        add_inclusive(id, remap(f.inclusive));
+        for (const auto& [line, costs] : f.self_by_line) add_self_cost(id, line, remap(costs));
+    }
+    for (const Arc& a : other.arcs_) {
+        Arc& mine = arc(fmap[a.caller.value], a.call_line, fmap[a.callee.value]);
+        mine.calls += a.calls;
+        mine.primitive_calls += a.primitive_calls;
+        add_costs(mine.inclusive, remap(a.inclusive));
+        add_costs(mine.callee_self, remap(a.callee_self));
+    }
+}
+
+}  // namespace calltree

@@ -1,0 +1,121 @@
+// The profile model: plain C++ data, no Python. Collectors fill it after a run, readers fill it
+// from files (pstats), writers (callgrind, pstats) read it. Every cost is an unsigned 64-bit
+// integer per event type, so new event kinds (sampling, memory) are new columns, not new code.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "model/ids.h"
+
+namespace calltree {
+
+struct EventType {
+    std::string name;       // short identifier, [A-Za-z_][A-Za-z0-9_]*
+    std::string long_name;  // shown by KCachegrind, e.g. "Wall time (ns)"
+};
+
+// One cost per event type of the owning profile, in the same order as Profile::events().
+using Costs = std::vector<uint64_t>;
+
+// Add b into a, growing a to b's size if needed.
+void add_costs(Costs& a, std::span<const uint64_t> b);
+
+struct Function {
+    std::string name;    // unique under KCachegrind's rule together with file and object
+    FileId file;
+    ObjectId object;
+    Line line;           // first line (def line); 0 for builtins
+    uint64_t calls = 0;            // every call, recursive ones included (pstats nc)
+    uint64_t primitive_calls = 0;  // calls not made while already active (pstats cc)
+    Costs inclusive;               // over outermost activations only (pstats ct)
+    std::map<Line, Costs> self_by_line;  // self cost per source line of this function
+};
+
+// caller -> callee at one call-site line of the caller.
+struct Arc {
+    FunctionId caller;
+    FunctionId callee;
+    Line call_line;
+    uint64_t calls = 0;
+    uint64_t primitive_calls = 0;  // calls where the callee was not already active
+    Costs inclusive;               // counted only at the outermost activation of this arc
+    Costs callee_self;             // callee's self cost spent under this arc (pstats inner tt)
+};
+
+class Profile {
+public:
+    explicit Profile(std::vector<EventType> events = {});
+
+    const std::vector<EventType>& events() const { return events_; }
+    size_t event_count() const { return events_.size(); }
+    // Index of the event named `name`, or -1.
+    int event_index(std::string_view name) const;
+
+    // Metadata written to the callgrind header (cmd:, pid:, desc: ...).
+    std::string command;
+    uint64_t pid = 0;
+    std::vector<std::pair<std::string, std::string>> descriptions;  // desc: Key: value
+
+    // Interning: the same text always gives the same id.
+    FileId intern_file(std::string_view path);
+    ObjectId intern_object(std::string_view name);
+    // A function is identified by (name, file, object); its def line is taken at first sight.
+    FunctionId intern_function(std::string_view name, FileId file, ObjectId object, Line line);
+
+    const std::string& file(FileId id) const { return files_[id.value]; }
+    const std::string& object(ObjectId id) const { return objects_[id.value]; }
+    const Function& function(FunctionId id) const { return functions_[id.value]; }
+    Function& function(FunctionId id) { return functions_[id.value]; }
+    size_t file_count() const { return files_.size(); }
+    size_t object_count() const { return objects_.size(); }
+    size_t function_count() const { return functions_.size(); }
+    const std::vector<Function>& functions() const { return functions_; }
+
+    void add_self_cost(FunctionId fn, Line line, std::span<const uint64_t> costs);
+    void add_calls(FunctionId fn, uint64_t calls, uint64_t primitive_calls);
+    void add_inclusive(FunctionId fn, std::span<const uint64_t> costs);
+    // Returns the arc (caller, call_line, callee), creating it with zero costs if new.
+    Arc& arc(FunctionId caller, Line call_line, FunctionId callee);
+    const std::vector<Arc>& arcs() const { return arcs_; }
+
+    // Sum of all self costs per event: what KCachegrind shows as the total.
+    Costs totals() const;
+
+    // Adds another profile into this one (same events by name; missing ones are appended).
+    void merge(const Profile& other);
+
+private:
+    struct ArcKey {
+        uint32_t caller, callee, line;
+        bool operator==(const ArcKey&) const = default;
+    };
+    struct ArcKeyHash {
+        size_t operator()(const ArcKey& k) const noexcept;
+    };
+    struct FunctionKey {
+        std::string name;
+        uint32_t file, object;
+        bool operator==(const FunctionKey&) const = default;
+    };
+    struct FunctionKeyHash {
+        size_t operator()(const FunctionKey& k) const noexcept;
+    };
+
+    std::vector<EventType> events_;
+    std::vector<std::string> files_;
+    std::unordered_map<std::string, uint32_t> file_ids_;
+    std::vector<std::string> objects_;
+    std::unordered_map<std::string, uint32_t> object_ids_;
+    std::vector<Function> functions_;
+    std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash> function_ids_;
+    std::vector<Arc> arcs_;
+    std::unordered_map<ArcKey, uint32_t, ArcKeyHash> arc_ids_;
+};
+
+}  // namespace calltree
