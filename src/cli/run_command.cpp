@@ -1,0 +1,160 @@
+#include "cli/run_command.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "cli/profile_output.h"
+#include "collect/tracer.h"
+#include "formats/output_file.h"
+#include "runner/interpreter.h"
+
+namespace calltree {
+
+void setup_run(CLI::App& app, RunOptions& options) {
+    app.add_option("-o,--output", options.output,
+                   "Output file; %p becomes the process id (default: callgrind.out.<pid>,\n"
+                   "or calltree.<pid>.prof with --format pstats). Example: -o prog.%p.callgrind");
+    app.add_option("--clock", options.clock,
+                   "What time to measure: wall (default, includes sleeping and waiting) or cpu\n"
+                   "(CPU time of each thread). Example: --clock cpu")
+        ->check(CLI::IsMember({"wall", "cpu", "counter"}));
+    app.add_option("--format", options.format,
+                   "Output format: callgrind (default, for KCachegrind) or pstats (a .prof file for\n"
+                   "pstats, snakeviz, gprof2dot). Example: --format pstats -o prog.prof")
+        ->check(CLI::IsMember({"callgrind", "pstats"}));
+    app.add_flag("--open", options.open_viewer, "Open the result in KCachegrind (or QCachegrind) when done");
+    // -m and -c end calltree's options like python3's; split_program handles them, these
+    // entries only document them in --help.
+    app.add_option("-m", "Run a library module as the program, like python3 -m. Example: -m json.tool in.json");
+    app.add_option("-c", "Run this code as the program, like python3 -c. Example: -c \"import json\"");
+}
+
+namespace {
+
+bool takes_value(const CLI::App& app, const std::string& arg) {
+    for (const CLI::Option* opt : app.get_options()) {
+        if (opt->get_type_size_max() == 0) continue;  // a flag
+        for (const std::string& name : opt->get_lnames())
+            if (arg == "--" + name) return true;
+        for (const std::string& name : opt->get_snames())
+            if (arg == "-" + name) return true;
+    }
+    return false;
+}
+
+std::string expand_pid(std::string path) {
+    std::string pid = std::to_string(getpid());
+    for (size_t at = path.find("%p"); at != std::string::npos; at = path.find("%p", at + pid.size()))
+        path.replace(at, 2, pid);
+    return path;
+}
+
+// python3's own message and status for a script it cannot open.
+bool check_script(const Program& program) {
+    if (program.kind != Program::Kind::Script || program.target == "-") return true;
+    FILE* f = std::fopen(program.target.c_str(), "r");
+    if (f != nullptr) {
+        std::fclose(f);
+        return true;
+    }
+    int err = errno;
+    std::error_code ec;
+    std::string shown = std::filesystem::absolute(program.target, ec).string();
+    std::cerr << "calltree: can't open file '" << (ec ? program.target : shown) << "': [Errno " << err << "] "
+              << std::strerror(err) << "\n";
+    return false;
+}
+
+}  // namespace
+
+int split_program(const CLI::App& app, int argc, char** argv, Program& program, bool& found) {
+    found = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto rest = [&](int from) { program.args.assign(argv + std::min(from, argc), argv + argc); };
+        if (arg == "--") {
+            if (i + 1 >= argc) return i;
+            program.kind = Program::Kind::Script;
+            program.target = argv[i + 1];
+            rest(i + 2);
+            found = true;
+            return i;
+        }
+        if (arg.rfind("-m", 0) == 0 || arg.rfind("-c", 0) == 0) {
+            program.kind = arg[1] == 'm' ? Program::Kind::Module : Program::Kind::Code;
+            if (arg.size() > 2) {
+                program.target = arg.substr(2);
+                rest(i + 1);
+            } else {
+                if (i + 1 >= argc) return i;  // CLI11 reports the missing value
+                program.target = argv[i + 1];
+                rest(i + 2);
+            }
+            found = true;
+            return i;
+        }
+        if (arg.size() > 1 && arg[0] == '-') {
+            if (arg.find('=') == std::string::npos && takes_value(app, arg)) ++i;
+            continue;
+        }
+        program.kind = Program::Kind::Script;
+        program.target = arg;
+        rest(i + 1);
+        found = true;
+        return i;
+    }
+    return argc;
+}
+
+int run_profiled(const RunOptions& options, const std::string& command_line) {
+    OutputFormat format = parse_output_format(options.format);
+    std::string path = options.output;
+    if (path.empty()) path = format == OutputFormat::Pstats ? "calltree.%p.prof" : "callgrind.out.%p";
+    path = expand_pid(path);
+    if (path != "-") {
+        std::error_code ec;
+        auto absolute = std::filesystem::absolute(path, ec);
+        if (!ec) path = absolute.string();
+    }
+    try {
+        check_output_writable(path);
+    } catch (const std::exception& e) {
+        std::cerr << "calltree: " << e.what() << "\n";
+        return 2;
+    }
+    if (!check_script(options.program)) return 2;
+
+    TracerOptions tracer_options;
+    tracer_options.clock = options.clock == "cpu"       ? TracerClock::Cpu
+                           : options.clock == "counter" ? TracerClock::Counter
+                                                        : TracerClock::Wall;
+    std::error_code ec;
+    tracer_options.cwd = std::filesystem::current_path(ec).string();
+
+    RunHooks hooks;
+    hooks.start = [&] { return tracer::start(tracer_options); };
+    hooks.stop = [] { tracer::stop(); };
+    hooks.finish = [&]() -> bool {
+        try {
+            Profile profile = tracer::build_profile();
+            profile.command = command_line;
+            profile.pid = static_cast<uint64_t>(getpid());
+            save_profile(profile, path, format);
+            std::string message = saved_message(path, format);
+            if (!message.empty()) std::cerr << message << std::endl;
+            return true;
+        } catch (const std::exception& e) {
+            std::cerr << "calltree: " << e.what() << std::endl;
+            return false;
+        }
+    };
+    return run_program(options.program, std::move(hooks));
+}
+
+}  // namespace calltree

@@ -1,0 +1,97 @@
+#include "collect/naming.h"
+
+#include "model/names.h"
+
+namespace calltree {
+
+namespace {
+
+std::string utf8(PyObject* text) {
+    if (text == nullptr || !PyUnicode_Check(text)) return {};
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
+    if (data == nullptr) {
+        PyErr_Clear();
+        return {};
+    }
+    return std::string(data, static_cast<size_t>(size));
+}
+
+// Pseudo-files such as "<frozen importlib._bootstrap>" or "<string>" stay as they are.
+std::string absolute_path(std::string path, const std::string& cwd) {
+    if (path.empty() || path.front() == '/' || path.front() == '<' || cwd.empty()) return path;
+    return cwd + "/" + path;
+}
+
+std::string module_name(PyFrameObject* frame, const std::string& file) {
+    if (frame != nullptr) {
+        PyObject* globals = PyFrame_GetGlobals(frame);
+        if (globals != nullptr) {
+            std::string name = PyDict_Check(globals) ? utf8(PyDict_GetItemString(globals, "__name__")) : "";
+            Py_DECREF(globals);
+            if (!name.empty()) return name;
+        }
+    }
+    // No module: the file's stem is the most readable stand-in.
+    auto slash = file.rfind('/');
+    std::string stem = file.substr(slash == std::string::npos ? 0 : slash + 1);
+    auto dot = stem.rfind('.');
+    return dot == std::string::npos || dot == 0 ? stem : stem.substr(0, dot);
+}
+
+}  // namespace
+
+FunctionNaming name_python_function(PyCodeObject* code, PyFrameObject* frame, const std::string& cwd) {
+    FunctionNaming n;
+    n.name = utf8(code->co_qualname);
+    if (n.name.empty()) n.name = utf8(code->co_name);
+    n.file = absolute_path(utf8(code->co_filename), cwd);
+    n.object = module_name(frame, n.file);
+    n.line = code->co_firstlineno > 0 ? static_cast<uint32_t>(code->co_firstlineno) : 0;
+    return n;
+}
+
+// Mirrors how cProfile (Modules/_lsprof.c) labels C functions, so users recognise them and
+// pstats output from both tools lines up.
+FunctionNaming name_c_function(PyCFunctionObject* fn) {
+    FunctionNaming n;
+    n.file = std::string(kBuiltinFile);
+    const char* ml_name = fn->m_ml->ml_name;
+    PyObject* self = fn->m_self;
+    if (self == nullptr || PyModule_Check(self) == 0) {
+        if (self != nullptr) {
+            // A bound method: the repr of the type's descriptor, e.g. <method 'append' of 'list' objects>.
+            PyObject* key = PyUnicode_FromString(ml_name);
+            PyObject* descr = key != nullptr ? _PyType_Lookup(Py_TYPE(self), key) : nullptr;
+            Py_XDECREF(key);
+            PyErr_Clear();
+            if (descr != nullptr) {
+                Py_INCREF(descr);
+                PyObject* repr = PyObject_Repr(descr);
+                Py_DECREF(descr);
+                if (repr != nullptr) {
+                    n.name = utf8(repr);
+                    Py_DECREF(repr);
+                }
+                PyErr_Clear();
+            }
+        }
+    }
+    if (n.name.empty()) {
+        std::string module = utf8(fn->m_module);
+        if (module.empty() && fn->m_module != nullptr && PyModule_Check(fn->m_module)) {
+            module = PyModule_GetName(fn->m_module) ?: "";
+            PyErr_Clear();
+        }
+        if (self == nullptr)
+            n.name = module.empty() || module == "builtins" ? "<" + std::string(ml_name) + ">"
+                                                            : "<" + module + "." + ml_name + ">";
+        else
+            n.name = module.empty() ? "<built-in method " + std::string(ml_name) + ">"
+                                    : "<built-in method " + module + "." + ml_name + ">";
+    }
+    n.object = builtin_object(n.name);
+    return n;
+}
+
+}  // namespace calltree

@@ -1,0 +1,41 @@
+// Deterministic tracer: a C-level PyEval_SetProfile callback that records every Python and C
+// call with its caller, call-site line, count, self and inclusive time.
+//
+// One tracer per process (the profile hook is process state anyway). All entry points need the
+// GIL except build_profile(), which works on plain C++ data after the interpreter is gone.
+#pragma once
+#include <string>
+
+#include "collect/clock.h"
+#include "model/profile.h"
+
+namespace calltree {
+
+enum class TracerClock {
+    Wall,     // invariant TSC when reliable, else CLOCK_MONOTONIC
+    Cpu,      // per-thread CPU time
+    Counter,  // every reading advances exactly 1000 ns: exact, repeatable costs for tests
+};
+
+struct TracerOptions {
+    TracerClock clock = TracerClock::Wall;
+    std::string cwd;  // resolves relative source paths, fixed at start-up
+};
+
+namespace tracer {
+
+// Installs the hook on the calling thread and, through threading.setprofile, on every thread
+// the `threading` module starts. Returns false with a Python exception set on failure.
+bool start(const TracerOptions& options);
+
+// Stops recording everywhere and closes the activations still open at the current time.
+// Idempotent; needs the GIL.
+void stop();
+
+bool running();
+
+// The recorded profile: one event "Time" in ns, functions, arcs, costs of every thread merged.
+Profile build_profile();
+
+}  // namespace tracer
+}  // namespace calltree
