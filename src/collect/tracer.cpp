@@ -1,8 +1,5 @@
 #include "collect/tracer.h"
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <frameobject.h>
 #include <pthread.h>
 
 #include <cmath>
@@ -11,6 +8,7 @@
 #include <vector>
 
 #include "collect/flat_map.h"
+#include "collect/frame_access.h"
 #include "collect/naming.h"
 
 namespace calltree::tracer {
@@ -188,8 +186,7 @@ private:
 }
 
 inline uint32_t python_function(PyFrameObject* frame) {
-    PyCodeObject* code = PyFrame_GetCode(frame);
-    Py_DECREF(code);  // the frame keeps it alive
+    PyCodeObject* code = frame_code(frame);
     if (const uint32_t* id = state().function_ids.find(code)) return *id;
     return intern_code(code, frame);
 }
@@ -230,7 +227,7 @@ inline void enter(ThreadStack& ts, uint32_t function, void* key, bool python, ui
         arc_key.caller = top.function;
         if (top.python) {
             caller_frame = static_cast<PyFrameObject*>(top.key);
-            arc_key.lasti = PyFrame_GetLasti(caller_frame);
+            arc_key.lasti = frame_lasti(caller_frame);
         }
     }
     const uint32_t* found = s.arc_ids.find(arc_key);
