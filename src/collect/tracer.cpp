@@ -96,6 +96,7 @@ struct State {
     std::unordered_map<uint64_t, uint32_t> pair_ids;
 
     std::vector<std::unique_ptr<ThreadStack>> threads;
+    ThreadStack* main_stack = nullptr;
 };
 
 State& state() {
@@ -262,6 +263,12 @@ inline void pop(ThreadStack& ts, uint64_t now) {
     if (e.python) Py_DECREF(static_cast<PyObject*>(e.key));
 }
 
+// When __main__'s top-level code has returned, the program is over on the main thread: what
+// follows is interpreter shutdown (joining threads, which stay profiled, and atexit).
+[[gnu::noinline]] void root_returned(ThreadStack& ts) {
+    if (&ts == state().main_stack) PyEval_SetProfile(nullptr, nullptr);
+}
+
 // A return for `key`. Frames above it whose returns we never saw (the hook was switched off
 // for a while) are closed first; a return for a frame entered before tracing began is ignored.
 inline void leave(ThreadStack& ts, void* key, uint64_t now) {
@@ -275,6 +282,7 @@ inline void leave(ThreadStack& ts, void* key, uint64_t now) {
         while (stack.size() > i) pop(ts, now);
     }
     pop(ts, now);
+    if (stack.empty()) root_returned(ts);
 }
 
 template <class Clock>
@@ -339,6 +347,7 @@ int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) 
     }
     Py_XDECREF(globals);
     if (!is_main) return 0;
+    s.main_stack = t_stack != nullptr ? t_stack : attach_thread();
     PyEval_SetProfile(s.callback, s.hook);
     return s.callback(obj, frame, what, arg);
 }
