@@ -5,7 +5,10 @@
 
 #include "formats/callgrind_writer.h"
 #include "formats/output_file.h"
+#if __has_include("formats/pstats_writer.h")
 #include "formats/pstats_writer.h"
+#define CALLTREE_HAVE_PSTATS 1
+#endif
 
 namespace calltree {
 
@@ -17,9 +20,11 @@ OutputFormat parse_output_format(const std::string& name) {
 
 namespace {
 void write(const Profile& profile, std::ostream& out, OutputFormat format) {
+#ifdef CALLTREE_HAVE_PSTATS
     if (format == OutputFormat::Pstats)
         write_pstats(profile, out);
     else
+#endif
         write_callgrind(profile, out);
 }
 }  // namespace
@@ -32,7 +37,11 @@ void save_profile(const Profile& profile, const std::string& path, OutputFormat 
         return;
     }
     AtomicOutputFile file(path);
-    write(profile, file.stream(), format);
+    try {
+        write(profile, file.stream(), format);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error("cannot write output file '" + path + "': " + e.what());
+    }
     file.commit();
 }
 
