@@ -51,56 +51,91 @@ void check_output_writable(const std::string& path) {
     if (access(dir.c_str(), W_OK | X_OK) != 0) fail(path, "directory '" + dir + "': " + std::strerror(errno));
 }
 
+// A plain fd-backed buffer: unlike std::ofstream it remembers *why* a write failed, so a full
+// disk is reported as "No space left on device", not "write error".
+class AtomicOutputFile::FileBuffer : public std::streambuf {
+public:
+    explicit FileBuffer(int fd) : fd_(fd) { setp(buffer_, buffer_ + sizeof buffer_); }
+    ~FileBuffer() override {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int error() const { return error_; }
+
+    // Flushes and closes; returns 0 or the first errno seen.
+    int close() {
+        sync();
+        if (fd_ >= 0 && ::close(fd_) != 0 && error_ == 0) error_ = errno;
+        fd_ = -1;
+        return error_;
+    }
+    int fd() const { return fd_; }
+
+protected:
+    int overflow(int c) override {
+        if (sync() != 0) return traits_type::eof();
+        if (c != traits_type::eof()) {
+            *pptr() = static_cast<char>(c);
+            pbump(1);
+        }
+        return traits_type::not_eof(c);
+    }
+
+    int sync() override {
+        const char* p = pbase();
+        while (p < pptr() && error_ == 0) {
+            ssize_t n = ::write(fd_, p, static_cast<size_t>(pptr() - p));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                error_ = n < 0 ? errno : EIO;
+                break;
+            }
+            p += n;
+        }
+        setp(buffer_, buffer_ + sizeof buffer_);
+        return error_ == 0 ? 0 : -1;
+    }
+
+private:
+    int fd_;
+    int error_ = 0;
+    char buffer_[1 << 16];
+};
+
 AtomicOutputFile::AtomicOutputFile(std::string path) : path_(std::move(path)) {
+    int fd;
     if (is_special(path_)) {
-        out_.open(path_, std::ios::binary | std::ios::out);
-        if (!out_) fail(path_, std::strerror(errno));
-        return;
-    }
-    temp_path_ = directory_of(path_) + "/." + base_of(path_) + ".tmp." + std::to_string(getpid());
-    int fd = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == EEXIST) {  // a stale temporary of a crashed run with our pid
-        unlink(temp_path_.c_str());
+        fd = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) fail(path_, std::strerror(errno));
+    } else {
+        temp_path_ = directory_of(path_) + "/." + base_of(path_) + ".tmp." + std::to_string(getpid());
         fd = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) {  // a stale temporary of a crashed run with our pid
+            unlink(temp_path_.c_str());
+            fd = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        }
+        if (fd < 0) {
+            std::string why = std::strerror(errno);
+            temp_path_.clear();
+            fail(path_, why);
+        }
     }
-    if (fd < 0) {
-        std::string why = std::strerror(errno);
-        temp_path_.clear();
-        fail(path_, why);
-    }
-    close(fd);
-    out_.open(temp_path_, std::ios::binary | std::ios::out | std::ios::trunc);
-    if (!out_) fail(path_, std::strerror(errno));
+    buffer_ = std::make_unique<FileBuffer>(fd);
+    out_ = std::make_unique<std::ostream>(buffer_.get());
 }
 
 AtomicOutputFile::~AtomicOutputFile() {
-    if (!committed_ && !temp_path_.empty()) {
-        out_.close();
-        unlink(temp_path_.c_str());
-    }
+    if (!committed_ && !temp_path_.empty()) unlink(temp_path_.c_str());
 }
 
-std::ostream& AtomicOutputFile::stream() { return out_; }
+std::ostream& AtomicOutputFile::stream() { return *out_; }
 
 void AtomicOutputFile::commit() {
-    errno = 0;
-    out_.flush();
-    if (!out_) fail(path_, errno != 0 ? std::strerror(errno) : "write error");
-    out_.close();
-    if (out_.fail()) fail(path_, errno != 0 ? std::strerror(errno) : "write error");
-    if (temp_path_.empty()) {
-        committed_ = true;
-        return;
-    }
+    out_->flush();
     // The data must be on disk before the name points at it, or a crash could leave an empty file.
-    int fd = open(temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        int rc = fsync(fd);
-        int err = errno;
-        close(fd);
-        if (rc != 0 && err != EINVAL) fail(path_, std::strerror(err));
-    }
-    if (rename(temp_path_.c_str(), path_.c_str()) != 0) fail(path_, std::strerror(errno));
+    if (buffer_->error() == 0 && !temp_path_.empty() && fsync(buffer_->fd()) != 0 && errno != EINVAL)
+        fail(path_, std::strerror(errno));
+    if (int error = buffer_->close(); error != 0) fail(path_, std::strerror(error));
+    if (!temp_path_.empty() && rename(temp_path_.c_str(), path_.c_str()) != 0) fail(path_, std::strerror(errno));
     committed_ = true;
 }
 

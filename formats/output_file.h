@@ -1,7 +1,8 @@
 // Output files are written to a temporary file in the target directory and renamed into place,
 // so a reader never sees a half-written profile and a failed write leaves nothing behind.
 #pragma once
-#include <fstream>
+#include <memory>
+#include <ostream>
 #include <string>
 
 namespace calltree {
@@ -22,9 +23,11 @@ public:
     void commit();
 
 private:
+    class FileBuffer;
     std::string path_;
     std::string temp_path_;
-    std::ofstream out_;
+    std::unique_ptr<FileBuffer> buffer_;
+    std::unique_ptr<std::ostream> out_;
     bool committed_ = false;
 };
 

@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include "model/names.h"
+#include "model/profile.h"
+
+using namespace calltree;
+
+namespace {
+Profile two_events() { return Profile({{"Time", "Time (ns)"}, {"Alloc", "Bytes allocated"}}); }
+}  // namespace
+
+TEST(Profile, InterningGivesStableIds) {
+    Profile p = two_events();
+    FileId a = p.intern_file("/a.py");
+    EXPECT_EQ(p.intern_file("/a.py"), a);
+    EXPECT_NE(p.intern_file("/b.py"), a);
+    ObjectId m = p.intern_object("mod");
+    FunctionId f = p.intern_function("f", a, m, Line(3));
+    EXPECT_EQ(p.intern_function("f", a, m, Line(99)), f);  // identity ignores the line
+    EXPECT_EQ(p.function(f).line, Line(3));
+    // Same name in another object or file is another function (KCachegrind's identity rule).
+    EXPECT_NE(p.intern_function("f", a, p.intern_object("other"), Line(3)), f);
+    EXPECT_NE(p.intern_function("f", p.intern_file("/b.py"), m, Line(3)), f);
+}
+
+TEST(Profile, TotalsAreTheSumOfSelfCosts) {
+    Profile p = two_events();
+    FileId file = p.intern_file("/a.py");
+    ObjectId obj = p.intern_object("m");
+    FunctionId f = p.intern_function("f", file, obj, Line(1));
+    FunctionId g = p.intern_function("g", file, obj, Line(5));
+    uint64_t c1[] = {10, 1}, c2[] = {5, 0}, c3[] = {7, 100};
+    p.add_self_cost(f, Line(1), c1);
+    p.add_self_cost(f, Line(1), c2);
+    p.add_self_cost(g, Line(6), c3);
+    Arc& arc = p.arc(f, Line(2), g);
+    add_costs(arc.inclusive, c3);  // inclusive costs never count towards totals
+    EXPECT_EQ(p.totals(), (Costs{22, 101}));
+    EXPECT_EQ(p.function(f).self_by_line.at(Line(1)), (Costs{15, 1}));
+}
+
+TEST(Profile, ArcsAreKeyedByCallSite) {
+    Profile p = two_events();
+    FileId file = p.intern_file("/a.py");
+    ObjectId obj = p.intern_object("m");
+    FunctionId f = p.intern_function("f", file, obj, Line(1));
+    FunctionId g = p.intern_function("g", file, obj, Line(5));
+    p.arc(f, Line(2), g).calls += 1;
+    p.arc(f, Line(3), g).calls += 2;
+    p.arc(f, Line(2), g).calls += 4;
+    ASSERT_EQ(p.arcs().size(), 2u);
+    EXPECT_EQ(p.arcs()[0].calls, 5u);
+    EXPECT_EQ(p.arcs()[1].calls, 2u);
+}
+
+TEST(Profile, MergeAddsCostsAndMapsEventsByName) {
+    Profile a(std::vector<EventType>{{"Time", "Time (ns)"}});
+    Profile b({{"Alloc", "Bytes"}, {"Time", "Time (ns)"}});
+    for (Profile* p : {&a, &b}) {
+        FileId file = p->intern_file("/x.py");
+        ObjectId obj = p->intern_object("x");
+        FunctionId f = p->intern_function("f", file, obj, Line(1));
+        FunctionId g = p->intern_function("g", file, obj, Line(4));
+        p->add_calls(f, 1, 1);
+        Costs self(p->event_count(), 0);
+        self[static_cast<size_t>(p->event_index("Time"))] = 10;
+        p->add_self_cost(f, Line(1), self);
+        Arc& arc = p->arc(f, Line(2), g);
+        arc.calls += 3;
+        arc.inclusive = self;
+    }
+    a.merge(b);
+    ASSERT_EQ(a.event_count(), 2u);
+    EXPECT_EQ(a.events()[1].name, "Alloc");
+    ASSERT_EQ(a.function_count(), 2u);
+    EXPECT_EQ(a.functions()[0].calls, 2u);
+    EXPECT_EQ(a.totals(), (Costs{20, 0}));
+    ASSERT_EQ(a.arcs().size(), 1u);
+    EXPECT_EQ(a.arcs()[0].calls, 6u);
+    EXPECT_EQ(a.arcs()[0].inclusive, (Costs{20, 0}));
+}
+
+TEST(Names, BuiltinObjectFollowsCProfileNames) {
+    EXPECT_EQ(builtin_object("<built-in method builtins.len>"), "builtins");
+    EXPECT_EQ(builtin_object("<built-in method time.sleep>"), "time");
+    EXPECT_EQ(builtin_object("<method 'append' of 'list' objects>"), "builtins");
+    EXPECT_EQ(builtin_object("<method 'sum' of 'numpy.ndarray' objects>"), "numpy");
+    EXPECT_EQ(builtin_object("<built-in method numpy.core._multiarray_umath.implement_array_function>"), "numpy");
+    EXPECT_EQ(builtin_object("<built-in method sleep>"), "builtins");
+    EXPECT_EQ(builtin_object("<lambda>"), "builtins");
+}
