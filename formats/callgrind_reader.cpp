@@ -126,7 +126,11 @@ private:
                 auto it = long_names_.find(name);
                 events.push_back(EventType{name, it == long_names_.end() ? name : it->second});
             }
-            profile_ = Profile(std::move(events));
+            Profile fresh(std::move(events));  // header lines before events: keep their values
+            fresh.command = std::move(profile_.command);
+            fresh.pid = profile_.pid;
+            fresh.descriptions = std::move(profile_.descriptions);
+            profile_ = std::move(fresh);
         } else if (key == "event") {
             auto sep = value.find(':');
             std::string name = value.substr(0, sep);
