@@ -9,7 +9,7 @@ ctest --test-dir build -j2 --output-on-failure
 
 echo "== unit tests under ASan + UBSan"
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCALLTREE_SANITIZE=ON >/dev/null
-cmake --build build-sanitize -j"$(nproc)" --target calltree_unit_tests_all
+cmake --build build-sanitize -j"$(nproc)"
 ctest --test-dir build-sanitize -j2 --output-on-failure -L unit
 
 echo "== fuzzing the pstats reader"
