@@ -1,0 +1,47 @@
+"""Running calltree and python3 side by side."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+CALLTREE = os.environ.get("CALLTREE", "")
+SRC = os.environ.get("CALLTREE_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+EXAMPLES = os.path.join(SRC, "examples")
+PYTHON = "/usr/bin/python3"
+
+
+def example(name):
+    return os.path.join(EXAMPLES, name)
+
+
+def run(cmd, **kwargs):
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 120)
+    return subprocess.run(cmd, **kwargs)
+
+
+def profile(args, out, **kwargs):
+    """Runs `calltree -o out args...`."""
+    return run([CALLTREE, "-o", out, *args], **kwargs)
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        if not CALLTREE or not os.access(CALLTREE, os.X_OK):
+            self.skipTest("CALLTREE does not name the calltree binary")
+        self._tmp = tempfile.TemporaryDirectory(prefix="calltree_e2e_")
+        self.tmp = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def write(self, name, text):
+        p = self.path(name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+        return p

@@ -1,0 +1,107 @@
+"""The program behaves under calltree exactly as under python3: output, argv, sys.path[0],
+__main__, pickling, environment, tracebacks, exit status, signals."""
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+from callgrind_parse import parse
+from helpers import CALLTREE, PYTHON, TempDirTest, run
+
+WROTE = re.compile(r"^calltree: wrote .*\n", re.M)
+
+PROBE = r'''
+import os, pickle, sys
+class Point:
+    def __init__(self, x):
+        self.x = x
+p = pickle.loads(pickle.dumps(Point(3)))
+print(p.x, __name__, sys.argv, sys.path[0], __file__, hash("calltree"), sys.executable)
+print(os.environ.get("PROBE_VAR"), sys.stdin.read().strip())
+import probe_helper
+print(probe_helper.VALUE)
+'''
+
+
+class SameAsPython(TempDirTest):
+    def both(self, args, stdin="", env=None, cwd=None):
+        """Runs args under python3 and under calltree; returns both CompletedProcesses."""
+        full_env = dict(os.environ, **(env or {}))
+        py = run([PYTHON, *args], input=stdin, env=full_env, cwd=cwd or self.tmp)
+        ours = run([CALLTREE, "-o", self.path("out.callgrind"), *args], input=stdin, env=full_env,
+                   cwd=cwd or self.tmp)
+        return py, ours
+
+    def assertSame(self, py, ours, profile_written=True):
+        self.assertEqual(ours.stdout, py.stdout)
+        self.assertEqual(WROTE.sub("", ours.stderr), py.stderr)
+        self.assertEqual(ours.returncode, py.returncode)
+        if profile_written:
+            self.assertRegex(ours.stderr, r"calltree: wrote .*out\.callgrind")
+            self.assertIsNotNone(parse(self.path("out.callgrind")).totals)
+
+    def test_script_environment(self):
+        self.write("lib/probe_helper.py", "VALUE = 'from PYTHONPATH'\n")
+        script = self.write("probe.py", PROBE)
+        env = {"PYTHONHASHSEED": "0", "PROBE_VAR": "set", "PYTHONPATH": self.path("lib")}
+        py, ours = self.both([script, "-o", "x", "--help", "arg with space"], stdin="from stdin\n", env=env)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertSame(py, ours)
+
+    def test_module_and_code(self):
+        self.write("pkg/__init__.py", "")
+        self.write("pkg/__main__.py", "import sys\nprint('main', sys.argv, sys.path[0], __name__)\n")
+        self.write("mod.py", "import sys\nprint('mod', sys.argv, sys.path[0], __name__)\n")
+        for args in (["-m", "pkg", "a", "-b"], ["-m", "mod", "x"],
+                     ["-c", "import sys; print(sys.argv, repr(sys.path[0]), __name__)", "q", "-o"]):
+            with self.subTest(args=args):
+                self.assertSame(*self.both(args))
+
+    def test_exit_statuses_and_tracebacks(self):
+        programs = {
+            "normal": "print('ok')\n",
+            "exit3": "import sys\nsys.exit(3)\n",
+            "exit_msg": "import sys\nsys.exit('fatal: msg')\n",
+            "uncaught": "def f():\n    raise ValueError('boom')\ndef g():\n    f()\ng()\n",
+            "deep_exit": "def f(n):\n    if n == 0:\n        raise SystemExit(7)\n    f(n - 1)\nf(20)\n",
+            "syntax_error": "x = (\n",
+        }
+        for name, source in programs.items():
+            with self.subTest(program=name):
+                script = self.write(name + ".py", source)
+                self.assertSame(*self.both([script]))
+
+    def test_os_exit_status(self):
+        script = self.write("osexit.py", "import os, sys\nprint('x', flush=True)\nos._exit(5)\n")
+        py, ours = self.both([script])
+        self.assertEqual((ours.returncode, ours.stdout), (py.returncode, py.stdout))
+        self.assertEqual(ours.returncode, 5)
+
+    def signalled(self, cmd, sig):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.tmp)
+        self.assertEqual(proc.stdout.readline(), "looping\n")
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        return proc.returncode, err
+
+    def test_signals_still_write_the_profile(self):
+        script = self.write("loop.py", "import time\ndef spin():\n    while True:\n        time.sleep(0.005)\n"
+                                       "print('looping', flush=True)\nspin()\n")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                out = self.path(f"{sig.name}.callgrind")
+                py_status, py_err = self.signalled([PYTHON, script], sig)
+                status, err = self.signalled([CALLTREE, "-o", out, script], sig)
+                self.assertEqual(status, py_status)
+                self.assertEqual(WROTE.sub("", err).splitlines()[-1:], py_err.splitlines()[-1:])
+                cg = parse(out)
+                self.assertIsNotNone(cg.totals)
+                self.assertTrue(cg.by_name("spin"), "spin missing from the profile")
+                self.assertEqual(cg.functions[cg.by_name("spin")[0]].calls_in, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

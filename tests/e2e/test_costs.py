@@ -1,0 +1,57 @@
+"""Costs are right: exact with the test clock, truthful against the program's own timing with the
+wall clock, and CPU time excludes sleeping."""
+import re
+import unittest
+
+from callgrind_parse import parse
+from helpers import CALLTREE, TempDirTest, example, profile, run
+
+TINY = "def f():\n    pass\ndef g():\n    f()\n    f()\ng()\n"
+
+
+class Costs(TempDirTest):
+    def test_exact_costs_with_the_counter_clock(self):
+        # Events, each one clock step of 1000 ns: call <module> (t=1), call g (2), call f (3),
+        # return f (4), call f (5), return f (6), return g (7), return <module> (8).
+        script = self.write("tiny.py", TINY)
+        out = self.path("tiny.callgrind")
+        r = run([CALLTREE, "--clock", "counter", "-o", out, script])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cg = parse(out)
+        key = {name: (name, script, "__main__") for name in ("<module>", "g", "f")}
+        self.assertEqual(cg.functions[key["f"]].self_cost, [2000])
+        self.assertEqual(cg.functions[key["g"]].self_cost, [3000])
+        self.assertEqual(cg.functions[key["<module>"]].self_cost, [2000])
+        arcs = {(a.caller[0], a.callee[0], a.call_line): (a.calls, a.inclusive) for a in cg.arcs}
+        self.assertEqual(arcs, {("g", "f", 4): (1, [1000]), ("g", "f", 5): (1, [1000]),
+                                ("<module>", "g", 6): (1, [5000])})
+        self.assertEqual(cg.totals, [7000])
+        self.assertEqual(cg.functions[key["f"]].def_line, 1)
+        self.assertEqual(cg.functions[key["g"]].def_line, 3)
+
+    def test_recursion_inclusive_time_is_not_inflated(self):
+        out = self.path("fib.callgrind")
+        r = profile([example("recursion.py"), "24"], out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        measured = float(re.search(r"fib_seconds=([\d.]+)", r.stdout).group(1)) * 1e9
+        cg = parse(out)
+        (fib,) = cg.by_name("fib")
+        inclusive = cg.inclusive(fib)
+        self.assertLessEqual(inclusive, measured * 1.02 + 50_000)
+        self.assertGreaterEqual(inclusive, measured * 0.5)
+        self.assertLess(sum(a.inclusive[0] for a in cg.arcs if a.callee == fib and a.caller == fib), inclusive)
+
+    def test_cpu_clock_excludes_sleep(self):
+        script = self.write("sleepy.py", "import time\ndef nap():\n    time.sleep(0.3)\nnap()\n")
+        totals = {}
+        for clock in ("wall", "cpu"):
+            out = self.path(clock + ".callgrind")
+            r = run([CALLTREE, "--clock", clock, "-o", out, script])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            totals[clock] = parse(out).totals[0]
+        self.assertGreater(totals["wall"], 300_000_000)
+        self.assertLess(totals["cpu"], 50_000_000)
+
+
+if __name__ == "__main__":
+    unittest.main()
