@@ -12,8 +12,10 @@ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCALLTREE_SANITIZE=ON >/d
 cmake --build build-sanitize -j"$(nproc)"
 ctest --test-dir build-sanitize -j2 --output-on-failure -L unit
 
-echo "== fuzzing the pstats reader"
-tests/fuzz/run_fuzz.sh build-fuzz 30
+if [ -x tests/fuzz/run_fuzz.sh ]; then
+    echo "== fuzzing the pstats reader"
+    tests/fuzz/run_fuzz.sh build-fuzz 30
+fi
 
 echo "== benchmark smoke run"
 /usr/bin/python3 bench/run_bench.py --quick --calltree build/src/cli/calltree
