@@ -1,21 +1,69 @@
-// Placeholder until the pstats reader lands; the real implementation replaces this file.
 #include "cli/convert_command.h"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/open_viewer.h"
+#include "cli/profile_output.h"
+#include "formats/output_file.h"
+#include "formats/pstats_reader.h"
+
 namespace calltree {
 
 CLI::App* setup_convert(CLI::App& app, ConvertOptions& options) {
-    auto* sub = app.add_subcommand("convert", "Convert pstats .prof files to callgrind");
-    sub->add_option("inputs", options.inputs, "Input .prof files")->required();
-    sub->add_option("-o,--output", options.output, "Output file");
+    auto* sub = app.add_subcommand("convert", "Convert cProfile/pstats .prof files (any Python 3, gzip too) to callgrind");
+    sub->add_option("inputs", options.inputs, "Input .prof files; several are summed into one profile; - is stdin")
+        ->required();
+    sub->add_option("-o,--output", options.output,
+                    "Output file, - for stdout (default: the first input's name + .callgrind).\n"
+                    "Example: calltree convert prog.prof -o prog.callgrind");
+    sub->add_option("--format", options.format, "Output format: callgrind (default) or pstats")
+        ->check(CLI::IsMember({"callgrind", "pstats"}));
+    sub->add_flag("--open", options.open_viewer, "Open the result in KCachegrind (or QCachegrind)");
+    sub->footer("Examples:\n  calltree convert prog.prof\n  calltree convert a.prof b.prof.gz -o merged.callgrind\n"
+                "  calltree convert prog.prof -o - | callgrind_annotate /dev/stdin");
     return sub;
 }
 
-int run_convert(const ConvertOptions&) {
-    std::cerr << "calltree: convert is not implemented yet\n";
-    return 2;
+int run_convert(const ConvertOptions& options) {
+    OutputFormat format = parse_output_format(options.format);
+    std::string output = options.output;
+    if (output.empty()) {
+        const std::string& first = options.inputs.front();
+        output = first == "-" ? "-" : first + (format == OutputFormat::Pstats ? ".pstats" : ".callgrind");
+    }
+    try {
+        check_output_writable(output);
+    } catch (const std::exception& e) {
+        std::cerr << "calltree: " << e.what() << "\n";
+        return 2;
+    }
+    Profile merged;
+    for (size_t i = 0; i < options.inputs.size(); ++i) {
+        const std::string& input = options.inputs[i];
+        try {
+            Profile profile = read_pstats_file(input);
+            if (i == 0)
+                merged = std::move(profile);
+            else
+                merged.merge(profile);
+        } catch (const std::exception& e) {
+            std::cerr << "calltree: " << input << ": " << e.what() << "\n";
+            return 2;
+        }
+    }
+    merged.command = "calltree convert";
+    for (const std::string& input : options.inputs) merged.command += " " + input;
+    try {
+        save_profile(merged, output, format);
+    } catch (const std::exception& e) {
+        std::cerr << "calltree: " << e.what() << "\n";
+        return 2;
+    }
+    std::string message = saved_message(output, format);
+    if (!message.empty()) std::cerr << message << "\n";
+    if (options.open_viewer && output != "-") open_viewer(output);
+    return 0;
 }
 
 }  // namespace calltree

@@ -5,10 +5,7 @@
 
 #include "formats/callgrind_writer.h"
 #include "formats/output_file.h"
-#if __has_include("formats/pstats_writer.h")
 #include "formats/pstats_writer.h"
-#define CALLTREE_HAVE_PSTATS 1
-#endif
 
 namespace calltree {
 
@@ -20,11 +17,9 @@ OutputFormat parse_output_format(const std::string& name) {
 
 namespace {
 void write(const Profile& profile, std::ostream& out, OutputFormat format) {
-#ifdef CALLTREE_HAVE_PSTATS
     if (format == OutputFormat::Pstats)
         write_pstats(profile, out);
     else
-#endif
         write_callgrind(profile, out);
 }
 }  // namespace

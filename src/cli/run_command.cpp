@@ -9,6 +9,7 @@
 #include <iostream>
 #include <set>
 
+#include "cli/open_viewer.h"
 #include "cli/profile_output.h"
 #include "collect/tracer.h"
 #include "formats/output_file.h"
@@ -148,6 +149,7 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
             save_profile(profile, path, format);
             std::string message = saved_message(path, format);
             if (!message.empty()) std::cerr << message << std::endl;
+            if (options.open_viewer && path != "-") open_viewer(path);
             return true;
         } catch (const std::exception& e) {
             std::cerr << "calltree: " << e.what() << std::endl;

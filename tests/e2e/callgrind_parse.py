@@ -108,7 +108,7 @@ def parse(path):
                 parts = line.split()
                 pos, costs = int(parts[0]), [int(x) for x in parts[1:]]
                 if pending_calls is not None:
-                    callee = (cfn, cfl or fl, cob or ob)
+                    callee = (cfn, fl if cfl is None else cfl, ob if cob is None else cob)
                     functions.setdefault(callee, Function()).calls_in += pending_calls
                     arcs.append(Arc(current, callee, pending_calls, pos, costs))
                     pending_calls = None

@@ -1,0 +1,335 @@
+#include "formats/marshal_reader.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace calltree {
+
+FormatError::FormatError(const std::string& what, size_t at)
+    : std::runtime_error(what + " at byte " + std::to_string(at)), offset(at) {}
+
+namespace {
+constexpr uint8_t kFlagRef = 0x80;
+// pstats files nest four levels; anything near this is hostile or not a profile.
+constexpr int kMaxDepth = 200;
+constexpr uint32_t kUnfilled = std::numeric_limits<uint32_t>::max();
+}  // namespace
+
+class MarshalParser {
+public:
+    MarshalParser(std::span<const uint8_t> data, MarshalDocument& doc) : data_(data), doc_(doc) {}
+
+    uint32_t read_object(int depth) {
+        if (depth > kMaxDepth) fail("objects nested more than " + std::to_string(kMaxDepth) + " levels deep");
+        size_t start = pos_;
+        uint8_t code = byte("a type code");
+        bool flag = (code & kFlagRef) != 0;
+        code &= static_cast<uint8_t>(~kFlagRef);
+        // The reference slot is taken before the children are read: indices are in pre-order.
+        size_t ref_slot = flag ? reserve_ref() : 0;
+        uint32_t index;
+        switch (code) {
+            case '0':
+                fail_at(start, "unexpected NULL object");
+            case 'N':
+                index = add({MarshalDocument::Type::None, 0, 0, start});
+                break;
+            case 'F':
+            case 'T':
+                index = add({MarshalDocument::Type::Bool, 0, code == 'T' ? 1u : 0u, start});
+                break;
+            case 'S':  // StopIteration
+            case '.':  // Ellipsis
+                index = add({MarshalDocument::Type::Other, 0, 0, start});
+                break;
+            case 'i':
+                index = add_int(static_cast<int32_t>(u32("a 4-byte int")), start);
+                break;
+            case 'I':
+                index = add_int(static_cast<int64_t>(u64("an 8-byte int")), start);
+                break;
+            case 'l':
+                index = read_long(start);
+                break;
+            case 'g':
+                index = add_float(std::bit_cast<double>(u64("an 8-byte float")), start);
+                break;
+            case 'f':
+                index = add_float(text_float(), start);
+                break;
+            case 'y':
+                take(16, "a binary complex");
+                index = add({MarshalDocument::Type::Other, 0, 0, start});
+                break;
+            case 'x':
+                text_float();
+                text_float();
+                index = add({MarshalDocument::Type::Other, 0, 0, start});
+                break;
+            case 's':
+            case 'u':
+            case 't':
+            case 'a':
+            case 'A':
+                index = read_string(u32("a string length"), start);
+                break;
+            case 'z':
+            case 'Z':
+                index = read_string(byte("a short string length"), start);
+                break;
+            case '(':
+            case '[':
+            case '<':
+            case '>':
+                index = read_sequence(code, u32("a container length"), start, depth, flag, ref_slot);
+                return index;
+            case ')':
+                index = read_sequence(code, byte("a small tuple length"), start, depth, flag, ref_slot);
+                return index;
+            case '{':
+                return read_dict(start, depth, flag, ref_slot);
+            case ':':  // slice (marshal version 5): start, stop, step
+                return read_sequence(code, 3, start, depth, flag, ref_slot);
+            case 'r': {
+                if (flag) fail_at(start, "a reference cannot itself be registered");
+                uint32_t ref = u32("a reference index");
+                if (ref >= refs_.size()) fail_at(start, "reference " + std::to_string(ref) + " to an unknown object");
+                if (refs_[ref] == kUnfilled)
+                    fail_at(start, "reference " + std::to_string(ref) + " to an object that is not complete");
+                return refs_[ref];
+            }
+            case 'c':
+                index = read_code(start, depth, flag, ref_slot);
+                return index;
+            default:
+                fail_at(start, "unknown type code 0x" + hex(code));
+        }
+        if (flag) refs_[ref_slot] = index;
+        return index;
+    }
+
+    size_t position() const { return pos_; }
+
+private:
+    [[noreturn]] void fail(const std::string& what) const { throw FormatError(what, pos_); }
+    [[noreturn]] void fail_at(size_t at, const std::string& what) const { throw FormatError(what, at); }
+
+    static std::string hex(uint8_t b) {
+        const char* digits = "0123456789abcdef";
+        return {digits[b >> 4], digits[b & 15]};
+    }
+
+    const uint8_t* take(size_t n, const char* what) {
+        if (data_.size() - pos_ < n) fail(std::string("file ends inside ") + what);
+        const uint8_t* p = data_.data() + pos_;
+        pos_ += n;
+        return p;
+    }
+    uint8_t byte(const char* what) { return *take(1, what); }
+    uint32_t u32(const char* what) {
+        const uint8_t* p = take(4, what);
+        return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+    }
+    uint64_t u64(const char* what) {
+        const uint8_t* p = take(8, what);
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+        return v;
+    }
+
+    size_t reserve_ref() {
+        refs_.push_back(kUnfilled);
+        return refs_.size() - 1;
+    }
+
+    uint32_t add(const MarshalDocument::Value& v) {
+        doc_.values_.push_back(v);
+        return static_cast<uint32_t>(doc_.values_.size() - 1);
+    }
+    uint32_t add_int(int64_t v, size_t start) {
+        return add({MarshalDocument::Type::Int, 0, static_cast<uint64_t>(v), start});
+    }
+    uint32_t add_float(double v, size_t start) {
+        return add({MarshalDocument::Type::Float, 0, std::bit_cast<uint64_t>(v), start});
+    }
+
+    double text_float() {
+        uint8_t n = byte("a text float length");
+        const uint8_t* p = take(n, "a text float");
+        std::string text(reinterpret_cast<const char*>(p), n);
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (end != text.c_str() + text.size()) fail("malformed text float '" + text + "'");
+        return v;
+    }
+
+    // Python ints beyond 32 bits: a signed digit count, then 15-bit digits, least significant first.
+    uint32_t read_long(size_t start) {
+        int32_t n = static_cast<int32_t>(u32("a long's digit count"));
+        uint64_t digits = n < 0 ? uint64_t(-int64_t{n}) : uint64_t(n);
+        if (digits > (data_.size() - pos_) / 2) fail("long with " + std::to_string(digits) + " digits exceeds the file");
+        double magnitude = 0;
+        uint64_t exact = 0;
+        bool fits = digits <= 4;  // 60 bits
+        for (uint64_t i = 0; i < digits; ++i) {
+            const uint8_t* p = take(2, "a long digit");
+            uint32_t d = uint32_t{p[0]} | uint32_t{p[1]} << 8;
+            if (d >= (1u << 15)) fail("long digit out of range");
+            if (fits) exact |= uint64_t{d} << (15 * i);
+            magnitude += std::ldexp(static_cast<double>(d), static_cast<int>(15 * i));
+        }
+        if (fits) return add_int(n < 0 ? -static_cast<int64_t>(exact) : static_cast<int64_t>(exact), start);
+        return add_float(n < 0 ? -magnitude : magnitude, start);
+    }
+
+    uint32_t read_string(uint32_t length, size_t start) {
+        take(length, "a string");
+        return add({MarshalDocument::Type::String, length, static_cast<uint64_t>(pos_ - length), start});
+    }
+
+    static MarshalDocument::Type container_type(uint8_t code) {
+        switch (code) {
+            case '[':
+                return MarshalDocument::Type::List;
+            case '<':
+            case '>':
+                return MarshalDocument::Type::Set;
+            case ':':
+                return MarshalDocument::Type::Other;
+            default:
+                return MarshalDocument::Type::Tuple;
+        }
+    }
+
+    uint32_t read_sequence(uint8_t code, uint32_t count, size_t start, int depth, bool flag, size_t ref_slot) {
+        // Every element takes at least one byte: a larger count is a lie, caught before allocating.
+        if (count > data_.size() - pos_)
+            fail("container of " + std::to_string(count) + " items exceeds the file");
+        uint32_t index = add({container_type(code), 0, 0, start});
+        if (flag) refs_[ref_slot] = index;
+        size_t first = stack_.size();
+        for (uint32_t i = 0; i < count; ++i) stack_.push_back(read_object(depth + 1));
+        return finish_container(index, first);
+    }
+
+    uint32_t read_dict(size_t start, int depth, bool flag, size_t ref_slot) {
+        uint32_t index = add({MarshalDocument::Type::Dict, 0, 0, start});
+        if (flag) refs_[ref_slot] = index;
+        size_t first = stack_.size();
+        while (true) {
+            if (pos_ >= data_.size()) fail("file ends inside a dict");
+            if (data_[pos_] == '0') {
+                ++pos_;
+                break;
+            }
+            stack_.push_back(read_object(depth + 1));
+            stack_.push_back(read_object(depth + 1));
+        }
+        return finish_container(index, first);
+    }
+
+    // Code objects: the field list changed in 3.11 (and the file does not say which Python wrote
+    // it), so try the 3.11+ layout and fall back to the 3.8-3.10 one. Only filename and name are kept.
+    uint32_t read_code(size_t start, int depth, bool flag, size_t ref_slot) {
+        size_t pos = pos_, values = doc_.values_.size(), refs = refs_.size(), stack = stack_.size();
+        try {
+            return read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
+        } catch (const FormatError&) {
+            pos_ = pos;
+            doc_.values_.resize(values);
+            refs_.resize(refs);
+            stack_.resize(stack);
+            return read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
+        }
+    }
+
+    // `ints` leading int32 fields, `through_filename` objects ending with the filename, the name,
+    // the qualname (3.11+), the first line, then `trailing` objects (line and exception tables).
+    uint32_t read_code_layout(size_t start, int depth, bool flag, size_t ref_slot, int ints, int through_filename,
+                              bool has_qualname, int trailing) {
+        uint32_t index = add({MarshalDocument::Type::Code, 0, 0, start});
+        if (flag) refs_[ref_slot] = index;
+        for (int i = 0; i < ints; ++i) u32("a code object field");
+        uint32_t filename = 0;
+        for (int i = 0; i < through_filename; ++i) filename = read_object(depth + 1);
+        uint32_t name = read_object(depth + 1);
+        if (has_qualname) read_object(depth + 1);
+        u32("a code object's first line");
+        for (int i = 0; i < trailing; ++i) read_object(depth + 1);
+        if (doc_.values_[name].type != MarshalDocument::Type::String ||
+            doc_.values_[filename].type != MarshalDocument::Type::String)
+            fail_at(start, "malformed code object");
+        size_t first = stack_.size();
+        stack_.push_back(filename);
+        stack_.push_back(name);
+        return finish_container(index, first);
+    }
+
+    uint32_t finish_container(uint32_t index, size_t first) {
+        auto& v = doc_.values_[index];
+        v.payload = doc_.children_.size();
+        v.count = static_cast<uint32_t>(stack_.size() - first);
+        doc_.children_.insert(doc_.children_.end(), stack_.begin() + static_cast<ptrdiff_t>(first), stack_.end());
+        stack_.resize(first);
+        return index;
+    }
+
+    std::span<const uint8_t> data_;
+    MarshalDocument& doc_;
+    size_t pos_ = 0;
+    std::vector<uint32_t> refs_;
+    std::vector<uint32_t> stack_;
+};
+
+MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
+    MarshalDocument doc;
+    doc.data_ = data;
+    if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
+    doc.values_.reserve(data.size() / 8 + 16);
+    MarshalParser parser(data, doc);
+    doc.root_ = parser.read_object(0);
+    if (parser.position() != data.size())
+        throw FormatError(std::to_string(data.size() - parser.position()) + " unexpected bytes after the data",
+                          parser.position());
+    return doc;
+}
+
+std::span<const uint32_t> MarshalDocument::children(uint32_t index) const {
+    const Value& v = values_[index];
+    return std::span<const uint32_t>(children_).subspan(v.payload, v.count);
+}
+
+std::string_view MarshalDocument::string(uint32_t index) const {
+    const Value& v = values_[index];
+    return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
+}
+
+int64_t MarshalDocument::integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
+
+double MarshalDocument::number(uint32_t index) const {
+    const Value& v = values_[index];
+    if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
+    if (v.type == Type::Bool) return static_cast<double>(v.payload);
+    return static_cast<double>(static_cast<int64_t>(v.payload));
+}
+
+const char* MarshalDocument::type_name(Type type) {
+    switch (type) {
+        case Type::None: return "None";
+        case Type::Bool: return "bool";
+        case Type::Int: return "int";
+        case Type::Float: return "float";
+        case Type::String: return "string";
+        case Type::Tuple: return "tuple";
+        case Type::List: return "list";
+        case Type::Set: return "set";
+        case Type::Dict: return "dict";
+        case Type::Code: return "code";
+        case Type::Other: return "object";
+    }
+    return "object";
+}
+
+}  // namespace calltree

@@ -1,0 +1,254 @@
+#include "formats/pstats_reader.h"
+
+#include <cmath>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "formats/gzip_input.h"
+#include "model/names.h"
+
+namespace calltree {
+
+namespace {
+
+using Type = MarshalDocument::Type;
+
+// A pstats function key: (filename, first line, function name).
+struct Key {
+    std::string_view file;
+    int64_t line;
+    std::string_view name;
+    bool operator==(const Key&) const = default;
+};
+struct KeyHash {
+    size_t operator()(const Key& k) const noexcept {
+        return std::hash<std::string_view>()(k.file) * 31 + std::hash<std::string_view>()(k.name) * 7 +
+               static_cast<size_t>(k.line);
+    }
+};
+
+struct Entry {
+    uint64_t cc = 0, nc = 0, tt = 0, ct = 0;
+    uint32_t callers = 0;  // index of the callers dict
+    bool has_stats = false;
+};
+
+uint64_t to_ns(double seconds) {
+    // The pure-Python `profile` module can report tiny negative times; a cost cannot be negative.
+    if (!(seconds > 0) || !std::isfinite(seconds)) return 0;
+    return static_cast<uint64_t>(std::llround(seconds * 1e9));
+}
+
+class PstatsInterpreter {
+public:
+    explicit PstatsInterpreter(const MarshalDocument& doc) : doc_(doc) {}
+
+    Profile build() {
+        uint32_t root = doc_.root();
+        expect(root, Type::Dict, "the stats dict");
+        auto items = doc_.children(root);
+        entries_.reserve(items.size() / 2);
+        for (size_t i = 0; i < items.size(); i += 2) {
+            Key key = read_key(items[i]);
+            uint32_t stats = items[i + 1];
+            expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
+            auto fields = doc_.children(stats);
+            if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
+            Entry& e = entry(key);
+            e.cc += count(fields[0]);
+            e.nc += count(fields[1]);
+            e.tt += to_ns(seconds(fields[2]));
+            e.ct += to_ns(seconds(fields[3]));
+            expect(fields[4], Type::Dict, "a callers dict");
+            e.callers = fields[4];
+            e.has_stats = true;
+        }
+        // Callers may name functions that have no entry of their own (yappi, pyinstrument).
+        for (size_t i = 0; i < keys_.size(); ++i)
+            if (entries_[i].has_stats)
+                for (auto c : pairs(entries_[i].callers)) entry(read_key(c.first));
+        name_functions();
+        return fill();
+    }
+
+private:
+    [[noreturn]] void fail(uint32_t value, const std::string& what) const {
+        throw FormatError("not a pstats file: " + what, doc_.value(value).offset);
+    }
+
+    void expect(uint32_t value, Type type, const char* what) const {
+        Type actual = doc_.value(value).type;
+        if (actual != type)
+            fail(value, std::string("expected ") + what + ", found " + MarshalDocument::type_name(actual));
+    }
+
+    uint64_t count(uint32_t value) const {
+        Type t = doc_.value(value).type;
+        if (t == Type::Int || t == Type::Bool) {
+            int64_t n = doc_.integer(value);
+            return n > 0 ? static_cast<uint64_t>(n) : 0;
+        }
+        if (t == Type::Float) {
+            double d = doc_.number(value);
+            return d > 0 && d < 1.8e19 ? static_cast<uint64_t>(d) : 0;
+        }
+        fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
+    }
+
+    double seconds(uint32_t value) const {
+        Type t = doc_.value(value).type;
+        if (t != Type::Float && t != Type::Int && t != Type::Bool)
+            fail(value, std::string("expected a time, found ") + MarshalDocument::type_name(t));
+        return doc_.number(value);
+    }
+
+    Key read_key(uint32_t value) const {
+        expect(value, Type::Tuple, "a (file, line, name) key");
+        auto parts = doc_.children(value);
+        if (parts.size() != 3) fail(value, "expected a (file, line, name) key of 3 items");
+        expect(parts[0], Type::String, "a file name");
+        if (doc_.value(parts[1]).type != Type::Int) fail(parts[1], "expected a line number");
+        uint32_t name = parts[2];
+        // The `profile` module keys its own entry with a code object: use the code's name.
+        if (doc_.value(name).type == Type::Code) name = doc_.children(name)[1];
+        expect(name, Type::String, "a function name");
+        std::string_view file = doc_.string(parts[0]);
+        // The `profile` module files C functions under "", cProfile under "~": one convention here.
+        if (file.empty()) file = kBuiltinFile;
+        return Key{file, doc_.integer(parts[1]), doc_.string(name)};
+    }
+
+    std::vector<std::pair<uint32_t, uint32_t>> pairs(uint32_t dict) const {
+        auto items = doc_.children(dict);
+        std::vector<std::pair<uint32_t, uint32_t>> out;
+        out.reserve(items.size() / 2);
+        for (size_t i = 0; i < items.size(); i += 2) out.emplace_back(items[i], items[i + 1]);
+        return out;
+    }
+
+    Entry& entry(const Key& key) {
+        auto [it, inserted] = index_.emplace(key, static_cast<uint32_t>(keys_.size()));
+        if (inserted) {
+            keys_.push_back(key);
+            entries_.emplace_back();
+        }
+        return entries_[it->second];
+    }
+
+    static std::string module_of(std::string_view file) {
+        std::string_view path = file;
+        auto slash = path.rfind('/');
+        std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
+        std::string_view dir = slash == std::string_view::npos ? "" : path.substr(0, slash);
+        auto dot = base.rfind('.');
+        std::string_view stem = dot == std::string_view::npos || dot == 0 ? base : base.substr(0, dot);
+        auto parent = [](std::string_view d) {
+            auto s = d.rfind('/');
+            return s == std::string_view::npos ? d : d.substr(s + 1);
+        };
+        if (stem == "__init__" || stem == "__main__") {
+            std::string_view p = parent(dir);
+            if (!p.empty()) return stem == "__init__" ? std::string(p) : std::string(p) + ".__main__";
+        }
+        // Standard-library and site-packages modules: the package directory is a good prefix.
+        std::string_view p = parent(dir);
+        bool in_package = !p.empty() && dir.find("/python3") != std::string_view::npos &&
+                          p.find("python3") == std::string_view::npos && p != "site-packages" &&
+                          p != "dist-packages" && p != "lib-dynload";
+        return in_package ? std::string(p) + "." + std::string(stem) : std::string(stem);
+    }
+
+    // Names unique under KCachegrind's identity (name + basename(file) + basename(object)).
+    void name_functions() {
+        names_.resize(keys_.size());
+        objects_.resize(keys_.size());
+        std::unordered_map<std::string, int> per_file_name;
+        auto file_name = [](const Key& k) { return std::string(k.file) + '\0' + std::string(k.name); };
+        for (const Key& k : keys_) ++per_file_name[file_name(k)];
+        std::unordered_map<std::string, size_t> identities;
+        for (size_t i = 0; i < keys_.size(); ++i) {
+            const Key& k = keys_[i];
+            bool builtin = k.file == kBuiltinFile;
+            names_[i] = std::string(k.name);
+            if (!builtin && per_file_name[file_name(k)] > 1) names_[i] += ":" + std::to_string(k.line);
+            objects_[i] = builtin ? builtin_object(k.name) : module_of(k.file);
+            auto base = k.file.substr(k.file.rfind('/') == std::string_view::npos ? 0 : k.file.rfind('/') + 1);
+            std::string identity = names_[i] + '\0' + std::string(base) + '\0' + objects_[i];
+            if (!identities.emplace(identity, i).second && !builtin) {
+                // Same-named files in different directories: qualify the object by its directory,
+                // with dots so KCachegrind's basename of it keeps the whole path.
+                std::string dotted(k.file);
+                for (char& c : dotted)
+                    if (c == '/') c = '.';
+                objects_[i] = dotted.substr(dotted.find_first_not_of('.'));
+                identities.emplace(names_[i] + '\0' + std::string(base) + '\0' + objects_[i], i);
+            }
+        }
+    }
+
+    Profile fill() {
+        Profile profile({EventType{"Time", "Time (ns)"}});
+        std::vector<FunctionId> ids(keys_.size());
+        for (size_t i = 0; i < keys_.size(); ++i) {
+            const Key& k = keys_[i];
+            uint32_t line = k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
+            ids[i] = profile.intern_function(names_[i], profile.intern_file(k.file), profile.intern_object(objects_[i]),
+                                             Line(line));
+            const Entry& e = entries_[i];
+            profile.add_calls(ids[i], e.nc, e.cc);
+            profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
+            profile.add_inclusive(ids[i], std::span<const uint64_t>(&e.ct, 1));
+        }
+        for (size_t callee = 0; callee < keys_.size(); ++callee) {
+            const Entry& e = entries_[callee];
+            if (!e.has_stats) continue;
+            for (auto [caller_key, value] : pairs(e.callers)) {
+                uint32_t caller = index_.at(read_key(caller_key));
+                // pstats has no call sites: the caller's first line is the only line we know.
+                Arc& arc = profile.arc(ids[caller], profile.function(ids[caller]).line, ids[callee]);
+                Type t = doc_.value(value).type;
+                if (t == Type::Tuple) {
+                    auto f = doc_.children(value);
+                    if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
+                    uint64_t tt = to_ns(seconds(f[2])), ct = to_ns(seconds(f[3]));
+                    arc.calls += count(f[0]);
+                    arc.primitive_calls += count(f[1]);
+                    add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
+                    add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
+                } else {
+                    // The `profile` module stores only a count: share the callee's times by calls.
+                    uint64_t n = count(value);
+                    double share = e.nc > 0 ? static_cast<double>(n) / static_cast<double>(e.nc) : 0.0;
+                    uint64_t tt = static_cast<uint64_t>(std::llround(static_cast<double>(e.tt) * share));
+                    uint64_t ct = static_cast<uint64_t>(std::llround(static_cast<double>(e.ct) * share));
+                    arc.calls += n;
+                    arc.primitive_calls += n;
+                    add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
+                    add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
+                }
+            }
+        }
+        return profile;
+    }
+
+    const MarshalDocument& doc_;
+    std::vector<Key> keys_;
+    std::vector<Entry> entries_;
+    std::unordered_map<Key, uint32_t, KeyHash> index_;
+    std::vector<std::string> names_, objects_;
+};
+
+}  // namespace
+
+Profile read_pstats(std::span<const uint8_t> data) {
+    MarshalDocument doc = MarshalDocument::parse(data);
+    return PstatsInterpreter(doc).build();
+}
+
+Profile read_pstats_file(const std::string& path) {
+    std::vector<uint8_t> data = read_input(path);
+    return read_pstats(data);
+}
+
+}  // namespace calltree

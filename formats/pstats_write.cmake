@@ -1,0 +1,4 @@
+add_library(calltree_pstats_write STATIC ${CMAKE_CURRENT_LIST_DIR}/pstats_writer.cpp)
+target_include_directories(calltree_pstats_write PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(calltree_pstats_write PUBLIC calltree_model)
+target_link_libraries(calltree_formats INTERFACE calltree_pstats_write)

@@ -1,0 +1,127 @@
+#include "formats/pstats_writer.h"
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace calltree {
+
+namespace {
+
+// The handful of marshal types a stats dict needs, little-endian as marshal defines them.
+class MarshalWriter {
+public:
+    explicit MarshalWriter(std::ostream& out) : out_(out) {}
+
+    void dict_begin() { out_.put('{'); }
+    void dict_end() { out_.put('0'); }
+    void tuple(uint8_t n) {
+        out_.put(')');
+        out_.put(static_cast<char>(n));
+    }
+    void integer(uint64_t v) {
+        if (v <= 0x7fffffff) {
+            out_.put('i');
+            u32(static_cast<uint32_t>(v));
+            return;
+        }
+        // Python long: digit count, then 15-bit digits, least significant first.
+        std::vector<uint16_t> digits;
+        for (; v != 0; v >>= 15) digits.push_back(static_cast<uint16_t>(v & 0x7fff));
+        out_.put('l');
+        u32(static_cast<uint32_t>(digits.size()));
+        for (uint16_t d : digits) {
+            out_.put(static_cast<char>(d & 0xff));
+            out_.put(static_cast<char>(d >> 8));
+        }
+    }
+    void real(double v) {
+        out_.put('g');
+        uint64_t bits = std::bit_cast<uint64_t>(v);
+        for (int i = 0; i < 8; ++i) out_.put(static_cast<char>((bits >> (8 * i)) & 0xff));
+    }
+    void string(const std::string& s) {
+        out_.put('u');
+        u32(static_cast<uint32_t>(s.size()));
+        out_.write(s.data(), static_cast<std::streamsize>(s.size()));
+    }
+
+private:
+    void u32(uint32_t v) {
+        for (int i = 0; i < 4; ++i) out_.put(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
+    std::ostream& out_;
+};
+
+double seconds(const Costs& c) { return c.empty() ? 0.0 : static_cast<double>(c[0]) / 1e9; }
+
+struct CallerSums {
+    uint64_t nc = 0, cc = 0, tt = 0, ct = 0;
+};
+
+}  // namespace
+
+void write_pstats(const Profile& profile, std::ostream& out) {
+    errno = 0;
+    const auto& functions = profile.functions();
+    // pstats keys ignore the object: two functions that would share (file, line, name) get the
+    // object appended to the name, so neither is lost.
+    using Key = std::tuple<std::string, uint32_t, std::string>;
+    std::vector<Key> keys(functions.size());
+    std::map<Key, uint32_t> seen;
+    for (uint32_t i = 0; i < functions.size(); ++i) {
+        const Function& f = functions[i];
+        Key key{profile.file(f.file), f.line.value, f.name};
+        if (!seen.emplace(key, i).second) std::get<2>(key) += " [" + profile.object(f.object) + "]";
+        keys[i] = key;
+    }
+    // callers[callee][caller], summed over call sites: pstats has none.
+    std::vector<std::map<uint32_t, CallerSums>> callers(functions.size());
+    for (const Arc& a : profile.arcs()) {
+        CallerSums& s = callers[a.callee.value][a.caller.value];
+        s.nc += a.calls;
+        s.cc += a.primitive_calls;
+        s.tt += a.callee_self.empty() ? 0 : a.callee_self[0];
+        s.ct += a.inclusive.empty() ? 0 : a.inclusive[0];
+    }
+    MarshalWriter w(out);
+    auto key = [&](uint32_t i) {
+        w.tuple(3);
+        w.string(std::get<0>(keys[i]));
+        w.integer(std::get<1>(keys[i]));
+        w.string(std::get<2>(keys[i]));
+    };
+    w.dict_begin();
+    for (uint32_t i = 0; i < functions.size(); ++i) {
+        const Function& f = functions[i];
+        Costs self(1, 0);
+        for (const auto& [line, costs] : f.self_by_line)
+            if (!costs.empty()) self[0] += costs[0];
+        key(i);
+        w.tuple(5);
+        w.integer(f.primitive_calls);
+        w.integer(f.calls);
+        w.real(seconds(self));
+        w.real(seconds(f.inclusive));
+        w.dict_begin();
+        for (const auto& [caller, s] : callers[i]) {
+            key(caller);
+            w.tuple(4);
+            w.integer(s.nc);
+            w.integer(s.cc);
+            w.real(static_cast<double>(s.tt) / 1e9);
+            w.real(static_cast<double>(s.ct) / 1e9);
+        }
+        w.dict_end();
+    }
+    w.dict_end();
+    out.flush();
+    if (!out) throw std::runtime_error(errno != 0 ? std::strerror(errno) : "write error");
+}
+
+}  // namespace calltree
