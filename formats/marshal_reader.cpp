@@ -208,15 +208,15 @@ private:
         if (count > data_.size() - pos_)
             fail("container of " + std::to_string(count) + " items exceeds the file");
         uint32_t index = add({container_type(code), 0, 0, start});
-        if (flag) refs_[ref_slot] = index;
         size_t first = stack_.size();
         for (uint32_t i = 0; i < count; ++i) stack_.push_back(read_object(depth + 1));
+        // Filled only now: a reference from inside the container to itself (a cycle) is refused.
+        if (flag) refs_[ref_slot] = index;
         return finish_container(index, first);
     }
 
     uint32_t read_dict(size_t start, int depth, bool flag, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Dict, 0, 0, start});
-        if (flag) refs_[ref_slot] = index;
         size_t first = stack_.size();
         while (true) {
             if (pos_ >= data_.size()) fail("file ends inside a dict");
@@ -227,22 +227,31 @@ private:
             stack_.push_back(read_object(depth + 1));
             stack_.push_back(read_object(depth + 1));
         }
+        if (flag) refs_[ref_slot] = index;
         return finish_container(index, first);
     }
 
     // Code objects: the field list changed in 3.11 (and the file does not say which Python wrote
     // it), so try the 3.11+ layout and fall back to the 3.8-3.10 one. Only filename and name are kept.
     uint32_t read_code(size_t start, int depth, bool flag, size_t ref_slot) {
+        if (code_layout_ == CodeLayout::Modern) return read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
+        if (code_layout_ == CodeLayout::Legacy) return read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
         size_t pos = pos_, values = doc_.values_.size(), refs = refs_.size(), stack = stack_.size();
         try {
-            return read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
+            uint32_t index = read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
+            code_layout_ = CodeLayout::Modern;
+            return index;
         } catch (const FormatError&) {
+            // Retrying is bounded: nested guesses on a hostile file would otherwise be exponential.
+            if (--layout_guesses_left_ <= 0) throw;
             pos_ = pos;
             doc_.values_.resize(values);
             refs_.resize(refs);
             stack_.resize(stack);
-            return read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
         }
+        uint32_t index = read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
+        code_layout_ = CodeLayout::Legacy;
+        return index;
     }
 
     // `ints` leading int32 fields, `through_filename` objects ending with the filename, the name,
@@ -250,7 +259,6 @@ private:
     uint32_t read_code_layout(size_t start, int depth, bool flag, size_t ref_slot, int ints, int through_filename,
                               bool has_qualname, int trailing) {
         uint32_t index = add({MarshalDocument::Type::Code, 0, 0, start});
-        if (flag) refs_[ref_slot] = index;
         for (int i = 0; i < ints; ++i) u32("a code object field");
         uint32_t filename = 0;
         for (int i = 0; i < through_filename; ++i) filename = read_object(depth + 1);
@@ -261,6 +269,7 @@ private:
         if (doc_.values_[name].type != MarshalDocument::Type::String ||
             doc_.values_[filename].type != MarshalDocument::Type::String)
             fail_at(start, "malformed code object");
+        if (flag) refs_[ref_slot] = index;
         size_t first = stack_.size();
         stack_.push_back(filename);
         stack_.push_back(name);
@@ -281,6 +290,10 @@ private:
     size_t pos_ = 0;
     std::vector<uint32_t> refs_;
     std::vector<uint32_t> stack_;
+    // One file comes from one Python: the first code object that parses fixes the layout.
+    enum class CodeLayout { Unknown, Modern, Legacy };
+    CodeLayout code_layout_ = CodeLayout::Unknown;
+    int layout_guesses_left_ = 4;
 };
 
 MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {

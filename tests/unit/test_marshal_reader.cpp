@@ -1,0 +1,180 @@
+// The marshal reader on hand-made byte sequences: every type code, the reference flag, and the
+// hostile cases (truncation anywhere, huge declared lengths, deep nesting, bad references).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <string>
+
+#include "formats/marshal_reader.h"
+
+using namespace calltree;
+using Type = MarshalDocument::Type;
+
+namespace {
+
+std::span<const uint8_t> bytes(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string i32(int32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((static_cast<uint32_t>(v) >> (8 * i)) & 0xff);
+    return s;
+}
+
+std::string f64(double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    std::string s(8, '\0');
+    for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((bits >> (8 * i)) & 0xff);
+    return s;
+}
+
+// Documents point into their input, so the inputs are kept for the whole test run.
+MarshalDocument parse(const std::string& s) {
+    static std::deque<std::string> inputs;
+    inputs.push_back(s);
+    return MarshalDocument::parse(bytes(inputs.back()));
+}
+
+size_t error_offset(const std::string& s) {
+    try {
+        MarshalDocument::parse(bytes(s));
+    } catch (const FormatError& e) {
+        return e.offset;
+    }
+    ADD_FAILURE() << "no error";
+    return 0;
+}
+
+}  // namespace
+
+TEST(Marshal, Scalars) {
+    EXPECT_EQ(parse("N").value(0).type, Type::None);
+    EXPECT_EQ(parse("T").value(0).payload, 1u);
+    EXPECT_EQ(parse("F").value(0).payload, 0u);
+    EXPECT_EQ(parse("S").value(0).type, Type::Other);
+    EXPECT_EQ(parse(".").value(0).type, Type::Other);
+    auto d = parse("i" + i32(-5));
+    EXPECT_EQ(d.integer(d.root()), -5);
+    d = parse("g" + f64(1.5e-9));
+    EXPECT_DOUBLE_EQ(d.number(d.root()), 1.5e-9);
+    d = parse(std::string("f\x04") + "0.25");
+    EXPECT_DOUBLE_EQ(d.number(d.root()), 0.25);
+    d = parse("y" + f64(1) + f64(2));
+    EXPECT_EQ(d.value(d.root()).type, Type::Other);
+    std::string int64 = "I" + i32(0) + i32(1);  // 2^32
+    d = parse(int64);
+    EXPECT_EQ(d.integer(d.root()), int64_t{1} << 32);
+}
+
+TEST(Marshal, Longs) {
+    // 2^40 + 3 = digits (15-bit) 3, 0, 1024
+    std::string big = "l" + i32(3) + std::string("\x03\x00\x00\x00\x00\x04", 6);
+    auto d = parse(big);
+    EXPECT_EQ(d.integer(d.root()), (int64_t{1} << 40) + 3);
+    std::string negative = "l" + i32(-1) + std::string("\x07\x00", 2);
+    d = parse(negative);
+    EXPECT_EQ(d.integer(d.root()), -7);
+    std::string huge = "l" + i32(6) + std::string(12, '\x01');  // beyond 64 bits: a double
+    d = parse(huge);
+    EXPECT_EQ(d.value(d.root()).type, Type::Float);
+    EXPECT_GT(d.number(d.root()), 1e20);
+    EXPECT_EQ(error_offset("l" + i32(1) + std::string("\xff\xff", 2)), 7u);  // digit >= 2^15
+}
+
+TEST(Marshal, Strings) {
+    for (char code : {'s', 'u', 't', 'a', 'A'}) {
+        auto d = parse(std::string(1, code) + i32(3) + "abc");
+        EXPECT_EQ(d.string(d.root()), "abc") << code;
+    }
+    for (char code : {'z', 'Z'}) {
+        auto d = parse(std::string(1, code) + "\x02" + "hi");
+        EXPECT_EQ(d.string(d.root()), "hi") << code;
+    }
+}
+
+TEST(Marshal, Containers) {
+    auto d = parse(std::string(")\x02") + "Nz\x01x");
+    ASSERT_EQ(d.children(d.root()).size(), 2u);
+    EXPECT_EQ(d.string(d.children(d.root())[1]), "x");
+    for (char code : {'(', '[', '<', '>'}) {
+        d = parse(std::string(1, code) + i32(2) + "TF");
+        EXPECT_EQ(d.children(d.root()).size(), 2u) << code;
+    }
+    d = parse(std::string("{") + "z\x01k" + "i" + i32(1) + "z\x01j" + "N" + "0");
+    EXPECT_EQ(d.value(d.root()).type, Type::Dict);
+    EXPECT_EQ(d.children(d.root()).size(), 4u);
+    d = parse(std::string(":") + "NNN");  // marshal version 5 slice
+    EXPECT_EQ(d.children(d.root()).size(), 3u);
+}
+
+TEST(Marshal, ReferencesArePreOrder) {
+    // [ (flagged tuple #0: ( z"a"(flagged #1), r1 ) ), r0 ]
+    std::string tuple = std::string("\xa9\x02") + "\xfa\x01" "a" + "r" + i32(1);
+    auto d = parse("[" + i32(2) + tuple + "r" + i32(0));
+    auto items = d.children(d.root());
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items[0], items[1]);  // the back-reference is the same value
+    auto inner = d.children(items[0]);
+    EXPECT_EQ(inner[0], inner[1]);
+    EXPECT_EQ(d.string(inner[1]), "a");
+}
+
+TEST(Marshal, BadReferences) {
+    EXPECT_EQ(error_offset("r" + i32(0)), 0u);                       // nothing registered yet
+    EXPECT_EQ(error_offset("[" + i32(1) + "r" + i32(7)), 5u);        // out of range
+    EXPECT_EQ(error_offset(std::string("\xdb") + i32(1) + "r" + i32(0)), 5u);  // refers to its own container
+}
+
+TEST(Marshal, HostileLengthsFailBeforeAllocating) {
+    for (char code : {'(', '[', '<', 's', 'u', 'a'}) {
+        std::string s = std::string(1, code) + i32(0x7fffffff);
+        EXPECT_THROW(parse(s), FormatError) << code;
+    }
+    EXPECT_THROW(parse("(" + i32(-1)), FormatError);
+    EXPECT_THROW(parse("l" + i32(0x7fffffff)), FormatError);
+}
+
+TEST(Marshal, DeepNestingIsAnErrorNotACrash) {
+    std::string deep;
+    for (int i = 0; i < 100000; ++i) deep += "(" + i32(1);
+    deep += "N";
+    EXPECT_THROW(parse(deep), FormatError);
+    std::string ok;
+    for (int i = 0; i < 50; ++i) ok += ")\x01";
+    EXPECT_NO_THROW(parse(ok + "N"));
+}
+
+TEST(Marshal, TruncationAtEveryOffsetIsAnError) {
+    std::string full = std::string("{") + "\xa9\x03" "\xfa\x05" "/a.py" "i" + i32(3) + "z\x01" "f" + ")\x02" "g" +
+                       f64(0.5) + "r" + i32(1) + "0";
+    ASSERT_NO_THROW(parse(full));
+    for (size_t n = 0; n < full.size(); ++n) {
+        try {
+            MarshalDocument::parse(bytes(full.substr(0, n)));
+            ADD_FAILURE() << "prefix of " << n << " bytes parsed";
+        } catch (const FormatError& e) {
+            EXPECT_LE(e.offset, n);
+            EXPECT_NE(std::string(e.what()).find("at byte"), std::string::npos);
+        }
+    }
+}
+
+TEST(Marshal, ErrorsSayWhatAndWhere) {
+    try {
+        parse("Nx");
+        FAIL();
+    } catch (const FormatError& e) {
+        EXPECT_EQ(e.offset, 1u);
+        EXPECT_STREQ(e.what(), "1 unexpected bytes after the data at byte 1");
+    }
+    try {
+        parse("Q");
+        FAIL();
+    } catch (const FormatError& e) {
+        EXPECT_STREQ(e.what(), "unknown type code 0x51 at byte 0");
+    }
+}
