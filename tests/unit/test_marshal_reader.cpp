@@ -2,6 +2,7 @@
 // hostile cases (truncation anywhere, huge declared lengths, deep nesting, bad references).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -177,4 +178,26 @@ TEST(Marshal, ErrorsSayWhatAndWhere) {
     } catch (const FormatError& e) {
         EXPECT_STREQ(e.what(), "unknown type code 0x51 at byte 0");
     }
+}
+
+TEST(Marshal, CodeObjectsOfEitherLayoutAndNoExponentialGuessing) {
+    // A 3.11+ code object: 5 ints, code, consts, names, localsplusnames, localspluskinds, filename,
+    // name, qualname, firstlineno, linetable, exceptiontable.
+    auto z = [](const std::string& text) { return "z" + std::string(1, static_cast<char>(text.size())) + text; };
+    std::string modern = "c" + i32(0) + i32(0) + i32(0) + i32(1) + i32(0) + z("") + "NNN" + z("") + z("/a.py") + z("f") +
+                         z("f") + i32(3) + z("") + z("");
+    auto d = parse(modern);
+    ASSERT_EQ(d.value(d.root()).type, Type::Code);
+    EXPECT_EQ(d.string(d.children(d.root())[1]), "f");
+    // 3.8-3.10: 6 ints, code, consts, names, varnames, freevars, cellvars, filename, name, firstlineno, lnotab.
+    std::string legacy = "c" + i32(0) + i32(0) + i32(0) + i32(0) + i32(1) + i32(0) + z("") + "NNNNN" + z("/b.py") +
+                         z("g") + i32(7) + z("");
+    d = parse(legacy);
+    EXPECT_EQ(d.string(d.children(d.root())[1]), "g");
+    // Nested code objects that fit neither layout must fail at once, not after 2^depth retries.
+    std::string nested;
+    for (int i = 0; i < 150; ++i) nested += "c" + i32(0) + i32(0) + i32(0) + i32(0) + i32(0);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(parse(nested), FormatError);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
