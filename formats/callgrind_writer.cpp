@@ -1,6 +1,7 @@
 #include "formats/callgrind_writer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <numeric>
@@ -12,25 +13,67 @@ namespace calltree {
 
 namespace {
 
-// Names end at the line's end: a newline inside one would corrupt the file.
-void put_name(std::ostream& out, std::string_view name) {
-    for (char c : name) out.put(c == '\n' || c == '\r' ? ' ' : c);
-}
+// Output goes through a flat buffer with std::to_chars: ostream's per-call overhead dominated
+// writing 100k-arc profiles.
+class Buffer {
+public:
+    explicit Buffer(std::ostream& out) : out_(out) { data_.reserve(kChunk + 4096); }
+    ~Buffer() { flush(); }
+
+    Buffer& operator<<(std::string_view text) {
+        data_.append(text);
+        maybe_flush();
+        return *this;
+    }
+    Buffer& operator<<(char c) {
+        data_.push_back(c);
+        return *this;
+    }
+    Buffer& operator<<(uint64_t v) {
+        char tmp[24];
+        auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v);
+        data_.append(tmp, end);
+        maybe_flush();
+        return *this;
+    }
+    // Names end at the line's end: a newline inside one would corrupt the file.
+    void name(std::string_view text) {
+        size_t at = data_.size();
+        data_.append(text);
+        for (size_t i = at; i < data_.size(); ++i)
+            if (data_[i] == '\n' || data_[i] == '\r') data_[i] = ' ';
+        maybe_flush();
+    }
+    void flush() {
+        out_.write(data_.data(), static_cast<std::streamsize>(data_.size()));
+        data_.clear();
+    }
+
+private:
+    static constexpr size_t kChunk = 1 << 16;
+    void maybe_flush() {
+        if (data_.size() >= kChunk) flush();
+    }
+    std::ostream& out_;
+    std::string data_;
+};
 
 // One id table per kind (objects, files, functions), as the format's name compression defines.
 class NameTable {
 public:
     NameTable(size_t size, bool compress) : written_(size, false), compress_(compress) {}
 
-    void write(std::ostream& out, uint32_t id, std::string_view name) {
+    bool written(uint32_t id) const { return written_[id]; }
+
+    void write(Buffer& out, uint32_t id, std::string_view name) {
         if (!compress_) {
-            put_name(out, name);
+            out.name(name);
         } else if (written_[id]) {
-            out << '(' << id + 1 << ')';
+            out << '(' << uint64_t{id + 1u} << ')';
         } else {
             written_[id] = true;
-            out << '(' << id + 1 << ") ";
-            put_name(out, name);
+            out << '(' << uint64_t{id + 1u} << ") ";
+            out.name(name);
         }
         out << '\n';
     }
@@ -40,33 +83,34 @@ private:
     bool compress_;
 };
 
-void write_costs(std::ostream& out, uint32_t line, const Costs& costs) {
-    out << line;
+void write_costs(Buffer& out, uint32_t line, const Costs& costs) {
+    out << uint64_t{line};
     size_t used = costs.size();
     while (used > 1 && costs[used - 1] == 0) --used;  // trailing zero costs may be omitted
     for (size_t i = 0; i < used; ++i) out << ' ' << costs[i];
-    if (used == 0) out << " 0";
+    if (used == 0) out << std::string_view(" 0");
     out << '\n';
 }
 
 }  // namespace
 
-void write_callgrind(const Profile& profile, std::ostream& out, const CallgrindOptions& options) {
+void write_callgrind(const Profile& profile, std::ostream& stream, const CallgrindOptions& options) {
     errno = 0;
+    Buffer out(stream);
     out << "# callgrind format\n";
     out << "version: 1\n";
     out << "creator: " << options.creator << '\n';
     if (profile.pid != 0) out << "pid: " << profile.pid << '\n';
     if (!profile.command.empty()) {
         out << "cmd: ";
-        put_name(out, profile.command);
+        out.name(profile.command);
         out << '\n';
     }
     for (const auto& [key, value] : profile.descriptions) {
         out << "desc: ";
-        put_name(out, key);
+        out.name(key);
         out << ": ";
-        put_name(out, value);
+        out.name(value);
         out << '\n';
     }
     out << "positions: line\n";
@@ -94,6 +138,17 @@ void write_callgrind(const Profile& profile, std::ostream& out, const CallgrindO
         if (fa.object != fb.object) return fa.object < fb.object;
         return fa.file < fb.file;
     });
+
+    // The callee's ids, packed: arcs visit callees in random order, and whole Function records
+    // would miss the cache on every call line.
+    struct CalleeIds {
+        ObjectId object;
+        FileId file;
+        uint32_t line;
+    };
+    std::vector<CalleeIds> ids(functions.size());
+    for (size_t i = 0; i < functions.size(); ++i)
+        ids[i] = {functions[i].object, functions[i].file, functions[i].line.value};
 
     NameTable objects(profile.object_count(), options.compress_names);
     NameTable files(profile.file_count(), options.compress_names);
@@ -123,7 +178,7 @@ void write_callgrind(const Profile& profile, std::ostream& out, const CallgrindO
         for (const auto& [line, costs] : fn.self_by_line) write_costs(out, line.value, costs);
         for (uint32_t k = first[fid]; k < first[fid + 1]; ++k) {
             const Arc& arc = profile.arcs()[by_caller[k]];
-            const Function& callee = functions[arc.callee.value];
+            const CalleeIds& callee = ids[arc.callee.value];
             if (callee.object != current_object) {
                 out << "cob=";
                 objects.write(out, callee.object.value, profile.object(callee.object));
@@ -133,8 +188,11 @@ void write_callgrind(const Profile& profile, std::ostream& out, const CallgrindO
                 files.write(out, callee.file.value, profile.file(callee.file));
             }
             out << "cfn=";
-            names.write(out, arc.callee.value, callee.name);
-            out << "calls=" << arc.calls << ' ' << callee.line.value << '\n';
+            if (options.compress_names && names.written(arc.callee.value))
+                names.write(out, arc.callee.value, {});
+            else
+                names.write(out, arc.callee.value, functions[arc.callee.value].name);
+            out << "calls=" << arc.calls << ' ' << uint64_t{callee.line} << '\n';
             write_costs(out, arc.call_line.value, arc.inclusive.empty() ? zero : arc.inclusive);
         }
         out << '\n';
@@ -145,7 +203,8 @@ void write_callgrind(const Profile& profile, std::ostream& out, const CallgrindO
     if (totals.empty()) out << " 0";
     out << '\n';
     out.flush();
-    if (!out) throw std::runtime_error(errno != 0 ? std::strerror(errno) : "write error");
+    stream.flush();
+    if (!stream) throw std::runtime_error(errno != 0 ? std::strerror(errno) : "write error");
 }
 
 }  // namespace calltree

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "formats/gzip_input.h"
+#include "model/flat_map.h"
 #include "model/names.h"
 
 namespace calltree {
@@ -19,12 +20,17 @@ struct Key {
     std::string_view file;
     int64_t line;
     std::string_view name;
-    bool operator==(const Key&) const = default;
 };
-struct KeyHash {
-    size_t operator()(const Key& k) const noexcept {
-        return std::hash<std::string_view>()(k.file) * 31 + std::hash<std::string_view>()(k.name) * 7 +
-               static_cast<size_t>(k.line);
+
+// The same key as interned string ids: cheap to hash and compare.
+struct KeyIds {
+    uint32_t file, name;
+    int64_t line;
+    bool operator==(const KeyIds&) const = default;
+};
+struct KeyIdsHash {
+    size_t operator()(const KeyIds& k) const noexcept {
+        return hash_u64((uint64_t{k.file} << 32 | k.name) ^ static_cast<uint64_t>(k.line) * 0x9e3779b97f4a7c15ULL);
     }
 };
 
@@ -50,12 +56,11 @@ public:
         auto items = doc_.children(root);
         entries_.reserve(items.size() / 2);
         for (size_t i = 0; i < items.size(); i += 2) {
-            Key key = read_key(items[i]);
             uint32_t stats = items[i + 1];
             expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
             auto fields = doc_.children(stats);
             if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
-            Entry& e = entry(key);
+            Entry& e = entries_[entry_index(items[i])];
             e.cc += count(fields[0]);
             e.nc += count(fields[1]);
             e.tt += to_ns(seconds(fields[2]));
@@ -67,7 +72,7 @@ public:
         // Callers may name functions that have no entry of their own (yappi, pyinstrument).
         for (size_t i = 0; i < keys_.size(); ++i)
             if (entries_[i].has_stats)
-                for (auto c : pairs(entries_[i].callers)) entry(read_key(c.first));
+                for (auto c : pairs(entries_[i].callers)) entry_index(c.first);
         name_functions();
         return fill();
     }
@@ -119,21 +124,38 @@ private:
         return Key{file, doc_.integer(parts[1]), doc_.string(name)};
     }
 
+    // Strings shared in the file arrive as back-references to one value, so most lookups are
+    // by value index; the text is hashed once per distinct string value.
+    uint32_t string_id(std::string_view text) {
+        auto [it, inserted] = string_ids_.emplace(text, static_cast<uint32_t>(string_ids_.size()));
+        return it->second;
+    }
+
+    // Entry index of the key tuple at `value`; keys repeated through references hit the cache.
+    uint32_t entry_index(uint32_t value) {
+        if (value < tuple_entry_.size() && tuple_entry_[value] != kNone) return tuple_entry_[value];
+        Key key = read_key(value);
+        KeyIds ids{string_id(key.file), string_id(key.name), key.line};
+        uint32_t index;
+        if (const uint32_t* found = index_.find(ids)) {
+            index = *found;
+        } else {
+            index = static_cast<uint32_t>(keys_.size());
+            index_.insert(ids, index);
+            keys_.push_back(key);
+            entries_.emplace_back();
+        }
+        if (value >= tuple_entry_.size()) tuple_entry_.resize(std::max<size_t>(value + 1, tuple_entry_.size() * 2), kNone);
+        tuple_entry_[value] = index;
+        return index;
+    }
+
     std::vector<std::pair<uint32_t, uint32_t>> pairs(uint32_t dict) const {
         auto items = doc_.children(dict);
         std::vector<std::pair<uint32_t, uint32_t>> out;
         out.reserve(items.size() / 2);
         for (size_t i = 0; i < items.size(); i += 2) out.emplace_back(items[i], items[i + 1]);
         return out;
-    }
-
-    Entry& entry(const Key& key) {
-        auto [it, inserted] = index_.emplace(key, static_cast<uint32_t>(keys_.size()));
-        if (inserted) {
-            keys_.push_back(key);
-            entries_.emplace_back();
-        }
-        return entries_[it->second];
     }
 
     static std::string module_of(std::string_view file) {
@@ -189,6 +211,10 @@ private:
 
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
+        size_t arcs = 0;
+        for (const Entry& e : entries_)
+            if (e.has_stats) arcs += doc_.value(e.callers).count / 2;
+        profile.reserve(keys_.size(), arcs);
         std::vector<FunctionId> ids(keys_.size());
         for (size_t i = 0; i < keys_.size(); ++i) {
             const Key& k = keys_[i];
@@ -204,7 +230,7 @@ private:
             const Entry& e = entries_[callee];
             if (!e.has_stats) continue;
             for (auto [caller_key, value] : pairs(e.callers)) {
-                uint32_t caller = index_.at(read_key(caller_key));
+                uint32_t caller = entry_index(caller_key);
                 // pstats has no call sites: the caller's first line is the only line we know.
                 Arc& arc = profile.arc(ids[caller], profile.function(ids[caller]).line, ids[callee]);
                 Type t = doc_.value(value).type;
@@ -235,7 +261,10 @@ private:
     const MarshalDocument& doc_;
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
-    std::unordered_map<Key, uint32_t, KeyHash> index_;
+    static constexpr uint32_t kNone = ~0u;
+    FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
+    std::unordered_map<std::string_view, uint32_t> string_ids_;
+    std::vector<uint32_t> tuple_entry_;
     std::vector<std::string> names_, objects_;
 };
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "collect/flat_map.h"
+#include "model/flat_map.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
 

@@ -23,10 +23,6 @@ void add_costs(Costs& a, std::span<const uint64_t> b) {
     for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
 }
 
-size_t Profile::ArcKeyHash::operator()(const ArcKey& k) const noexcept {
-    return mix(mix(std::hash<uint32_t>()(k.caller), k.callee), k.line);
-}
-
 size_t Profile::FunctionKeyHash::operator()(const FunctionKey& k) const noexcept {
     return mix(mix(std::hash<std::string>()(k.name), k.file), k.object);
 }
@@ -75,14 +71,20 @@ void Profile::add_inclusive(FunctionId fn, std::span<const uint64_t> costs) {
 
 Arc& Profile::arc(FunctionId caller, Line call_line, FunctionId callee) {
     ArcKey key{caller.value, callee.value, call_line.value};
-    auto it = arc_ids_.find(key);
-    if (it != arc_ids_.end()) return arcs_[it->second];
-    arc_ids_.emplace(key, static_cast<uint32_t>(arcs_.size()));
+    if (const uint32_t* found = arc_ids_.find(key)) return arcs_[*found];
+    arc_ids_.insert(key, static_cast<uint32_t>(arcs_.size()));
     Arc& a = arcs_.emplace_back();
     a.caller = caller;
     a.callee = callee;
     a.call_line = call_line;
     return a;
+}
+
+void Profile::reserve(size_t functions, size_t arcs) {
+    functions_.reserve(functions);
+    function_ids_.reserve(functions);
+    arcs_.reserve(arcs);
+    arc_ids_.reserve(arcs);
 }
 
 Costs Profile::totals() const {

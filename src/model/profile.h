@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/costs.h"
+#include "model/flat_map.h"
 #include "model/ids.h"
 
 namespace calltree {
@@ -20,8 +22,7 @@ struct EventType {
     std::string long_name;  // shown by KCachegrind, e.g. "Wall time (ns)"
 };
 
-// One cost per event type of the owning profile, in the same order as Profile::events().
-using Costs = std::vector<uint64_t>;
+// Costs (model/costs.h) hold one cost per event type, in the order of Profile::events().
 
 // Add b into a, growing a to b's size if needed.
 void add_costs(Costs& a, std::span<const uint64_t> b);
@@ -84,6 +85,9 @@ public:
     Arc& arc(FunctionId caller, Line call_line, FunctionId callee);
     const std::vector<Arc>& arcs() const { return arcs_; }
 
+    // Capacity hints for readers that know the sizes up front.
+    void reserve(size_t functions, size_t arcs);
+
     // Sum of all self costs per event: what KCachegrind shows as the total.
     Costs totals() const;
 
@@ -96,7 +100,9 @@ private:
         bool operator==(const ArcKey&) const = default;
     };
     struct ArcKeyHash {
-        size_t operator()(const ArcKey& k) const noexcept;
+        size_t operator()(const ArcKey& k) const noexcept {
+            return hash_u64((uint64_t{k.caller} << 32 | k.callee) ^ (uint64_t{k.line} * 0x9e3779b97f4a7c15ULL));
+        }
     };
     struct FunctionKey {
         std::string name;
@@ -115,7 +121,7 @@ private:
     std::vector<Function> functions_;
     std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash> function_ids_;
     std::vector<Arc> arcs_;
-    std::unordered_map<ArcKey, uint32_t, ArcKeyHash> arc_ids_;
+    FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids_{ArcKey{~0u, ~0u, ~0u}};
 };
 
 }  // namespace calltree

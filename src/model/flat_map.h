@@ -1,4 +1,4 @@
-// Open-addressing hash map for the tracer's hot path: keys and values are small trivially
+// Open-addressing hash map (the tracer's hot path, the model's arc index): keys and values are small trivially
 // copyable structs stored inline, lookups touch one or two cache lines and never allocate.
 // Only insertion of a new key can grow the table (first sight of a function or arc).
 #pragma once
@@ -38,6 +38,11 @@ public:
     }
 
     size_t size() const { return size_; }
+
+    // Makes room for `n` keys without growing again.
+    void reserve(size_t n) {
+        while (n * 4 > slots_.size() * 3) grow();
+    }
 
 private:
     struct Slot {
