@@ -70,9 +70,12 @@ public:
             e.has_stats = true;
         }
         // Callers may name functions that have no entry of their own (yappi, pyinstrument).
-        for (size_t i = 0; i < keys_.size(); ++i)
-            if (entries_[i].has_stats)
-                for (auto c : pairs(entries_[i].callers)) entry_index(c.first);
+        for (size_t i = 0; i < keys_.size(); ++i) {
+            if (entries_[i].has_stats) {
+                auto items = doc_.children(entries_[i].callers);
+                for (size_t k = 0; k < items.size(); k += 2) entry_index(items[k]);
+            }
+        }
         name_functions();
         return fill();
     }
@@ -209,6 +212,10 @@ private:
         }
     }
 
+    static uint32_t line_of(const Key& k) {
+        return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
+    }
+
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
         size_t arcs = 0;
@@ -218,7 +225,7 @@ private:
         std::vector<FunctionId> ids(keys_.size());
         for (size_t i = 0; i < keys_.size(); ++i) {
             const Key& k = keys_[i];
-            uint32_t line = k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
+            uint32_t line = line_of(k);
             ids[i] = profile.intern_function(names_[i], profile.intern_file(k.file), profile.intern_object(objects_[i]),
                                              Line(line));
             const Entry& e = entries_[i];
@@ -229,10 +236,12 @@ private:
         for (size_t callee = 0; callee < keys_.size(); ++callee) {
             const Entry& e = entries_[callee];
             if (!e.has_stats) continue;
-            for (auto [caller_key, value] : pairs(e.callers)) {
+            auto items = doc_.children(e.callers);
+            for (size_t k = 0; k < items.size(); k += 2) {
+                uint32_t caller_key = items[k], value = items[k + 1];
                 uint32_t caller = entry_index(caller_key);
                 // pstats has no call sites: the caller's first line is the only line we know.
-                Arc& arc = profile.arc(ids[caller], profile.function(ids[caller]).line, ids[callee]);
+                Arc& arc = profile.arc(ids[caller], Line(line_of(keys_[caller])), ids[callee]);
                 Type t = doc_.value(value).type;
                 if (t == Type::Tuple) {
                     auto f = doc_.children(value);
