@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "formats/call_sites.h"
 #include "formats/gzip_input.h"
 #include "model/flat_map.h"
 #include "model/names.h"
@@ -48,7 +49,7 @@ uint64_t to_ns(double seconds) {
 
 class PstatsInterpreter {
 public:
-    explicit PstatsInterpreter(const MarshalDocument& doc) : doc_(doc) {}
+    PstatsInterpreter(const MarshalDocument& doc, CallSiteFinder* call_sites) : doc_(doc), call_sites_(call_sites) {}
 
     Profile build() {
         uint32_t root = doc_.root();
@@ -241,7 +242,10 @@ private:
                 uint32_t caller_key = items[k], value = items[k + 1];
                 uint32_t caller = entry_index(caller_key);
                 // pstats has no call sites: the caller's first line is the only line we know.
-                Arc& arc = profile.arc(ids[caller], Line(line_of(keys_[caller])), ids[callee]);
+                uint32_t site = line_of(keys_[caller]);
+                if (call_sites_ != nullptr && keys_[caller].file != kBuiltinFile)
+                    site = call_sites_->find(std::string(keys_[caller].file), site, keys_[callee].name);
+                Arc& arc = profile.arc(ids[caller], Line(site), ids[callee]);
                 Type t = doc_.value(value).type;
                 if (t == Type::Tuple) {
                     auto f = doc_.children(value);
@@ -268,6 +272,7 @@ private:
     }
 
     const MarshalDocument& doc_;
+    CallSiteFinder* call_sites_;
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
     static constexpr uint32_t kNone = ~0u;
@@ -279,14 +284,15 @@ private:
 
 }  // namespace
 
-Profile read_pstats(std::span<const uint8_t> data) {
+Profile read_pstats(std::span<const uint8_t> data, const PstatsOptions& options) {
     MarshalDocument doc = MarshalDocument::parse(data);
-    return PstatsInterpreter(doc).build();
+    CallSiteFinder finder;
+    return PstatsInterpreter(doc, options.locate_call_sites ? &finder : nullptr).build();
 }
 
-Profile read_pstats_file(const std::string& path) {
+Profile read_pstats_file(const std::string& path, const PstatsOptions& options) {
     std::vector<uint8_t> data = read_input(path);
-    return read_pstats(data);
+    return read_pstats(data, options);
 }
 
 }  // namespace calltree

@@ -20,6 +20,9 @@ CLI::App* setup_convert(CLI::App& app, ConvertOptions& options) {
     sub->add_option("--format", options.format, "Output format: callgrind (default) or pstats")
         ->check(CLI::IsMember({"callgrind", "pstats"}));
     sub->add_flag("--open", options.open_viewer, "Open the result in KCachegrind (or QCachegrind)");
+    sub->add_flag("--no-call-sites", options.no_call_sites,
+                  "Put every call at its caller's first line instead of looking up the call in the\n"
+                  "caller's source file (pstats files record no call sites)");
     sub->footer("Examples:\n  calltree convert prog.prof\n  calltree convert a.prof b.prof.gz -o merged.callgrind\n"
                 "  calltree convert prog.prof -o - | callgrind_annotate /dev/stdin");
     return sub;
@@ -42,7 +45,9 @@ int run_convert(const ConvertOptions& options) {
     for (size_t i = 0; i < options.inputs.size(); ++i) {
         const std::string& input = options.inputs[i];
         try {
-            Profile profile = read_pstats_file(input);
+            PstatsOptions read_options;
+            read_options.locate_call_sites = !options.no_call_sites;
+            Profile profile = read_pstats_file(input, read_options);
             if (i == 0)
                 merged = std::move(profile);
             else

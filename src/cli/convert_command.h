@@ -14,6 +14,7 @@ struct ConvertOptions {
     std::string output;               // empty: first input's name + ".callgrind"; "-": stdout
     std::string format = "callgrind";  // callgrind | pstats
     bool open_viewer = false;
+    bool no_call_sites = false;
 };
 
 // Registers the `convert` subcommand on `app`, bound to `options`; returns the subcommand.

@@ -221,3 +221,25 @@ class PstatsOutput(TempDirTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CallSites(TempDirTest):
+    def arc_lines(self, *extra):
+        out = self.path("cs.callgrind")
+        r = run([CALLTREE, "convert", os.path.join(FIXTURES, "cprofile.prof"), "-o", out, *extra])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cg = parse(out)
+        return {(a.caller[0], a.callee[0]): a.call_line for a in cg.arcs if a.caller[1].endswith("prog.py")}
+
+    def test_calls_are_placed_at_their_lines_in_the_source(self):
+        source = open(os.path.join(FIXTURES, "src", "prog.py")).read().splitlines()
+        lines = self.arc_lines()
+        self.assertIn("fib(n - 1)", source[lines[("fib", "fib")] - 1])
+        self.assertEqual(source[lines[("<module>", "fib")] - 1], "fib(15)")
+        self.assertIn("pong(", source[lines[("ping", "pong")] - 1])
+        self.assertIn("sorted(", source[lines[("<module>", "<built-in method builtins.sorted>")] - 1])
+
+    def test_without_source_lookup_calls_sit_at_the_callers_first_line(self):
+        lines = self.arc_lines("--no-call-sites")
+        self.assertEqual(lines[("<module>", "fib")], 1)
+        self.assertEqual(lines[("fib", "fib")], 15)

@@ -6,6 +6,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     ${PROJECT_SOURCE_DIR}/formats/marshal_reader.cpp
     ${PROJECT_SOURCE_DIR}/formats/pstats_reader.cpp
     ${PROJECT_SOURCE_DIR}/formats/gzip_input.cpp
+    ${PROJECT_SOURCE_DIR}/formats/call_sites.cpp
     ${PROJECT_SOURCE_DIR}/src/model/profile.cpp
     ${PROJECT_SOURCE_DIR}/src/model/names.cpp)
   target_include_directories(fuzz_pstats_reader PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/src)
