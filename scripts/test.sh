@@ -19,3 +19,4 @@ fi
 
 echo "== benchmark smoke run"
 /usr/bin/python3 bench/run_bench.py --quick --calltree build/src/cli/calltree
+/usr/bin/python3 bench/convert_bench.py --reps 1 --calltree build/src/cli/calltree
