@@ -225,8 +225,11 @@ if __name__ == "__main__":
 
 class CallSites(TempDirTest):
     def arc_lines(self, *extra):
-        out = self.path("cs.callgrind")
-        r = run([CALLTREE, "convert", os.path.join(FIXTURES, "cprofile.prof"), "-o", out, *extra])
+        # Profiled here, so the source files named in the .prof exist where the file says.
+        shutil.copytree(os.path.join(FIXTURES, "src"), self.path("src"))
+        prof, out = self.path("cs.prof"), self.path("cs.callgrind")
+        run([PYTHON, "-m", "cProfile", "-o", prof, self.path("src/prog.py")], check=True)
+        r = run([CALLTREE, "convert", prof, "-o", out, *extra])
         self.assertEqual(r.returncode, 0, r.stderr)
         cg = parse(out)
         return {(a.caller[0], a.callee[0]): a.call_line for a in cg.arcs if a.caller[1].endswith("prog.py")}

@@ -105,7 +105,11 @@ TEST(Pstats, CProfileFixtureLoads) {
     for (const char* name : {"cprofile.prof", "cprofile.prof.gz", "profile.prof"}) {
         Profile p = read_pstats_file(std::string(CALLTREE_FIXTURES) + "/" + name);
         EXPECT_GT(p.function_count(), 50u) << name;
-        EXPECT_NE(find(p, "fib", std::string(CALLTREE_FIXTURES) + "/src/prog.py"), nullptr) << name;
+        // The fixtures keep the paths of the machine that made them: match the file by its tail.
+        bool found = false;
+        for (const Function& f : p.functions())
+            found |= f.name == "fib" && p.file(f.file).ends_with("/src/prog.py") && f.calls == 1973;
+        EXPECT_TRUE(found) << name;
     }
 }
 
