@@ -52,6 +52,53 @@ class Costs(TempDirTest):
         self.assertGreater(totals["wall"], 300_000_000)
         self.assertLess(totals["cpu"], 50_000_000)
 
+    def test_program_that_swaps_the_profiler_stays_balanced(self):
+        # Code that saves, replaces and restores the profiler (as test runners and debuggers do),
+        # generators abandoned half-way, exceptions through many frames, a subprocess of
+        # sys.executable: nothing is lost or double counted and no time is absurd.
+        script = self.write("swap.py", """import subprocess, sys, time
+def hidden():
+    return 1
+def seen(n):
+    return n
+def gen():
+    yield 1
+    yield 2
+def boom(n):
+    if n == 0:
+        raise ValueError
+    boom(n - 1)
+start = time.perf_counter()
+old = sys.getprofile()
+sys.setprofile(None)
+hidden()
+sys.setprofile(old)
+for i in range(5):
+    seen(i)
+g = gen(); next(g); del g
+try:
+    boom(30)
+except ValueError:
+    pass
+out = subprocess.run([sys.executable, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True)
+print(out.stdout.strip())
+print(time.perf_counter() - start)
+""")
+        out = self.path("swap.callgrind")
+        r = run([CALLTREE, "-o", out, script])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        executable, elapsed = r.stdout.split()
+        self.assertEqual(executable, "/usr/bin/python3")
+        cg = parse(out)
+        calls = {k[0]: f.calls_in for k, f in cg.functions.items() if k[1] == script}
+        self.assertNotIn("hidden", calls)
+        self.assertEqual(calls["seen"], 5)
+        self.assertEqual(calls["boom"], 31)
+        self.assertEqual(calls["gen"], 2)  # next(g), then the GeneratorExit thrown in by del g
+        (module,) = cg.by_name("<module>")
+        self.assertLessEqual(cg.inclusive(module), float(elapsed) * 1e9 * 1.05 + 20_000_000)
+        self.assertLessEqual(cg.totals[0], cg.inclusive(module) + 1)
+
 
 if __name__ == "__main__":
     unittest.main()
