@@ -1,5 +1,7 @@
 #include "formats/pstats_reader.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <map>
 #include <unordered_map>
@@ -21,6 +23,7 @@ struct Key {
     std::string_view file;
     int64_t line;
     std::string_view name;
+    uint32_t file_id = 0;  // interned file name
 };
 
 // The same key as interned string ids: cheap to hash and compare.
@@ -56,6 +59,7 @@ public:
         expect(root, Type::Dict, "the stats dict");
         auto items = doc_.children(root);
         entries_.reserve(items.size() / 2);
+        keys_.reserve(items.size() / 2);
         for (size_t i = 0; i < items.size(); i += 2) {
             uint32_t stats = items[i + 1];
             expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
@@ -146,6 +150,7 @@ private:
         } else {
             index = static_cast<uint32_t>(keys_.size());
             index_.insert(ids, index);
+            key.file_id = ids.file;
             keys_.push_back(key);
             entries_.emplace_back();
         }
@@ -213,6 +218,15 @@ private:
         }
     }
 
+    // Whether the caller's source file can be read, asked once per file.
+    bool has_source(const Key& k) {
+        if (k.file == kBuiltinFile || k.file.empty() || k.file.front() != '/') return false;
+        if (k.file_id >= source_exists_.size()) source_exists_.resize(string_ids_.size(), -1);
+        int8_t& known = source_exists_[k.file_id];
+        if (known < 0) known = access(std::string(k.file).c_str(), R_OK) == 0 ? 1 : 0;
+        return known == 1;
+    }
+
     static uint32_t line_of(const Key& k) {
         return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
     }
@@ -243,9 +257,10 @@ private:
                 uint32_t caller = entry_index(caller_key);
                 // pstats has no call sites: the caller's first line is the only line we know.
                 uint32_t site = line_of(keys_[caller]);
-                if (call_sites_ != nullptr && keys_[caller].file != kBuiltinFile)
+                if (call_sites_ != nullptr && has_source(keys_[caller]))
                     site = call_sites_->find(std::string(keys_[caller].file), site, keys_[callee].name);
-                Arc& arc = profile.arc(ids[caller], Line(site), ids[callee]);
+                // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
+                Arc& arc = profile.append_arc(ids[caller], Line(site), ids[callee]);
                 Type t = doc_.value(value).type;
                 if (t == Type::Tuple) {
                     auto f = doc_.children(value);
@@ -279,6 +294,7 @@ private:
     FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
     std::unordered_map<std::string_view, uint32_t> string_ids_;
     std::vector<uint32_t> tuple_entry_;
+    std::vector<int8_t> source_exists_;
     std::vector<std::string> names_, objects_;
 };
 

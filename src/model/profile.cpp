@@ -70,9 +70,18 @@ void Profile::add_inclusive(FunctionId fn, std::span<const uint64_t> costs) {
 }
 
 Arc& Profile::arc(FunctionId caller, Line call_line, FunctionId callee) {
+    for (; indexed_arcs_ < arcs_.size(); ++indexed_arcs_) {
+        const Arc& a = arcs_[indexed_arcs_];
+        arc_ids_.insert(ArcKey{a.caller.value, a.callee.value, a.call_line.value}, static_cast<uint32_t>(indexed_arcs_));
+    }
     ArcKey key{caller.value, callee.value, call_line.value};
     if (const uint32_t* found = arc_ids_.find(key)) return arcs_[*found];
     arc_ids_.insert(key, static_cast<uint32_t>(arcs_.size()));
+    ++indexed_arcs_;
+    return append_arc(caller, call_line, callee);
+}
+
+Arc& Profile::append_arc(FunctionId caller, Line call_line, FunctionId callee) {
     Arc& a = arcs_.emplace_back();
     a.caller = caller;
     a.callee = callee;
@@ -84,7 +93,6 @@ void Profile::reserve(size_t functions, size_t arcs) {
     functions_.reserve(functions);
     function_ids_.reserve(functions);
     arcs_.reserve(arcs);
-    arc_ids_.reserve(arcs);
 }
 
 Costs Profile::totals() const {

@@ -83,6 +83,9 @@ public:
     void add_inclusive(FunctionId fn, std::span<const uint64_t> costs);
     // Returns the arc (caller, call_line, callee), creating it with zero costs if new.
     Arc& arc(FunctionId caller, Line call_line, FunctionId callee);
+    // Adds an arc the caller knows to be new (a reader whose input has each arc once), without
+    // a lookup; the index is rebuilt if arc() is used later.
+    Arc& append_arc(FunctionId caller, Line call_line, FunctionId callee);
     const std::vector<Arc>& arcs() const { return arcs_; }
 
     // Capacity hints for readers that know the sizes up front.
@@ -122,6 +125,7 @@ private:
     std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash> function_ids_;
     std::vector<Arc> arcs_;
     FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids_{ArcKey{~0u, ~0u, ~0u}};
+    size_t indexed_arcs_ = 0;  // arcs_[0, indexed_arcs_) are in arc_ids_
 };
 
 }  // namespace calltree
