@@ -97,7 +97,8 @@ print(time.perf_counter() - start)
         self.assertEqual(calls["gen"], 2)  # next(g), then the GeneratorExit thrown in by del g
         module = ("<module>", script, "__main__")
         self.assertLessEqual(cg.inclusive(module), float(elapsed) * 1e9 * 1.05 + 20_000_000)
-        self.assertLessEqual(cg.totals[0], cg.inclusive(module) + 1)
+        # Each cost is converted from clock ticks and rounded on its own: up to 1 ns apart each.
+        self.assertLessEqual(cg.totals[0], cg.inclusive(module) + len(cg.functions))
 
 
 if __name__ == "__main__":
