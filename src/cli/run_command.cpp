@@ -22,18 +22,21 @@ void setup_run(CLI::App& app, RunOptions& options) {
                    "Output file; %p becomes the process id (default: callgrind.out.<pid>,\n"
                    "or calltree.<pid>.prof with --format pstats). Example: -o prog.%p.callgrind");
     app.add_option("--clock", options.clock,
-                   "What time to measure: wall (default, includes sleeping and waiting) or cpu\n"
-                   "(CPU time of each thread). Example: --clock cpu")
+                   "What time to measure: wall (default, includes sleeping and waiting), cpu (CPU time\n"
+                   "of each thread), or counter (exactly 1000 ns per event, for tests). Example: --clock cpu")
         ->check(CLI::IsMember({"wall", "cpu", "counter"}));
     app.add_option("--format", options.format,
                    "Output format: callgrind (default, for KCachegrind) or pstats (a .prof file for\n"
                    "pstats, snakeviz, gprof2dot). Example: --format pstats -o prog.prof")
         ->check(CLI::IsMember({"callgrind", "pstats"}));
-    app.add_flag("--open", options.open_viewer, "Open the result in KCachegrind (or QCachegrind) when done");
+    app.add_flag("--open", options.open_viewer,
+                 "Open the result in KCachegrind (or QCachegrind) when done. Example: --open prog.py");
     // -m and -c end calltree's options like python3's; split_program handles them, these
     // entries only document them in --help.
-    app.add_option("-m", "Run a library module as the program, like python3 -m. Example: -m json.tool in.json");
-    app.add_option("-c", "Run this code as the program, like python3 -c. Example: -c \"import json\"");
+    app.add_option("-m", "Run a library module as the program, like python3 -m. Example: -m json.tool in.json")
+        ->type_name("MODULE");
+    app.add_option("-c", "Run this code as the program, like python3 -c. Example: -c \"import json\"")
+        ->type_name("CODE");
 }
 
 namespace {
