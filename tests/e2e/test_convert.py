@@ -82,6 +82,21 @@ class Convert(TempDirTest):
         out = self.write("stdout.callgrind", r.stdout)
         self.assert_faithful(os.path.join(FIXTURES, "cprofile.prof"), parse(out))
 
+    def test_every_marshal_version_reads_the_same(self):
+        """Files written by older Pythons use older marshal versions (no references, text floats)."""
+        import marshal
+        with open(os.path.join(FIXTURES, "cprofile.prof"), "rb") as f:
+            stats = marshal.load(f)
+        outputs = set()
+        for version in range(5):
+            prof = self.path(f"v{version}.prof")
+            with open(prof, "wb") as f:
+                marshal.dump(stats, f, version)
+            r = run([CALLTREE, "convert", prof, "-o", "-"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outputs.add(re.sub(r"^cmd: .*$", "", r.stdout, flags=re.M))
+        self.assertEqual(len(outputs), 1)
+
     def test_same_named_functions_stay_distinct(self):
         cg = parse(self.convert(os.path.join(FIXTURES, "cprofile.prof")))
         helpers = [k for k in cg.functions if k[0] == "helper"]
