@@ -1,6 +1,7 @@
 """`calltree convert`: every number in a .prof file survives the conversion, the result agrees with
 pyprof2calltree where it should, our pstats output loads in pstats, and bad input fails cleanly."""
 import gzip
+import marshal
 import math
 import os
 import pstats
@@ -84,7 +85,6 @@ class Convert(TempDirTest):
 
     def test_every_marshal_version_reads_the_same(self):
         """Files written by older Pythons use older marshal versions (no references, text floats)."""
-        import marshal
         with open(os.path.join(FIXTURES, "cprofile.prof"), "rb") as f:
             stats = marshal.load(f)
         outputs = set()
