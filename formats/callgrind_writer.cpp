@@ -120,15 +120,6 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
     out << "\n\n";
 
     const auto& functions = profile.functions();
-    // Bucket arcs by caller in O(arcs), keeping their insertion order inside each bucket.
-    std::vector<uint32_t> first(functions.size() + 1, 0);
-    for (const Arc& a : profile.arcs()) ++first[a.caller.value + 1];
-    std::partial_sum(first.begin(), first.end(), first.begin());
-    std::vector<uint32_t> by_caller(profile.arcs().size());
-    {
-        std::vector<uint32_t> next(first.begin(), first.end() - 1);
-        for (uint32_t i = 0; i < profile.arcs().size(); ++i) by_caller[next[profile.arcs()[i].caller.value]++] = i;
-    }
     // Functions grouped by object, then file, so ob=/fl= lines change rarely.
     std::vector<uint32_t> order(functions.size());
     std::iota(order.begin(), order.end(), 0);
@@ -138,6 +129,26 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
         if (fa.object != fb.object) return fa.object < fb.object;
         return fa.file < fb.file;
     });
+    std::vector<uint32_t> rank(functions.size());
+    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+
+    // The calls, copied once in the order they are written (a counting sort by the caller's
+    // rank): reading 100k arcs sequentially is far cheaper than visiting them by caller.
+    struct Call {
+        uint32_t callee;
+        uint32_t line;
+        uint64_t count;
+        Costs inclusive;
+    };
+    std::vector<uint32_t> first(functions.size() + 1, 0);
+    for (const Arc& a : profile.arcs()) ++first[rank[a.caller.value] + 1];
+    std::partial_sum(first.begin(), first.end(), first.begin());
+    std::vector<Call> calls(profile.arcs().size());
+    {
+        std::vector<uint32_t> next(first.begin(), first.end() - 1);
+        for (const Arc& a : profile.arcs())
+            calls[next[rank[a.caller.value]]++] = Call{a.callee.value, a.call_line.value, a.calls, a.inclusive};
+    }
 
     // The callee's ids, packed: arcs visit callees in random order, and whole Function records
     // would miss the cache on every call line.
@@ -158,7 +169,8 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
     bool have_object = false, have_file = false;
     ObjectId current_object;
     FileId current_file;
-    for (uint32_t fid : order) {
+    for (uint32_t position = 0; position < order.size(); ++position) {
+        uint32_t fid = order[position];
         const Function& fn = functions[fid];
         if (!have_object || fn.object != current_object) {
             out << "ob=";
@@ -176,9 +188,9 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
         names.write(out, fid, fn.name);
         if (fn.self_by_line.empty()) write_costs(out, fn.line.value, zero);
         for (const auto& [line, costs] : fn.self_by_line) write_costs(out, line.value, costs);
-        for (uint32_t k = first[fid]; k < first[fid + 1]; ++k) {
-            const Arc& arc = profile.arcs()[by_caller[k]];
-            const CalleeIds& callee = ids[arc.callee.value];
+        for (uint32_t k = first[position]; k < first[position + 1]; ++k) {
+            const Call& call = calls[k];
+            const CalleeIds& callee = ids[call.callee];
             if (callee.object != current_object) {
                 out << "cob=";
                 objects.write(out, callee.object.value, profile.object(callee.object));
@@ -188,12 +200,12 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
                 files.write(out, callee.file.value, profile.file(callee.file));
             }
             out << "cfn=";
-            if (options.compress_names && names.written(arc.callee.value))
-                names.write(out, arc.callee.value, {});
+            if (options.compress_names && names.written(call.callee))
+                names.write(out, call.callee, {});
             else
-                names.write(out, arc.callee.value, functions[arc.callee.value].name);
-            out << "calls=" << arc.calls << ' ' << uint64_t{callee.line} << '\n';
-            write_costs(out, arc.call_line.value, arc.inclusive.empty() ? zero : arc.inclusive);
+                names.write(out, call.callee, functions[call.callee].name);
+            out << "calls=" << call.count << ' ' << uint64_t{callee.line} << '\n';
+            write_costs(out, call.line, call.inclusive.empty() ? zero : call.inclusive);
         }
         out << '\n';
     }
