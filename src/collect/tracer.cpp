@@ -78,7 +78,6 @@ struct ThreadStack {
 struct State {
     TracerOptions options;
     bool active = false;
-    bool stopped = false;
     bool use_tsc = false;
     TscCalibration calibration;
     double ns_per_tick = 1.0;
@@ -398,14 +397,11 @@ bool start(const TracerOptions& options) {
     return true;
 }
 
-bool running() { return state().active; }
-
 void stop() {
     State& s = state();
     if (!s.active) return;
     uint64_t now = read_clock(s);
     s.active = false;
-    s.stopped = true;
     PyEval_SetProfile(nullptr, nullptr);
     for (auto& ts : s.threads) {
         // CPU clocks are per thread: another thread's stack closes at its own last reading.

@@ -32,8 +32,6 @@ bool start(const TracerOptions& options);
 // Idempotent; needs the GIL.
 void stop();
 
-bool running();
-
 // The recorded profile: one event "Time" in ns, functions, arcs, costs of every thread merged.
 Profile build_profile();
 
