@@ -9,8 +9,6 @@
 
 namespace calltree {
 
-enum class ClockKind { Wall, Cpu };
-
 // Invariant TSC: the cheapest wall clock (DESIGN.md: 1.18x the empty-callback floor vs 1.33x for
 // clock_gettime). Ticks are converted to ns once, when the profile is built.
 struct TscClock {

@@ -7,9 +7,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/flat_map.h"
+#include "collect/clock.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
+#include "model/flat_map.h"
 
 namespace calltree::tracer {
 

@@ -6,7 +6,6 @@
 #pragma once
 #include <string>
 
-#include "collect/clock.h"
 #include "model/profile.h"
 
 namespace calltree {
