@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -20,9 +21,15 @@ public:
 
     void dict_begin() { out_.put('{'); }
     void dict_end() { out_.put('0'); }
-    void tuple(uint8_t n) {
-        out_.put(')');
+    // `flag_ref` sets FLAG_REF: the loader remembers the object so a later ref() can name it.
+    void tuple(uint8_t n, bool flag_ref = false) {
+        out_.put(static_cast<char>(flag_ref ? ')' | kFlagRef : ')'));
         out_.put(static_cast<char>(n));
+    }
+    // Back-reference to the index-th object written with FLAG_REF (counted in write order).
+    void ref(uint32_t index) {
+        out_.put('r');
+        u32(index);
     }
     void integer(uint64_t v) {
         if (v <= 0x7fffffff) {
@@ -45,13 +52,14 @@ public:
         uint64_t bits = std::bit_cast<uint64_t>(v);
         for (int i = 0; i < 8; ++i) out_.put(static_cast<char>((bits >> (8 * i)) & 0xff));
     }
-    void string(const std::string& s) {
-        out_.put('u');
+    void string(const std::string& s, bool flag_ref = false) {
+        out_.put(static_cast<char>(flag_ref ? 'u' | kFlagRef : 'u'));
         u32(static_cast<uint32_t>(s.size()));
         out_.write(s.data(), static_cast<std::streamsize>(s.size()));
     }
 
 private:
+    static constexpr int kFlagRef = 0x80;
     void u32(uint32_t v) {
         for (int i = 0; i < 4; ++i) out_.put(static_cast<char>((v >> (8 * i)) & 0xff));
     }
@@ -77,7 +85,8 @@ void write_pstats(const Profile& profile, std::ostream& out) {
     for (uint32_t i = 0; i < functions.size(); ++i) {
         const Function& f = functions[i];
         Key key{profile.file(f.file), f.line.value, f.name};
-        if (!seen.emplace(key, i).second) std::get<2>(key) += " [" + profile.object(f.object) + "]";
+        // Repeat the suffix in the (unlikely) case that a real function already has that name.
+        while (!seen.emplace(key, i).second) std::get<2>(key) += " [" + profile.object(f.object) + "]";
         keys[i] = key;
     }
     // callers[callee][caller], summed over call sites: pstats has none.
@@ -90,9 +99,27 @@ void write_pstats(const Profile& profile, std::ostream& out) {
         s.ct += a.inclusive.empty() ? 0 : a.inclusive[0];
     }
     MarshalWriter w(out);
+    // Like CPython's marshal (version >= 3), repeated objects are written once with FLAG_REF and
+    // then named by back-reference: each key tuple after its first use, and each file name
+    // shared by the functions of one file. This halves the file size of large profiles.
+    constexpr uint32_t kNoRef = UINT32_MAX;
+    uint32_t next_ref = 0;
+    std::vector<uint32_t> key_ref(functions.size(), kNoRef);
+    std::map<std::string, uint32_t> file_ref;
     auto key = [&](uint32_t i) {
-        w.tuple(3);
-        w.string(std::get<0>(keys[i]));
+        if (key_ref[i] != kNoRef) {
+            w.ref(key_ref[i]);
+            return;
+        }
+        key_ref[i] = next_ref++;  // the tuple is numbered before its items, as the loader does
+        w.tuple(3, true);
+        const std::string& file = std::get<0>(keys[i]);
+        if (auto it = file_ref.find(file); it != file_ref.end()) {
+            w.ref(it->second);
+        } else {
+            file_ref.emplace(file, next_ref++);
+            w.string(file, true);
+        }
         w.integer(std::get<1>(keys[i]));
         w.string(std::get<2>(keys[i]));
     };

@@ -223,6 +223,8 @@ class PstatsOutput(TempDirTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         a, b = pstats.Stats(prof).stats, pstats.Stats(back).stats
         self.assertEqual(len(a), len(b))
+        # Repeated keys and file names are back-references, as in CPython's marshal output.
+        self.assertLessEqual(os.path.getsize(back), os.path.getsize(prof) * 1.05)
         rename = {}
         for k in b:
             rename[(k[0], k[1], base_name(k[2]) if k[0] != "~" else k[2])] = k
