@@ -1,5 +1,6 @@
 #include "formats/gzip_input.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -15,6 +16,8 @@ std::vector<uint8_t> read_all(const std::string& path) {
     FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
     if (f == nullptr) throw std::runtime_error(std::strerror(errno));
     std::vector<uint8_t> data;
+    struct stat st {};
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
     uint8_t buffer[1 << 16];
     size_t n;
     while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) data.insert(data.end(), buffer, buffer + n);

@@ -15,55 +15,56 @@ namespace calltree {
 namespace {
 
 // The handful of marshal types a stats dict needs, little-endian as marshal defines them.
+// Bytes collect in a buffer written once: a stream call per byte costs more than the encoding.
 class MarshalWriter {
 public:
-    explicit MarshalWriter(std::ostream& out) : out_(out) {}
+    const std::string& bytes() const { return out_; }
 
-    void dict_begin() { out_.put('{'); }
-    void dict_end() { out_.put('0'); }
+    void dict_begin() { out_.push_back('{'); }
+    void dict_end() { out_.push_back('0'); }
     // `flag_ref` sets FLAG_REF: the loader remembers the object so a later ref() can name it.
     void tuple(uint8_t n, bool flag_ref = false) {
-        out_.put(static_cast<char>(flag_ref ? ')' | kFlagRef : ')'));
-        out_.put(static_cast<char>(n));
+        out_.push_back(static_cast<char>(flag_ref ? ')' | kFlagRef : ')'));
+        out_.push_back(static_cast<char>(n));
     }
     // Back-reference to the index-th object written with FLAG_REF (counted in write order).
     void ref(uint32_t index) {
-        out_.put('r');
+        out_.push_back('r');
         u32(index);
     }
     void integer(uint64_t v) {
         if (v <= 0x7fffffff) {
-            out_.put('i');
+            out_.push_back('i');
             u32(static_cast<uint32_t>(v));
             return;
         }
         // Python long: digit count, then 15-bit digits, least significant first.
         std::vector<uint16_t> digits;
         for (; v != 0; v >>= 15) digits.push_back(static_cast<uint16_t>(v & 0x7fff));
-        out_.put('l');
+        out_.push_back('l');
         u32(static_cast<uint32_t>(digits.size()));
         for (uint16_t d : digits) {
-            out_.put(static_cast<char>(d & 0xff));
-            out_.put(static_cast<char>(d >> 8));
+            out_.push_back(static_cast<char>(d & 0xff));
+            out_.push_back(static_cast<char>(d >> 8));
         }
     }
     void real(double v) {
-        out_.put('g');
+        out_.push_back('g');
         uint64_t bits = std::bit_cast<uint64_t>(v);
-        for (int i = 0; i < 8; ++i) out_.put(static_cast<char>((bits >> (8 * i)) & 0xff));
+        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
     }
     void string(const std::string& s, bool flag_ref = false) {
-        out_.put(static_cast<char>(flag_ref ? 'u' | kFlagRef : 'u'));
+        out_.push_back(static_cast<char>(flag_ref ? 'u' | kFlagRef : 'u'));
         u32(static_cast<uint32_t>(s.size()));
-        out_.write(s.data(), static_cast<std::streamsize>(s.size()));
+        out_.append(s);
     }
 
 private:
     static constexpr int kFlagRef = 0x80;
     void u32(uint32_t v) {
-        for (int i = 0; i < 4; ++i) out_.put(static_cast<char>((v >> (8 * i)) & 0xff));
+        for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
     }
-    std::ostream& out_;
+    std::string out_;
 };
 
 double seconds(const Costs& c) { return c.empty() ? 0.0 : static_cast<double>(c[0]) / 1e9; }
@@ -98,7 +99,7 @@ void write_pstats(const Profile& profile, std::ostream& out) {
         s.tt += a.callee_self.empty() ? 0 : a.callee_self[0];
         s.ct += a.inclusive.empty() ? 0 : a.inclusive[0];
     }
-    MarshalWriter w(out);
+    MarshalWriter w;
     // Like CPython's marshal (version >= 3), repeated objects are written once with FLAG_REF and
     // then named by back-reference: each key tuple after its first use, and each file name
     // shared by the functions of one file. This halves the file size of large profiles.
@@ -147,6 +148,7 @@ void write_pstats(const Profile& profile, std::ostream& out) {
         w.dict_end();
     }
     w.dict_end();
+    out.write(w.bytes().data(), static_cast<std::streamsize>(w.bytes().size()));
     out.flush();
     if (!out) throw std::runtime_error(errno != 0 ? std::strerror(errno) : "write error");
 }

@@ -252,7 +252,8 @@ class CallSites(TempDirTest):
         return {(a.caller[0], a.callee[0]): a.call_line for a in cg.arcs if a.caller[1].endswith("prog.py")}
 
     def test_calls_are_placed_at_their_lines_in_the_source(self):
-        source = open(os.path.join(FIXTURES, "src", "prog.py")).read().splitlines()
+        with open(os.path.join(FIXTURES, "src", "prog.py")) as f:
+            source = f.read().splitlines()
         lines = self.arc_lines()
         self.assertIn("fib(n - 1)", source[lines[("fib", "fib")] - 1])
         self.assertEqual(source[lines[("<module>", "fib")] - 1], "fib(15)")
