@@ -42,9 +42,17 @@ def exit_deep(n):
     exit_deep(n - 1)
 
 
-print(catch_many())
+def main():
+    print(catch_many())
+    try:
+        reraiser()
+    except RuntimeError:
+        print("wrapped")
+    exit_deep(10)
+
+
+# The SystemExit raised 11 frames down unwinds all of them before it is caught here.
 try:
-    reraiser()
-except RuntimeError:
-    print("wrapped")
-exit_deep(10)
+    main()
+except SystemExit as e:
+    print("exit status", e.code)

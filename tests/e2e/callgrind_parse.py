@@ -52,6 +52,15 @@ def _add(a, b):
     return [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n)]
 
 
+def _position(text, last):
+    """Absolute, `+N`/`-N` relative to the previous cost line, or `*` for the same position."""
+    if text == "*":
+        return last
+    if text[0] in "+-":
+        return last + int(text)
+    return int(text)
+
+
 def parse(path):
     tables = {"ob": {}, "fl": {}, "fn": {}}
     kind_of = {"ob": "ob", "cob": "ob", "fl": "fl", "fi": "fl", "fe": "fl", "cfl": "fl", "cfi": "fl",
@@ -72,6 +81,7 @@ def parse(path):
     current = None
     cob = cfl = cfn = None
     pending_calls = None
+    last_pos = 0
     with open(path, encoding="utf-8") as f:
         for raw in f:
             line = raw.rstrip("\n")
@@ -106,7 +116,8 @@ def parse(path):
                 continue
             if re.match(r"^[0-9+*-]", line):
                 parts = line.split()
-                pos, costs = int(parts[0]), [int(x) for x in parts[1:]]
+                pos, costs = _position(parts[0], last_pos), [int(x) for x in parts[1:]]
+                last_pos = pos
                 if pending_calls is not None:
                     callee = (cfn, fl if cfl is None else cfl, ob if cob is None else cob)
                     functions.setdefault(callee, Function()).calls_in += pending_calls

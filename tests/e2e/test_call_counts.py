@@ -1,5 +1,10 @@
 """Call counts under calltree equal cProfile's for the same program, and every file we write is
-accepted by valgrind's callgrind_annotate."""
+read by valgrind's callgrind_annotate with the costs we meant.
+
+cProfile profiles only the main thread, so threads.py is compared with cprofile_all_threads.py, a
+harness that runs one cProfile.Profile per thread and merges them; every other example with
+`python3 -m cProfile -o`.
+"""
 import os
 import pstats
 import re
@@ -8,48 +13,63 @@ import unittest
 from callgrind_parse import parse
 from helpers import PYTHON, TempDirTest, example, profile, run
 
-# threads.py is checked separately: cProfile sees only the main thread.
 SINGLE_THREADED = ["hello.py", "recursion.py", "mutual_recursion.py", "classes.py", "generators.py",
                    "async_tasks.py", "exceptions.py", "closures_decorators.py", "comprehensions.py",
                    "numpy_work.py"]
+ALL_THREADS_CPROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cprofile_all_threads.py")
 
 
-def short_name(name):
-    """Our qualname (maybe with a ':<line>' suffix) -> cProfile's co_name."""
-    name = re.sub(r":\d+(#\d+)?$", "", name)
-    if name.startswith("<") and "." not in name:
-        return name
-    return re.sub(r"^.*\.(?=[^.]*$)", "", name) if not name.endswith(">") or ".<" in name else name
+def co_name(name):
+    """Our name (co_qualname, maybe with a ':<line>' or ':<line>#<n>' suffix) -> co_name."""
+    return re.sub(r":\d+(#\d+)?$", "", name).rsplit(".", 1)[-1]
+
+
+def our_python_counts(cg, script):
+    """{(first line, co_name): calls} for the functions defined in `script`."""
+    counts = {}
+    for key, fn in cg.functions.items():
+        name, file, _ = key
+        if file != script:
+            continue
+        calls = fn.calls_in
+        if calls == 0 and name == "<module>":
+            calls = 1  # the root: nobody calls it
+        k = (fn.def_line, co_name(name))
+        counts[k] = counts.get(k, 0) + calls
+    return counts
+
+
+def cprofile_python_counts(stats, script):
+    return {(line, name): v[1] for (file, line, name), v in stats.items() if file == script}
 
 
 class CallCounts(TempDirTest):
-    def ours_and_cprofile(self, script):
+    def ours_and_cprofile(self, script, cprofile=("-m", "cProfile", "-o")):
         out, prof = self.path("out.callgrind"), self.path("out.prof")
         r = profile([script], out, cwd=self.tmp)
-        self.assertIn(r.returncode, (0,), r.stderr)
-        r = run([PYTHON, "-m", "cProfile", "-o", prof, script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run([PYTHON, *cprofile, prof, script], cwd=self.tmp)
         self.assertEqual(r.returncode, 0, r.stderr)
         return parse(out), pstats.Stats(prof).stats
-
-    def python_counts(self, cg, script):
-        counts = {}
-        for (name, file, _), fn in cg.functions.items():
-            if file == script:
-                is_root = not any(a.callee == (name, file, _) for a in cg.arcs)
-                key = (fn.def_line, short_name(name))
-                counts[key] = counts.get(key, 0) + (fn.calls_in or (1 if is_root else 0))
-        return counts
 
     def test_python_functions_match_cprofile(self):
         for name in SINGLE_THREADED:
             script = example(name)
             with self.subTest(example=name):
                 cg, stats = self.ours_and_cprofile(script)
-                theirs = {(line, fname): v[1] for (file, line, fname), v in stats.items() if file == script}
-                self.assertTrue(theirs, "cProfile saw no function of the example")
-                self.assertEqual(self.python_counts(cg, script), theirs)
+                theirs = cprofile_python_counts(stats, script)
+                self.assertGreater(len(theirs), 1, "cProfile saw no function of the example")
+                self.assertEqual(our_python_counts(cg, script), theirs)
+
+    def test_worker_thread_functions_match_cprofile_of_every_thread(self):
+        script = example("threads.py")
+        cg, stats = self.ours_and_cprofile(script, cprofile=(ALL_THREADS_CPROFILE,))
+        theirs = cprofile_python_counts(stats, script)
+        self.assertEqual(theirs[(9, "work")], 4, "the harness missed the worker threads")
+        self.assertEqual(our_python_counts(cg, script), theirs)
 
     def test_builtins_called_from_the_program_match_cprofile(self):
+        compared = set()
         for name in ["mutual_recursion.py", "comprehensions.py", "hello.py", "classes.py"]:
             script = example(name)
             with self.subTest(example=name):
@@ -66,38 +86,54 @@ class CallCounts(TempDirTest):
                     if a.caller[1] == script and a.callee[1] == "~":
                         ours[a.callee[0]] = ours.get(a.callee[0], 0) + a.calls
                 self.assertEqual(ours, theirs)
+                compared |= ours.keys()
+        for builtin in ("<built-in method builtins.len>", "<method 'append' of 'list' objects>",
+                        "<built-in method builtins.sorted>", "<built-in method builtins.isinstance>"):
+            self.assertIn(builtin, compared)
 
-    def test_threads_are_profiled(self):
-        script = example("threads.py")
-        out = self.path("t.callgrind")
-        r = profile([script], out)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        cg = parse(out)
-        calls = {name: fn.calls_in for (name, file, _), fn in cg.functions.items() if file == script}
-        self.assertEqual(calls["work"], 4)
-        self.assertEqual(calls["square"], 4 * 2000)
-        # A genexpr counts once per resumption: 2000 values + the final StopIteration, per thread.
-        self.assertEqual(calls["work.<locals>.<genexpr>"], 4 * 2001)
 
-    def test_callgrind_annotate_reads_every_file(self):
+def annotate_listing(path):
+    """callgrind_annotate's function listing: {(file, name): self cost}."""
+    r = run(["/usr/bin/callgrind_annotate", "--threshold=100", "--auto=no", path])
+    if r.returncode != 0:
+        raise AssertionError(f"callgrind_annotate failed on {path}: {r.stderr}")
+    listing = {}
+    for m in re.finditer(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+([^:\n]*):(.*?)(?: \[[^\]\n]*\])?$",
+                         r.stdout.split("file:function", 1)[1], re.M):
+        listing[(m.group(2), m.group(3))] = int(m.group(1).replace(",", ""))
+    return r.stdout, listing
+
+
+class CallgrindAnnotate(TempDirTest):
+    def test_reads_every_file_with_our_costs(self):
         for name in SINGLE_THREADED + ["threads.py"]:
             with self.subTest(example=name):
                 out = self.path(name + ".callgrind")
                 r = profile([example(name)], out)
                 self.assertEqual(r.returncode, 0, r.stderr)
-                a = run(["callgrind_annotate", out])
-                self.assertEqual(a.returncode, 0, a.stderr)
-                self.assertIn("PROGRAM TOTALS", a.stdout)
+                text, listing = annotate_listing(out)
                 cg = parse(out)
                 total = sum(f.self_cost[0] for f in cg.functions.values() if f.self_cost)
                 self.assertEqual(cg.totals, [total])
-                self.assertIn(f"{total:,}", a.stdout)
-        # The heaviest function of recursion.py is fib, and callgrind_annotate says so.
-        out = self.path("fib.callgrind")
-        profile([example("recursion.py"), "20"], out)
-        listing = run(["callgrind_annotate", out]).stdout
-        first = re.search(r"^\s*[\d,]+ \([\d.]+%\)\s+(\S+):(\S+) \[", listing.split("file:function")[1], re.M)
-        self.assertEqual(first.group(2), "fib")
+                self.assertRegex(text, rf"{total:,} \(100.0%\)\s+PROGRAM TOTALS")
+                ours = {}
+                for (fname, file, _), fn in cg.functions.items():
+                    if fn.self_cost and fn.self_cost[0]:
+                        ours[(file, fname)] = ours.get((file, fname), 0) + fn.self_cost[0]
+                self.assertEqual(listing, ours)
+                # Every function of the example that ran is listed under the name we gave it.
+                own = {fname for (fname, file, _) in cg.functions if file == example(name)}
+                self.assertGreater(len(own), 1)
+                self.assertLessEqual(own, {fname for (file, fname) in listing if file == example(name)})
+
+    def test_the_heaviest_function_comes_first(self):
+        for args in ([example("recursion.py"), "20"], [example("hello.py")]):
+            with self.subTest(args=args):
+                out = self.path("top.callgrind")
+                profile(args, out)
+                text, _ = annotate_listing(out)
+                first = re.search(r"^\s*[\d,]+ \(\s*[\d.]+%\)\s+([^:\n]*):(\S+)", text.split("file:function")[1], re.M)
+                self.assertEqual(first.groups(), (args[0], "fib"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ before the program runs; nothing half-written is left behind."""
 import os
 import unittest
 
+from callgrind_parse import parse
 from helpers import CALLTREE, PYTHON, TempDirTest, run
 
 MARKER = "open({!r}, 'w').write('ran')\n"
@@ -61,6 +62,25 @@ class OutputNaming(TempDirTest):
         r = run([CALLTREE, "-o", "run-%p.cg", script], cwd=self.tmp)
         self.assertTrue(os.path.exists(self.path(f"run-{r.stdout.strip()}.cg")))
         self.assertFalse([f for f in os.listdir(self.tmp) if f.startswith(".")], "temporary files left")
+
+    def test_relative_output_is_relative_to_the_starting_directory(self):
+        os.mkdir(self.path("sub"))
+        script = self.write("prog.py", "import os\nos.chdir('sub')\n")
+        r = run([CALLTREE, "-o", "rel.cg", script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(self.path("rel.cg")))
+        self.assertEqual(os.listdir(self.path("sub")), [])
+
+    def test_a_forked_child_does_not_clobber_the_parents_profile(self):
+        # The child outlives the parent, so anything it writes comes last.
+        script = self.write("fork.py", "import os, sys, time\nif os.fork() == 0:\n    time.sleep(0.3)\n"
+                                       "    sys.exit(0)\nprint(os.getpid())\n")
+        r = run([CALLTREE, "-o", "fork-%p.cg", script], cwd=self.tmp)  # returns when the child closes stderr
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = self.path(f"fork-{r.stdout.strip()}.cg")
+        cg = parse(out)
+        self.assertTrue(cg.by_name("<built-in method posix.getpid>"), "the parent's profile was replaced")
+        self.assertIn(f"calltree: wrote {out} ", r.stderr)
 
     def test_help_and_version(self):
         r = run([CALLTREE, "--help"])
