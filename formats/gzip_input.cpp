@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,45 +29,53 @@ std::vector<uint8_t> read_all(const std::string& path) {
     return data;
 }
 
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, size_t limit) {
+}  // namespace
+
+bool is_gzip(std::span<const uint8_t> data) { return data.size() >= 2 && data[0] == 0x1f && data[1] == 0x8b; }
+
+std::vector<uint8_t> gunzip(std::span<const uint8_t> in, size_t limit) {
     z_stream z{};
+    // 15 + 32: the largest window, with the gzip or zlib header detected automatically.
     if (inflateInit2(&z, 15 + 32) != Z_OK) throw std::runtime_error("cannot initialise zlib");
-    std::vector<uint8_t> out;
-    out.resize(std::min(limit, in.size() * 4 + 4096));
-    z.next_in = const_cast<Bytef*>(in.data());
-    z.avail_in = static_cast<uInt>(in.size());
-    int rc = Z_OK;
-    while (rc != Z_STREAM_END) {
-        if (z.total_out == out.size()) {
-            if (out.size() >= limit) {
-                inflateEnd(&z);
-                throw std::runtime_error("gzip data expands beyond " + std::to_string(limit >> 20) + " MiB");
-            }
+    auto fail = [&z](const std::string& what) {
+        inflateEnd(&z);
+        throw std::runtime_error(what);
+    };
+    constexpr size_t kChunk = size_t{1} << 30;  // zlib counts in 32 bits
+    std::vector<uint8_t> out(std::min(limit, in.size() * 4 + 4096));
+    size_t in_pos = 0, out_pos = 0;
+    while (true) {
+        if (out_pos == out.size()) {
+            if (out.size() >= limit) fail("gzip data expands beyond " + std::to_string(limit >> 20) + " MiB");
             out.resize(std::min(limit, out.size() * 2));
         }
-        z.next_out = out.data() + z.total_out;
-        z.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - z.total_out, 1u << 30));
-        rc = inflate(&z, Z_NO_FLUSH);
-        if (rc == Z_BUF_ERROR && z.avail_in == 0) {
-            inflateEnd(&z);
-            throw std::runtime_error("truncated gzip stream");
-        }
-        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-            std::string why = z.msg != nullptr ? z.msg : "corrupt data";
-            inflateEnd(&z);
-            throw std::runtime_error("bad gzip stream: " + why);
+        size_t in_chunk = std::min(in.size() - in_pos, kChunk), out_chunk = std::min(out.size() - out_pos, kChunk);
+        z.next_in = const_cast<Bytef*>(in.data() + in_pos);
+        z.avail_in = static_cast<uInt>(in_chunk);
+        z.next_out = out.data() + out_pos;
+        z.avail_out = static_cast<uInt>(out_chunk);
+        int rc = inflate(&z, Z_NO_FLUSH);
+        in_pos += in_chunk - z.avail_in;
+        out_pos += out_chunk - z.avail_out;
+        if (rc == Z_STREAM_END) {
+            // `cat a.gz b.gz` is a valid gzip file: members follow one another. Anything else
+            // after the end is ignored, as gzip(1) does.
+            if (!is_gzip(in.subspan(in_pos))) break;
+            inflateReset(&z);
+        } else if (rc == Z_BUF_ERROR && in_pos == in.size()) {
+            fail("truncated gzip stream");
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            fail(std::string("bad gzip stream: ") + (z.msg != nullptr ? z.msg : "corrupt data"));
         }
     }
-    out.resize(z.total_out);
     inflateEnd(&z);
+    out.resize(out_pos);
     return out;
 }
 
-}  // namespace
-
 std::vector<uint8_t> read_input(const std::string& path, size_t limit) {
     std::vector<uint8_t> data = read_all(path);
-    if (data.size() >= 2 && data[0] == 0x1f && data[1] == 0x8b) return gunzip(data, limit);
+    if (is_gzip(data)) return gunzip(data, limit);
     return data;
 }
 

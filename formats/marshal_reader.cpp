@@ -2,8 +2,9 @@
 
 #include <bit>
 #include <cmath>
-#include <cstring>
+#include <iterator>
 #include <limits>
+#include <optional>
 
 namespace calltree {
 
@@ -231,41 +232,55 @@ private:
         return finish_container(index, first);
     }
 
-    // Code objects: the field list changed in 3.11 (and the file does not say which Python wrote
-    // it), so try the 3.11+ layout and fall back to the 3.8-3.10 one. Only filename and name are kept.
+    // Code objects: the field list changed in 3.8 and 3.11, and the file does not say which
+    // Python wrote it, so the layouts are tried newest first. Only filename and name are kept.
+    struct CodeLayout {
+        int ints;              // leading int32 fields
+        int through_filename;  // objects up to and including the filename
+        bool has_qualname;     // 3.11+
+        int trailing;          // objects after the first line (line and exception tables)
+    };
+    static constexpr CodeLayout kCodeLayouts[] = {
+        {5, 6, true, 2},   // 3.11+: argcount, posonly, kwonly, stacksize, flags; code .. localspluskinds, filename
+        {6, 7, false, 1},  // 3.8-3.10: + nlocals; code, consts, names, varnames, freevars, cellvars, filename
+        {5, 7, false, 1},  // 3.4-3.7: no posonlyargcount
+    };
+    static constexpr int kNoLayout = -1;
+
     uint32_t read_code(size_t start, int depth, bool flag, size_t ref_slot) {
-        if (code_layout_ == CodeLayout::Modern) return read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
-        if (code_layout_ == CodeLayout::Legacy) return read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
+        if (code_layout_ != kNoLayout) return read_code_layout(kCodeLayouts[code_layout_], start, depth, flag, ref_slot);
         size_t pos = pos_, values = doc_.values_.size(), refs = refs_.size(), stack = stack_.size();
-        try {
-            uint32_t index = read_code_layout(start, depth, flag, ref_slot, 5, 6, true, 2);
-            code_layout_ = CodeLayout::Modern;
-            return index;
-        } catch (const FormatError&) {
-            // Retrying is bounded: nested guesses on a hostile file would otherwise be exponential.
-            if (--layout_guesses_left_ <= 0) throw;
-            pos_ = pos;
-            doc_.values_.resize(values);
-            refs_.resize(refs);
-            stack_.resize(stack);
+        // When no layout fits, the attempt that got furthest has the most telling error
+        // (a truncated file fails late in the right layout, early in the wrong ones).
+        std::optional<FormatError> furthest;
+        for (int layout = 0; layout < static_cast<int>(std::size(kCodeLayouts)); ++layout) {
+            // One file comes from one Python: code objects nested in this one are read with the
+            // layout being tried, never guessed again, so a hostile file costs at most one
+            // re-read per layout instead of exponentially many.
+            code_layout_ = layout;
+            try {
+                return read_code_layout(kCodeLayouts[layout], start, depth, flag, ref_slot);
+            } catch (const FormatError& e) {
+                if (!furthest || e.offset > furthest->offset) furthest = e;
+                pos_ = pos;
+                doc_.values_.resize(values);
+                refs_.resize(refs);
+                stack_.resize(stack);
+            }
         }
-        uint32_t index = read_code_layout(start, depth, flag, ref_slot, 6, 7, false, 1);
-        code_layout_ = CodeLayout::Legacy;
-        return index;
+        code_layout_ = kNoLayout;
+        throw *furthest;
     }
 
-    // `ints` leading int32 fields, `through_filename` objects ending with the filename, the name,
-    // the qualname (3.11+), the first line, then `trailing` objects (line and exception tables).
-    uint32_t read_code_layout(size_t start, int depth, bool flag, size_t ref_slot, int ints, int through_filename,
-                              bool has_qualname, int trailing) {
+    uint32_t read_code_layout(const CodeLayout& layout, size_t start, int depth, bool flag, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Code, 0, 0, start});
-        for (int i = 0; i < ints; ++i) u32("a code object field");
+        for (int i = 0; i < layout.ints; ++i) u32("a code object field");
         uint32_t filename = 0;
-        for (int i = 0; i < through_filename; ++i) filename = read_object(depth + 1);
+        for (int i = 0; i < layout.through_filename; ++i) filename = read_object(depth + 1);
         uint32_t name = read_object(depth + 1);
-        if (has_qualname) read_object(depth + 1);
+        if (layout.has_qualname) read_object(depth + 1);
         u32("a code object's first line");
-        for (int i = 0; i < trailing; ++i) read_object(depth + 1);
+        for (int i = 0; i < layout.trailing; ++i) read_object(depth + 1);
         if (doc_.values_[name].type != MarshalDocument::Type::String ||
             doc_.values_[filename].type != MarshalDocument::Type::String)
             fail_at(start, "malformed code object");
@@ -290,10 +305,7 @@ private:
     size_t pos_ = 0;
     std::vector<uint32_t> refs_;
     std::vector<uint32_t> stack_;
-    // One file comes from one Python: the first code object that parses fixes the layout.
-    enum class CodeLayout { Unknown, Modern, Legacy };
-    CodeLayout code_layout_ = CodeLayout::Unknown;
-    int layout_guesses_left_ = 4;
+    int code_layout_ = kNoLayout;  // index into kCodeLayouts once known (or being tried)
 };
 
 MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {

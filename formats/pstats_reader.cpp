@@ -2,13 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
-#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "formats/call_sites.h"
 #include "formats/gzip_input.h"
+#include "formats/pstats_names.h"
 #include "model/flat_map.h"
 #include "model/names.h"
 
@@ -24,6 +25,7 @@ struct Key {
     int64_t line;
     std::string_view name;
     uint32_t file_id = 0;  // interned file name
+    uint32_t name_id = 0;  // interned function name
 };
 
 // The same key as interned string ids: cheap to hash and compare.
@@ -66,8 +68,10 @@ public:
             auto fields = doc_.children(stats);
             if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
             Entry& e = entries_[entry_index(items[i])];
-            e.cc += count(fields[0]);
-            e.nc += count(fields[1]);
+            // cProfile writes (cc, nc), yappi (ncall, nactualcall): all calls are the larger.
+            uint64_t a = count(fields[0]), b = count(fields[1]);
+            e.cc += std::min(a, b);
+            e.nc += std::max(a, b);
             e.tt += to_ns(seconds(fields[2]));
             e.ct += to_ns(seconds(fields[3]));
             expect(fields[4], Type::Dict, "a callers dict");
@@ -104,7 +108,7 @@ private:
         }
         if (t == Type::Float) {
             double d = doc_.number(value);
-            return d > 0 && d < 1.8e19 ? static_cast<uint64_t>(d) : 0;
+            return d > 0 && d < 1.8e19 ? static_cast<uint64_t>(std::llround(d)) : 0;
         }
         fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
     }
@@ -151,6 +155,7 @@ private:
             index = static_cast<uint32_t>(keys_.size());
             index_.insert(ids, index);
             key.file_id = ids.file;
+            key.name_id = ids.name;
             keys_.push_back(key);
             entries_.emplace_back();
         }
@@ -159,62 +164,83 @@ private:
         return index;
     }
 
-    std::vector<std::pair<uint32_t, uint32_t>> pairs(uint32_t dict) const {
-        auto items = doc_.children(dict);
-        std::vector<std::pair<uint32_t, uint32_t>> out;
-        out.reserve(items.size() / 2);
-        for (size_t i = 0; i < items.size(); i += 2) out.emplace_back(items[i], items[i + 1]);
-        return out;
+    static std::string_view basename(std::string_view file) {
+        size_t slash = file.rfind('/');
+        return slash == std::string_view::npos ? file : file.substr(slash + 1);
     }
 
-    static std::string module_of(std::string_view file) {
-        std::string_view path = file;
-        auto slash = path.rfind('/');
-        std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
-        std::string_view dir = slash == std::string_view::npos ? "" : path.substr(0, slash);
-        auto dot = base.rfind('.');
-        std::string_view stem = dot == std::string_view::npos || dot == 0 ? base : base.substr(0, dot);
-        auto parent = [](std::string_view d) {
-            auto s = d.rfind('/');
-            return s == std::string_view::npos ? d : d.substr(s + 1);
+    // Up to `depth` parent directories of `file` dot-joined with a trailing dot ("src.a."), and
+    // whether the path has directories above them.
+    static std::pair<std::string, bool> parents(std::string_view file, size_t depth) {
+        std::string_view dir = file.substr(0, file.size() - basename(file).size());
+        auto trim = [&dir] {
+            while (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
         };
-        if (stem == "__init__" || stem == "__main__") {
-            std::string_view p = parent(dir);
-            if (!p.empty()) return stem == "__init__" ? std::string(p) : std::string(p) + ".__main__";
+        std::string prefix;
+        for (trim(); depth > 0 && !dir.empty(); --depth, trim()) {
+            std::string_view part = basename(dir);
+            dir.remove_suffix(part.size());
+            prefix = std::string(part) + "." + prefix;
         }
-        // Standard-library and site-packages modules: the package directory is a good prefix.
-        std::string_view p = parent(dir);
-        bool in_package = !p.empty() && dir.find("/python3") != std::string_view::npos &&
-                          p.find("python3") == std::string_view::npos && p != "site-packages" &&
-                          p != "dist-packages" && p != "lib-dynload";
-        return in_package ? std::string(p) + "." + std::string(stem) : std::string(stem);
+        return {prefix, !dir.empty()};
+    }
+
+    // Objects by file id: the module name, qualified by as many parent directories as needed
+    // where two files share their basename and module (a/util.py and b/util.py -> a.util, b.util),
+    // because KCachegrind tells functions apart by name + basename(file) + basename(object).
+    std::vector<std::string> file_objects() const {
+        std::vector<std::string> objects(string_ids_.size());
+        std::vector<std::string_view> files(string_ids_.size());
+        std::vector<bool> seen_file(string_ids_.size());
+        std::unordered_map<std::string, std::vector<uint32_t>> by_identity;
+        for (const Key& k : keys_) {
+            if (k.file == kBuiltinFile || seen_file[k.file_id]) continue;
+            seen_file[k.file_id] = true;
+            files[k.file_id] = k.file;
+            objects[k.file_id] = module_from_path(k.file);
+            by_identity[std::string(basename(k.file)) + '\0' + objects[k.file_id]].push_back(k.file_id);
+        }
+        for (auto& [identity, group] : by_identity) {
+            for (size_t depth = 1; group.size() > 1; ++depth) {
+                std::unordered_set<std::string> seen;
+                std::vector<std::string> candidates;
+                bool distinct = true, more = false;
+                for (uint32_t id : group) {
+                    auto [prefix, above] = parents(files[id], depth);
+                    candidates.push_back(prefix + objects[id]);
+                    distinct &= seen.insert(candidates.back()).second;
+                    more |= above;
+                }
+                if (distinct || !more) {
+                    for (size_t j = 0; j < group.size(); ++j) objects[group[j]] = std::move(candidates[j]);
+                    break;
+                }
+            }
+        }
+        return objects;
     }
 
     // Names unique under KCachegrind's identity (name + basename(file) + basename(object)).
     void name_functions() {
         names_.resize(keys_.size());
         objects_.resize(keys_.size());
-        std::unordered_map<std::string, int> per_file_name;
-        auto file_name = [](const Key& k) { return std::string(k.file) + '\0' + std::string(k.name); };
+        // One name in one file at several lines (lambdas, redefinitions): the line tells them apart.
+        std::unordered_map<uint64_t, uint32_t> per_file_name;
+        auto file_name = [](const Key& k) { return uint64_t{k.file_id} << 32 | k.name_id; };
         for (const Key& k : keys_) ++per_file_name[file_name(k)];
-        std::unordered_map<std::string, size_t> identities;
+        std::vector<std::string> by_file = file_objects();
+        std::unordered_set<std::string> identities;
         for (size_t i = 0; i < keys_.size(); ++i) {
             const Key& k = keys_[i];
             bool builtin = k.file == kBuiltinFile;
             names_[i] = std::string(k.name);
-            if (!builtin && per_file_name[file_name(k)] > 1) names_[i] += ":" + std::to_string(k.line);
-            objects_[i] = builtin ? builtin_object(k.name) : module_of(k.file);
-            auto base = k.file.substr(k.file.rfind('/') == std::string_view::npos ? 0 : k.file.rfind('/') + 1);
-            std::string identity = names_[i] + '\0' + std::string(base) + '\0' + objects_[i];
-            if (!identities.emplace(identity, i).second && !builtin) {
-                // Same-named files in different directories: qualify the object by its directory,
-                // with dots so KCachegrind's basename of it keeps the whole path.
-                std::string dotted(k.file);
-                for (char& c : dotted)
-                    if (c == '/') c = '.';
-                objects_[i] = dotted.substr(dotted.find_first_not_of('.'));
-                identities.emplace(names_[i] + '\0' + std::string(base) + '\0' + objects_[i], i);
-            }
+            if (per_file_name[file_name(k)] > 1) names_[i] += ":" + std::to_string(k.line);
+            objects_[i] = builtin ? builtin_object(k.name) : by_file[k.file_id];
+            // What the rules above cannot separate (a function literally named "f:3" next to
+            // two f's, paths equal but for repeated slashes) is numbered.
+            std::string base(basename(k.file)), plain = names_[i];
+            for (int n = 2; !identities.insert(names_[i] + '\0' + base + '\0' + objects_[i]).second; ++n)
+                names_[i] = plain + "#" + std::to_string(n);
         }
     }
 

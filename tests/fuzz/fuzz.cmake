@@ -5,6 +5,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     ${CMAKE_CURRENT_LIST_DIR}/fuzz_pstats_reader.cpp
     ${PROJECT_SOURCE_DIR}/formats/marshal_reader.cpp
     ${PROJECT_SOURCE_DIR}/formats/pstats_reader.cpp
+    ${PROJECT_SOURCE_DIR}/formats/pstats_names.cpp
     ${PROJECT_SOURCE_DIR}/formats/gzip_input.cpp
     ${PROJECT_SOURCE_DIR}/formats/call_sites.cpp
     ${PROJECT_SOURCE_DIR}/src/model/profile.cpp

@@ -64,6 +64,9 @@ TEST(Marshal, Scalars) {
     EXPECT_DOUBLE_EQ(d.number(d.root()), 1.5e-9);
     d = parse(std::string("f\x04") + "0.25");
     EXPECT_DOUBLE_EQ(d.number(d.root()), 0.25);
+    EXPECT_EQ(error_offset(std::string("f\x03") + "1x5"), 5u);  // not a number
+    d = parse(std::string("x\x03" "1.5" "\x02" "-2"));  // text complex (marshal version 0)
+    EXPECT_EQ(d.value(d.root()).type, Type::Other);
     d = parse("y" + f64(1) + f64(2));
     EXPECT_EQ(d.value(d.root()).type, Type::Other);
     std::string int64 = "I" + i32(0) + i32(1);  // 2^32
@@ -124,6 +127,31 @@ TEST(Marshal, ReferencesArePreOrder) {
     EXPECT_EQ(d.string(inner[1]), "a");
 }
 
+TEST(Marshal, FlagRegistersAnyType) {
+    // [ i7 (flagged #0), g0.5 (flagged #1), z"s" (flagged #2), r2, r1, r0 ]
+    std::string s = "[" + i32(6) + "\xe9" + i32(7) + "\xe7" + f64(0.5) + "\xfa\x01s" + "r" + i32(2) + "r" + i32(1) +
+                    "r" + i32(0);
+    auto d = parse(s);
+    auto items = d.children(d.root());
+    ASSERT_EQ(items.size(), 6u);
+    EXPECT_EQ(items[3], items[2]);
+    EXPECT_EQ(items[4], items[1]);
+    EXPECT_EQ(items[5], items[0]);
+    EXPECT_EQ(d.integer(items[5]), 7);
+    // A flagged dict and a flagged slice, each referred to after it is complete.
+    d = parse("[" + i32(4) + "\xfb" + "N" + "T" + "0" + "r" + i32(0) + "\xba" + "NNN" + "r" + i32(1));
+    items = d.children(d.root());
+    EXPECT_EQ(items[1], items[0]);
+    EXPECT_EQ(d.value(items[1]).type, Type::Dict);
+    EXPECT_EQ(items[3], items[2]);
+}
+
+TEST(Marshal, NullAndFlaggedReferencesAreErrors) {
+    EXPECT_EQ(error_offset("0"), 0u);                          // NULL only ends a dict
+    EXPECT_EQ(error_offset("[" + i32(1) + "0"), 5u);
+    EXPECT_EQ(error_offset("\xe9" + i32(1) + "\xf2" + i32(0)), 5u);  // a reference flagged itself
+}
+
 TEST(Marshal, BadReferences) {
     EXPECT_EQ(error_offset("r" + i32(0)), 0u);                       // nothing registered yet
     EXPECT_EQ(error_offset("[" + i32(1) + "r" + i32(7)), 5u);        // out of range
@@ -136,6 +164,8 @@ TEST(Marshal, HostileLengthsFailBeforeAllocating) {
         EXPECT_THROW(parse(s), FormatError) << code;
     }
     EXPECT_THROW(parse("(" + i32(-1)), FormatError);
+    EXPECT_THROW(parse(")\xff" "NN"), FormatError);  // small tuple of 255 in 2 bytes
+    EXPECT_THROW(parse("{" + std::string(1000, 'N')), FormatError);  // a dict that never ends
     EXPECT_THROW(parse("l" + i32(0x7fffffff)), FormatError);
 }
 
@@ -194,6 +224,24 @@ TEST(Marshal, CodeObjectsOfEitherLayoutAndNoExponentialGuessing) {
                          z("g") + i32(7) + z("");
     d = parse(legacy);
     EXPECT_EQ(d.string(d.children(d.root())[1]), "g");
+    // 3.4-3.7: no posonlyargcount, so 5 ints, then the 3.8 objects.
+    std::string older = "c" + i32(0) + i32(0) + i32(0) + i32(1) + i32(0) + z("") + "NNNNN" + z("/c.py") + z("h") +
+                        i32(9) + z("");
+    d = parse(older);
+    EXPECT_EQ(d.string(d.children(d.root())[0]), "/c.py");
+    EXPECT_EQ(d.string(d.children(d.root())[1]), "h");
+    // Code in code (a module's consts): the inner one is read with the outer's layout.
+    std::string inner = "c" + i32(0) + i32(0) + i32(0) + i32(1) + i32(0) + z("") + "NNNNN" + z("/c.py") + z("inner") +
+                        i32(2) + z("");
+    std::string outer = "c" + i32(0) + i32(0) + i32(0) + i32(1) + i32(0) + z("") + ")\x01" + inner + "NNNN" +
+                        z("/c.py") + z("<module>") + i32(1) + z("");
+    d = parse("[" + i32(2) + outer + older);
+    auto code = d.children(d.root());
+    EXPECT_EQ(d.string(d.children(code[0])[1]), "<module>");
+    EXPECT_EQ(d.string(d.children(code[1])[1]), "h");
+    // A truncated code object reports where its own layout ran out.
+    std::string cut = modern.substr(0, modern.size() - 3);
+    EXPECT_EQ(error_offset(cut), cut.size());
     // Nested code objects that fit neither layout must fail at once, not after 2^depth retries.
     std::string nested;
     for (int i = 0; i < 150; ++i) nested += "c" + i32(0) + i32(0) + i32(0) + i32(0) + i32(0);
