@@ -1,16 +1,23 @@
 #!/usr/bin/python3
 """Deterministic-mode overhead, measured side by side in one run and reported as ratios.
 
-For each workload, runs interleaved: plain python3, python3 -m cProfile, the empty C profile
-callback (the floor of PyEval_SetProfile), and calltree (wall and cpu clocks). Reports median wall
-time, ratios, and peak RSS, then checks the targets of issue 2:
-  calltree <= 0.75x cProfile and <= 1.25x the floor on the call-heavy workload,
-  peak RSS within 20 MiB of plain python3.
-Usage: run_bench.py [--calltree PATH] [--build DIR] [--reps N] [--quick] [--check] [--json FILE]
+For each workload in bench/workloads, runs interleaved: plain python3, python3 -m cProfile -o,
+the empty C profile callback (bench/floor_hook.c: the floor of any PyEval_SetProfile profiler)
+and calltree -o; optionally calltree --clock cpu (--cpu-clock) and the floor hook reading a clock
+once per event (--clock-variants). Prints median wall time, ratios and peak RSS, then checks the
+targets of issue 2:
+  calltree <= 0.75x cProfile and <= 1.25x the floor on call_heavy,
+  peak RSS within 20 MiB of plain python3 on every workload.
+
+Usage: run_bench.py [CALLTREE] [--build DIR] [--reps N | --quick] [--check] [--json FILE]
+CALLTREE defaults to $CALLTREE, else BUILD/src/cli/calltree; BUILD defaults to the build tree
+holding CALLTREE, else <repo>/build. Exit status is 0 unless --check is given and a target is
+missed (1) or cannot be measured (2).
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,90 +28,201 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 WORKLOADS = ["call_heavy", "loop_heavy", "many_functions"]
+MAX_CPROFILE_RATIO = 0.75
+MAX_FLOOR_RATIO = 1.25
+MAX_EXTRA_MIB = 20
 
 
-def run(cmd):
-    """Wall seconds and peak RSS (KiB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"run_bench: {' '.join(cmd)} failed:\n{stderr}")
-    return elapsed, usage.ru_maxrss
+class Runner:
+    """Runs one command and returns (wall seconds, peak RSS KiB).
+
+    Prefers the build's calltree_measure_run, which forks the command from a ~1 MiB process:
+    Linux keeps the RSS high-water mark across execve, so a command spawned straight from this
+    driver reports at least the driver's own peak (measure_run.c explains)."""
+
+    def __init__(self, measure_run, tmp):
+        self.measure_run = measure_run
+        self.result = os.path.join(tmp, "measure.txt")
+
+    def __call__(self, cmd):
+        if self.measure_run:
+            cmd = [self.measure_run, self.result] + cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"run_bench: {' '.join(cmd)} failed:\n{stderr}")
+        if not self.measure_run:
+            return elapsed, usage.ru_maxrss
+        with open(self.result) as f:
+            seconds, peak_kib, _ = f.read().split()
+        return float(seconds), int(peak_kib)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("calltree_pos", nargs="?", metavar="CALLTREE", help="the calltree binary")
+    ap.add_argument("--calltree", help="the calltree binary (same as the positional argument)")
+    ap.add_argument("--build", help="build tree holding bench/calltree_floor_hook.so")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per variant; the median is reported")
+    ap.add_argument("--quick", action="store_true", help="one repetition (CI smoke run)")
+    ap.add_argument("--check", action="store_true", help="exit non-zero when a target is missed")
+    ap.add_argument("--cpu-clock", action="store_true", help="also time calltree --clock cpu")
+    ap.add_argument("--clock-variants", action="store_true",
+                    help="also time the floor hook reading rdtsc / clock_gettime(CLOCK_MONOTONIC) per event")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset to run")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    if args.reps < 1:
+        ap.error("--reps must be at least 1")
+    args.reps = 1 if args.quick else args.reps
+    args.workloads = args.workloads.split(",")
+    for w in args.workloads:
+        if not os.path.exists(workload_path(w)):
+            ap.error(f"no workload {workload_path(w)}")
+
+    calltree = args.calltree_pos or args.calltree or os.environ.get("CALLTREE")
+    if args.build:
+        args.build = os.path.abspath(args.build)
+    elif calltree and os.path.exists(floor_hook_dir(up(calltree, 3))):
+        args.build = up(calltree, 3)  # BUILD/src/cli/calltree
+    else:
+        args.build = os.path.join(ROOT, "build")
+    args.calltree = os.path.abspath(calltree or os.path.join(args.build, "src/cli/calltree"))
+    return args
+
+
+def up(path, levels):
+    for _ in range(levels):
+        path = os.path.dirname(path)
+    return os.path.abspath(path)
+
+
+def floor_hook_dir(build):
+    return os.path.join(build, "bench", "calltree_floor_hook.so")
+
+
+def workload_path(name):
+    return os.path.join(HERE, "workloads", name + ".py")
+
+
+def variants(args, tmp, notes):
+    """name -> function from a script path to the command line, for every variant we can run."""
+    out = lambda name: os.path.join(tmp, name)  # noqa: E731
+    found = {
+        "plain": lambda w: [PY, w],
+        "cProfile": lambda w: [PY, "-m", "cProfile", "-o", out("c.prof"), w],
+    }
+    hook_dir = os.path.dirname(floor_hook_dir(args.build))
+    floor = [PY, os.path.join(HERE, "floor_run.py"), hook_dir]
+    if os.path.exists(floor_hook_dir(args.build)):
+        found["floor"] = lambda w: floor + ["empty", w]
+        if args.clock_variants:
+            found["floor+rdtsc"] = lambda w: floor + ["rdtsc", w]
+            found["floor+monotonic"] = lambda w: floor + ["monotonic", w]
+    else:
+        notes.append(f"floor skipped: {floor_hook_dir(args.build)} not built "
+                     "(cmake --build BUILD --target calltree_floor_hook)")
+    if os.access(args.calltree, os.X_OK):
+        found["calltree"] = lambda w: [args.calltree, "-o", out("wall.out"), w]
+        if args.cpu_clock:
+            found["calltree-cpu"] = lambda w: [args.calltree, "--clock", "cpu", "-o", out("cpu.out"), w]
+    else:
+        notes.append(f"calltree skipped: {args.calltree} not found (build the calltree target)")
+    return found
+
+
+def measure(args, commands, run):
+    """Medians per workload and variant. Variants are interleaved and their order rotated each
+    repetition, so drifting load on a shared machine hits every variant alike."""
+    results = {}
+    names = list(commands)
+    for workload in args.workloads:
+        samples = {v: [] for v in names}
+        for rep in range(args.reps):
+            shift = rep % len(names)
+            for v in names[shift:] + names[:shift]:
+                samples[v].append(run(commands[v](workload_path(workload))))
+        results[workload] = {
+            v: {"seconds": statistics.median(s for s, _ in runs),
+                "peak_kib": max(kib for _, kib in runs),
+                "samples": [s for s, _ in runs]}
+            for v, runs in samples.items()
+        }
+    return results
+
+
+def ratio(res, a, b, key="seconds"):
+    return res[a][key] / res[b][key] if a in res and b in res else None
+
+
+def cell(x, width):
+    return f"{x:{width}.2f}" if x is not None else "-".rjust(width)
+
+
+def print_table(results):
+
+    print(f"{'workload':<15} {'variant':<16} {'median s':>9} {'x plain':>8} {'/cProfile':>10} {'/floor':>7} "
+          f"{'peak MiB':>9} {'+MiB':>6}")
+    for workload, res in results.items():
+        plain = res["plain"]
+        for v, r in res.items():
+            print(f"{workload:<15} {v:<16} {r['seconds']:9.3f} {r['seconds'] / plain['seconds']:8.2f} "
+                  f"{cell(ratio(res, v, 'cProfile'), 10)} {cell(ratio(res, v, 'floor'), 7)} "
+                  f"{r['peak_kib'] / 1024:9.1f} {(r['peak_kib'] - plain['peak_kib']) / 1024:+6.1f}")
+
+
+def check_targets(results):
+    """(label, True/False/None for not measured) for each target."""
+    checks = []
+    heavy = results.get("call_heavy")
+    if heavy is not None:
+        for anchor, limit in (("cProfile", MAX_CPROFILE_RATIO), ("floor", MAX_FLOOR_RATIO)):
+            r = ratio(heavy, "calltree", anchor)
+            shown = f"{r:.2f}" if r is not None else "not measured"
+            checks.append((f"calltree <= {limit}x {anchor} on call_heavy ({shown})",
+                           None if r is None else r <= limit))
+    for workload, res in results.items():
+        if "calltree" not in res:
+            checks.append((f"peak RSS within {MAX_EXTRA_MIB} MiB of plain python3 on {workload} (not measured)", None))
+            continue
+        extra = (res["calltree"]["peak_kib"] - res["plain"]["peak_kib"]) / 1024
+        checks.append((f"peak RSS within {MAX_EXTRA_MIB} MiB of plain python3 on {workload} ({extra:+.1f} MiB)",
+                       extra <= MAX_EXTRA_MIB))
+    return checks
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calltree", default=os.environ.get("CALLTREE", os.path.join(ROOT, "build/src/cli/calltree")))
-    ap.add_argument("--build", default=None, help="build directory holding calltree_floor_hook.so")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="one repetition (CI smoke run)")
-    ap.add_argument("--check", action="store_true", help="exit non-zero when a target is missed")
-    ap.add_argument("--clock-variants", action="store_true", help="also time the floor reading rdtsc / clock_gettime")
-    ap.add_argument("--json")
-    args = ap.parse_args()
-    reps = 1 if args.quick else args.reps
-    build = args.build or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(args.calltree))))
-    floor_dir = os.path.join(build, "bench")
-    if not os.path.exists(os.path.join(floor_dir, "calltree_floor_hook.so")):
-        sys.exit(f"run_bench: {floor_dir}/calltree_floor_hook.so not found (build the project first)")
-    if not os.access(args.calltree, os.X_OK):
-        sys.exit(f"run_bench: calltree binary {args.calltree} not found")
+    args = parse_args()
+    notes = []
+    with tempfile.TemporaryDirectory(prefix="calltree_bench_") as tmp:
+        commands = variants(args, tmp, notes)
+        measure_run = os.path.join(args.build, "bench", "calltree_measure_run")
+        if not os.access(measure_run, os.X_OK):
+            notes.append(f"{measure_run} not built: peak RSS includes this driver's own "
+                         f"(~{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB floor)")
+            measure_run = None
+        for note in notes:
+            print("note: " + note)
+        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        results = measure(args, commands, Runner(measure_run, tmp))
 
-    tmp = tempfile.mkdtemp(prefix="calltree_bench_")
-    floor = os.path.join(HERE, "floor_run.py")
-    variants = {
-        "plain": lambda w: [PY, w],
-        "cProfile": lambda w: [PY, "-m", "cProfile", "-o", os.path.join(tmp, "c.prof"), w],
-        "floor": lambda w: [PY, floor, floor_dir, "empty", w],
-        "calltree": lambda w: [args.calltree, "-o", os.path.join(tmp, "w.out"), w],
-        "calltree-cpu": lambda w: [args.calltree, "--clock", "cpu", "-o", os.path.join(tmp, "c.out"), w],
-    }
-    if args.clock_variants:
-        variants["floor+rdtsc"] = lambda w: [PY, floor, floor_dir, "rdtsc", w]
-        variants["floor+monotonic"] = lambda w: [PY, floor, floor_dir, "monotonic", w]
-
-    results = {}
-    for name in WORKLOADS:
-        script = os.path.join(HERE, "workloads", name + ".py")
-        samples = {v: [] for v in variants}
-        for _ in range(reps):  # interleaved, so drift in machine load hits every variant alike
-            for v, cmd in variants.items():
-                samples[v].append(run(cmd(script)))
-        results[name] = {
-            v: {"seconds": statistics.median(s[0] for s in runs), "peak_kib": max(s[1] for s in runs)}
-            for v, runs in samples.items()
-        }
-
-    print(f"{'workload':<15} {'variant':<16} {'median s':>9} {'x plain':>8} {'peak MiB':>9}")
-    for name, res in results.items():
-        plain = res["plain"]["seconds"]
-        for v, r in res.items():
-            print(f"{name:<15} {v:<16} {r['seconds']:9.3f} {r['seconds'] / plain:8.2f} {r['peak_kib'] / 1024:9.1f}")
-        ct = res["calltree"]
-        print(f"{'':<15} calltree/cProfile {ct['seconds'] / res['cProfile']['seconds']:.2f}   "
-              f"calltree/floor {ct['seconds'] / res['floor']['seconds']:.2f}   "
-              f"extra memory {(ct['peak_kib'] - res['plain']['peak_kib']) / 1024:+.1f} MiB")
-
-    heavy = results["call_heavy"]
-    checks = [
-        ("calltree <= 0.75x cProfile on call_heavy", heavy["calltree"]["seconds"] <= 0.75 * heavy["cProfile"]["seconds"]),
-        ("calltree <= 1.25x empty-callback floor on call_heavy",
-         heavy["calltree"]["seconds"] <= 1.25 * heavy["floor"]["seconds"]),
-    ]
-    for name, res in results.items():
-        extra = (res["calltree"]["peak_kib"] - res["plain"]["peak_kib"]) / 1024
-        checks.append((f"peak RSS within 20 MiB of plain python3 on {name} ({extra:+.1f} MiB)", extra <= 20))
+    print_table(results)
+    checks = check_targets(results)
     for label, ok in checks:
-        print(("PASS " if ok else "FAIL ") + label)
+        print({True: "PASS ", False: "FAIL ", None: "SKIP "}[ok] + label)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"results": results, "checks": dict(checks)}, f, indent=2)
-    if args.check and not all(ok for _, ok in checks):
-        return 1
+            json.dump({"reps": args.reps, "notes": notes, "results": results,
+                       "checks": [{"target": label, "met": ok} for label, ok in checks]}, f, indent=2)
+    if args.check:
+        if any(ok is False for _, ok in checks):
+            return 1
+        if any(ok is None for _, ok in checks):
+            return 2
     return 0
 
 

@@ -1,4 +1,6 @@
-"""Loop-heavy: arithmetic in tight loops with few calls; a profiler should cost almost nothing here."""
+"""Loop-heavy: arithmetic in tight loops with few calls (~1 s under plain python3). Any
+PyEval_SetProfile hook slows this down a little, because CPython 3.11 leaves its specialised
+instructions while a profiler is set; the per-call cost of a profiler hardly matters here."""
 
 
 def sieve(n):
@@ -20,5 +22,20 @@ def checksum(n):
     return acc
 
 
-sieve(1_500_000)
-checksum(1_500_000)
+def matmul(a, b):
+    n, m, p = len(a), len(b), len(b[0])
+    c = [[0.0] * p for _ in range(n)]
+    for i in range(n):
+        row, out = a[i], c[i]
+        for k in range(m):
+            aik, bk = row[k], b[k]
+            for j in range(p):
+                out[j] += aik * bk[j]
+    return c
+
+
+sieve(3_000_000)
+checksum(9_000_000)
+size = 160
+identity = [[float(i == j) for j in range(size)] for i in range(size)]
+matmul(identity, identity)
