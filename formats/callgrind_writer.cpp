@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string_view>
@@ -13,49 +14,65 @@ namespace calltree {
 
 namespace {
 
-// Output goes through a flat buffer with std::to_chars: ostream's per-call overhead dominated
-// writing 100k-arc profiles.
+// Output goes through a flat buffer written with raw pointers and std::to_chars: ostream's
+// per-call overhead, and then std::string's per-append bookkeeping, dominated writing 100k-arc
+// profiles. Every piece but a name is short, so one check of the room left covers it.
 class Buffer {
 public:
-    explicit Buffer(std::ostream& out) : out_(out) { data_.reserve(kChunk + 4096); }
+    explicit Buffer(std::ostream& out) : out_(out), data_(new char[kSize]), at_(data_.get()) {}
     ~Buffer() { flush(); }
 
     Buffer& operator<<(std::string_view text) {
-        data_.append(text);
-        maybe_flush();
+        if (text.size() > kSlack) return large(text, false);
+        room();
+        std::memcpy(at_, text.data(), text.size());
+        at_ += text.size();
         return *this;
     }
     Buffer& operator<<(char c) {
-        data_.push_back(c);
+        room();
+        *at_++ = c;
         return *this;
     }
     Buffer& operator<<(uint64_t v) {
-        char tmp[24];
-        auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v);
-        data_.append(tmp, end);
-        maybe_flush();
+        room();
+        at_ = std::to_chars(at_, at_ + kSlack, v).ptr;
         return *this;
     }
     // Names end at the line's end: a newline inside one would corrupt the file.
     void name(std::string_view text) {
-        size_t at = data_.size();
-        data_.append(text);
-        for (size_t i = at; i < data_.size(); ++i)
-            if (data_[i] == '\n' || data_[i] == '\r') data_[i] = ' ';
-        maybe_flush();
+        if (text.size() > kSlack) {
+            large(text, true);
+            return;
+        }
+        room();
+        for (char c : text) *at_++ = (c == '\n' || c == '\r') ? ' ' : c;
     }
     void flush() {
-        out_.write(data_.data(), static_cast<std::streamsize>(data_.size()));
-        data_.clear();
+        out_.write(data_.get(), at_ - data_.get());
+        at_ = data_.get();
     }
 
 private:
-    static constexpr size_t kChunk = 1 << 16;
-    void maybe_flush() {
-        if (data_.size() >= kChunk) flush();
+    static constexpr size_t kSize = 1 << 18;
+    static constexpr size_t kSlack = 256;  // room every short piece may take without a check
+    void room() {
+        if (static_cast<size_t>(data_.get() + kSize - at_) < kSlack) flush();
+    }
+    Buffer& large(std::string_view text, bool as_name) {
+        while (!text.empty()) {
+            size_t n = std::min(text.size(), kSlack);
+            if (as_name)
+                name(text.substr(0, n));
+            else
+                *this << text.substr(0, n);
+            text.remove_prefix(n);
+        }
+        return *this;
     }
     std::ostream& out_;
-    std::string data_;
+    std::unique_ptr<char[]> data_;
+    char* at_;
 };
 
 // One id table per kind (objects, files, functions), as the format's name compression defines.
@@ -132,22 +149,17 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
     std::vector<uint32_t> rank(functions.size());
     for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
 
-    // The calls, copied once in the order they are written (a counting sort by the caller's
-    // rank): reading 100k arcs sequentially is far cheaper than visiting them by caller.
-    struct Call {
-        uint32_t callee;
-        uint32_t line;
-        uint64_t count;
-        Costs inclusive;
-    };
+    // The arcs grouped by caller in writing order: a counting sort of their indices by the
+    // caller's rank (copying whole arcs there cost more than visiting them by index).
+    const auto& arcs = profile.arcs();
     std::vector<uint32_t> first(functions.size() + 1, 0);
-    for (const Arc& a : profile.arcs()) ++first[rank[a.caller.value] + 1];
+    for (const Arc& a : arcs) ++first[rank[a.caller.value] + 1];
     std::partial_sum(first.begin(), first.end(), first.begin());
-    std::vector<Call> calls(profile.arcs().size());
+    std::vector<uint32_t> by_caller(arcs.size());
+    constexpr size_t kAhead = 8;
     {
         std::vector<uint32_t> next(first.begin(), first.end() - 1);
-        for (const Arc& a : profile.arcs())
-            calls[next[rank[a.caller.value]]++] = Call{a.callee.value, a.call_line.value, a.calls, a.inclusive};
+        for (uint32_t i = 0; i < arcs.size(); ++i) by_caller[next[rank[arcs[i].caller.value]]++] = i;
     }
 
     // The callee's ids, packed: arcs visit callees in random order, and whole Function records
@@ -189,8 +201,14 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
         if (fn.self_by_line.empty()) write_costs(out, fn.line.value, zero);
         for (const auto& [line, costs] : fn.self_by_line) write_costs(out, line.value, costs);
         for (uint32_t k = first[position]; k < first[position + 1]; ++k) {
-            const Call& call = calls[k];
-            const CalleeIds& callee = ids[call.callee];
+            // Arcs are visited in random order: fetching a few ahead overlaps the cache misses.
+            if (k + kAhead < by_caller.size()) {
+                const char* ahead = reinterpret_cast<const char*>(&arcs[by_caller[k + kAhead]]);
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + sizeof(Arc) - 1);
+            }
+            const Arc& call = arcs[by_caller[k]];
+            const CalleeIds& callee = ids[call.callee.value];
             if (callee.object != current_object) {
                 out << "cob=";
                 objects.write(out, callee.object.value, profile.object(callee.object));
@@ -200,12 +218,12 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
                 files.write(out, callee.file.value, profile.file(callee.file));
             }
             out << "cfn=";
-            if (options.compress_names && names.written(call.callee))
-                names.write(out, call.callee, {});
+            if (options.compress_names && names.written(call.callee.value))
+                names.write(out, call.callee.value, {});
             else
-                names.write(out, call.callee, functions[call.callee].name);
-            out << "calls=" << call.count << ' ' << uint64_t{callee.line} << '\n';
-            write_costs(out, call.line, call.inclusive.empty() ? zero : call.inclusive);
+                names.write(out, call.callee.value, functions[call.callee.value].name);
+            out << "calls=" << call.calls << ' ' << uint64_t{callee.line} << '\n';
+            write_costs(out, call.call_line.value, call.inclusive.empty() ? zero : call.inclusive);
         }
         out << '\n';
     }

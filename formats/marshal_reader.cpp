@@ -1,5 +1,7 @@
 #include "formats/marshal_reader.h"
 
+#include "model/memory_hints.h"
+
 #include <bit>
 #include <cmath>
 #include <iterator>
@@ -24,7 +26,7 @@ public:
 
     uint32_t read_object(int depth) {
         if (depth > kMaxDepth) fail("objects nested more than " + std::to_string(kMaxDepth) + " levels deep");
-        size_t start = pos_;
+        auto start = static_cast<uint32_t>(pos_);  // inputs are at most kMaxInput bytes
         uint8_t code = byte("a type code");
         bool flag = (code & kFlagRef) != 0;
         code &= static_cast<uint8_t>(~kFlagRef);
@@ -149,10 +151,10 @@ private:
         doc_.values_.push_back(v);
         return static_cast<uint32_t>(doc_.values_.size() - 1);
     }
-    uint32_t add_int(int64_t v, size_t start) {
+    uint32_t add_int(int64_t v, uint32_t start) {
         return add({MarshalDocument::Type::Int, 0, static_cast<uint64_t>(v), start});
     }
-    uint32_t add_float(double v, size_t start) {
+    uint32_t add_float(double v, uint32_t start) {
         return add({MarshalDocument::Type::Float, 0, std::bit_cast<uint64_t>(v), start});
     }
 
@@ -167,7 +169,7 @@ private:
     }
 
     // Python ints beyond 32 bits: a signed digit count, then 15-bit digits, least significant first.
-    uint32_t read_long(size_t start) {
+    uint32_t read_long(uint32_t start) {
         int32_t n = static_cast<int32_t>(u32("a long's digit count"));
         uint64_t digits = n < 0 ? uint64_t(-int64_t{n}) : uint64_t(n);
         if (digits > (data_.size() - pos_) / 2) fail("long with " + std::to_string(digits) + " digits exceeds the file");
@@ -185,7 +187,7 @@ private:
         return add_float(n < 0 ? -magnitude : magnitude, start);
     }
 
-    uint32_t read_string(uint32_t length, size_t start) {
+    uint32_t read_string(uint32_t length, uint32_t start) {
         take(length, "a string");
         return add({MarshalDocument::Type::String, length, static_cast<uint64_t>(pos_ - length), start});
     }
@@ -204,7 +206,7 @@ private:
         }
     }
 
-    uint32_t read_sequence(uint8_t code, uint32_t count, size_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_sequence(uint8_t code, uint32_t count, uint32_t start, int depth, bool flag, size_t ref_slot) {
         // Every element takes at least one byte: a larger count is a lie, caught before allocating.
         if (count > data_.size() - pos_)
             fail("container of " + std::to_string(count) + " items exceeds the file");
@@ -216,7 +218,7 @@ private:
         return finish_container(index, first);
     }
 
-    uint32_t read_dict(size_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_dict(uint32_t start, int depth, bool flag, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Dict, 0, 0, start});
         size_t first = stack_.size();
         while (true) {
@@ -247,7 +249,7 @@ private:
     };
     static constexpr int kNoLayout = -1;
 
-    uint32_t read_code(size_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_code(uint32_t start, int depth, bool flag, size_t ref_slot) {
         if (code_layout_ != kNoLayout) return read_code_layout(kCodeLayouts[code_layout_], start, depth, flag, ref_slot);
         size_t pos = pos_, values = doc_.values_.size(), refs = refs_.size(), stack = stack_.size();
         // When no layout fits, the attempt that got furthest has the most telling error
@@ -272,7 +274,7 @@ private:
         throw *furthest;
     }
 
-    uint32_t read_code_layout(const CodeLayout& layout, size_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_code_layout(const CodeLayout& layout, uint32_t start, int depth, bool flag, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Code, 0, 0, start});
         for (int i = 0; i < layout.ints; ++i) u32("a code object field");
         uint32_t filename = 0;
@@ -312,10 +314,13 @@ MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
     MarshalDocument doc;
     doc.data_ = data;
     if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
+    if (data.size() > kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
     // Reserved address space is free until touched: one generous reservation avoids copying
     // the arena while it grows (pstats files hold about one value per 4-5 bytes).
     doc.values_.reserve(data.size() / 3 + 16);
     doc.children_.reserve(data.size() / 3 + 16);
+    prefer_huge_pages(doc.values_);
+    prefer_huge_pages(doc.children_);
     MarshalParser parser(data, doc);
     doc.root_ = parser.read_object(0);
     if (parser.position() != data.size())

@@ -81,21 +81,33 @@ protected:
     }
 
     int sync() override {
-        const char* p = pbase();
-        while (p < pptr() && error_ == 0) {
-            ssize_t n = ::write(fd_, p, static_cast<size_t>(pptr() - p));
+        write_all(pbase(), static_cast<size_t>(pptr() - pbase()));
+        setp(buffer_, buffer_ + sizeof buffer_);
+        return error_ == 0 ? 0 : -1;
+    }
+
+    // Writers that buffer themselves hand over large blocks: those skip our buffer (one copy less).
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        if (n < epptr() - pptr()) return std::streambuf::xsputn(s, n);
+        if (sync() != 0) return 0;
+        write_all(s, static_cast<size_t>(n));
+        return error_ == 0 ? n : 0;
+    }
+
+private:
+    void write_all(const char* p, size_t size) {
+        while (size > 0 && error_ == 0) {
+            ssize_t n = ::write(fd_, p, size);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
                 error_ = n < 0 ? errno : EIO;
                 break;
             }
             p += n;
+            size -= static_cast<size_t>(n);
         }
-        setp(buffer_, buffer_ + sizeof buffer_);
-        return error_ == 0 ? 0 : -1;
     }
 
-private:
     int fd_;
     int error_ = 0;
     char buffer_[1 << 16];

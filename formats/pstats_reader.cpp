@@ -26,6 +26,7 @@ struct Key {
     std::string_view name;
     uint32_t file_id = 0;  // interned file name
     uint32_t name_id = 0;  // interned function name
+    uint32_t file_value = 0, name_value = 0;  // the document values holding them
 };
 
 // The same key as interned string ids: cheap to hash and compare.
@@ -54,7 +55,7 @@ uint64_t to_ns(double seconds) {
 
 class PstatsInterpreter {
 public:
-    PstatsInterpreter(const MarshalDocument& doc, CallSiteFinder* call_sites) : doc_(doc), call_sites_(call_sites) {}
+    PstatsInterpreter(MarshalDocument& doc, CallSiteFinder* call_sites) : doc_(doc), call_sites_(call_sites) {}
 
     Profile build() {
         uint32_t root = doc_.root();
@@ -79,10 +80,11 @@ public:
             e.has_stats = true;
         }
         // Callers may name functions that have no entry of their own (yappi, pyinstrument).
+        // Their entries are kept in arc order, so fill() reads them sequentially.
         for (size_t i = 0; i < keys_.size(); ++i) {
             if (entries_[i].has_stats) {
                 auto items = doc_.children(entries_[i].callers);
-                for (size_t k = 0; k < items.size(); k += 2) entry_index(items[k]);
+                for (size_t k = 0; k < items.size(); k += 2) arc_callers_.push_back(entry_index(items[k]));
             }
         }
         name_functions();
@@ -133,21 +135,26 @@ private:
         std::string_view file = doc_.string(parts[0]);
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
         if (file.empty()) file = kBuiltinFile;
-        return Key{file, doc_.integer(parts[1]), doc_.string(name)};
+        Key key{file, doc_.integer(parts[1]), doc_.string(name)};
+        key.file_value = parts[0];
+        key.name_value = name;
+        return key;
     }
 
     // Strings shared in the file arrive as back-references to one value, so most lookups are
     // by value index; the text is hashed once per distinct string value.
-    uint32_t string_id(std::string_view text) {
+    uint32_t string_id(uint32_t value, std::string_view text) {
+        if (uint32_t known = doc_.value(value).tag; known != MarshalDocument::kNoTag) return known;
         auto [it, inserted] = string_ids_.emplace(text, static_cast<uint32_t>(string_ids_.size()));
+        doc_.set_tag(value, it->second);
         return it->second;
     }
 
     // Entry index of the key tuple at `value`; keys repeated through references hit the cache.
     uint32_t entry_index(uint32_t value) {
-        if (value < tuple_entry_.size() && tuple_entry_[value] != kNone) return tuple_entry_[value];
+        if (uint32_t known = doc_.value(value).tag; known != MarshalDocument::kNoTag) return known;
         Key key = read_key(value);
-        KeyIds ids{string_id(key.file), string_id(key.name), key.line};
+        KeyIds ids{string_id(key.file_value, key.file), string_id(key.name_value, key.name), key.line};
         uint32_t index;
         if (const uint32_t* found = index_.find(ids)) {
             index = *found;
@@ -159,8 +166,7 @@ private:
             keys_.push_back(key);
             entries_.emplace_back();
         }
-        if (value >= tuple_entry_.size()) tuple_entry_.resize(std::max<size_t>(value + 1, tuple_entry_.size() * 2), kNone);
-        tuple_entry_[value] = index;
+        doc_.set_tag(value, index);
         return index;
     }
 
@@ -259,10 +265,7 @@ private:
 
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
-        size_t arcs = 0;
-        for (const Entry& e : entries_)
-            if (e.has_stats) arcs += doc_.value(e.callers).count / 2;
-        profile.reserve(keys_.size(), arcs);
+        profile.reserve(keys_.size(), arc_callers_.size());
         std::vector<FunctionId> ids(keys_.size());
         for (size_t i = 0; i < keys_.size(); ++i) {
             const Key& k = keys_[i];
@@ -274,13 +277,14 @@ private:
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
             profile.add_inclusive(ids[i], std::span<const uint64_t>(&e.ct, 1));
         }
+        const uint32_t* next_caller = arc_callers_.data();
         for (size_t callee = 0; callee < keys_.size(); ++callee) {
             const Entry& e = entries_[callee];
             if (!e.has_stats) continue;
             auto items = doc_.children(e.callers);
             for (size_t k = 0; k < items.size(); k += 2) {
-                uint32_t caller_key = items[k], value = items[k + 1];
-                uint32_t caller = entry_index(caller_key);
+                uint32_t value = items[k + 1];
+                uint32_t caller = *next_caller++;
                 // pstats has no call sites: the caller's first line is the only line we know.
                 uint32_t site = line_of(keys_[caller]);
                 if (call_sites_ != nullptr && has_source(keys_[caller]))
@@ -312,14 +316,13 @@ private:
         return profile;
     }
 
-    const MarshalDocument& doc_;
+    MarshalDocument& doc_;
     CallSiteFinder* call_sites_;
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
-    static constexpr uint32_t kNone = ~0u;
+    std::vector<uint32_t> arc_callers_;  // caller entry of every arc, in callers-dict order
     FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
     std::unordered_map<std::string_view, uint32_t> string_ids_;
-    std::vector<uint32_t> tuple_entry_;
     std::vector<int8_t> source_exists_;
     std::vector<std::string> names_, objects_;
 };

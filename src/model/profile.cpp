@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/memory_hints.h"
+
 namespace calltree {
 
 namespace {
@@ -9,7 +11,7 @@ size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6
 
 template <class Map>
 uint32_t intern_text(std::string_view text, std::vector<std::string>& table, Map& ids) {
-    auto it = ids.find(std::string(text));
+    auto it = ids.find(text);
     if (it != ids.end()) return it->second;
     auto id = static_cast<uint32_t>(table.size());
     table.emplace_back(text);
@@ -18,13 +20,8 @@ uint32_t intern_text(std::string_view text, std::vector<std::string>& table, Map
 }
 }  // namespace
 
-void add_costs(Costs& a, std::span<const uint64_t> b) {
-    if (a.size() < b.size()) a.resize(b.size(), 0);
-    for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
-}
-
-size_t Profile::FunctionKeyHash::operator()(const FunctionKey& k) const noexcept {
-    return mix(mix(std::hash<std::string>()(k.name), k.file), k.object);
+size_t Profile::FunctionKeyHash::operator()(const FunctionKeyView& k) const noexcept {
+    return mix(mix(std::hash<std::string_view>()(k.name), k.file), k.object);
 }
 
 Profile::Profile(std::vector<EventType> events) : events_(std::move(events)) {}
@@ -42,10 +39,10 @@ ObjectId Profile::intern_object(std::string_view name) {
 }
 
 FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
-    FunctionKey key{std::string(name), file.value, object.value};
-    auto it = function_ids_.find(key);
+    auto it = function_ids_.find(FunctionKeyView{name, file.value, object.value});
     if (it != function_ids_.end()) return FunctionId(it->second);
     auto id = static_cast<uint32_t>(functions_.size());
+    FunctionKey key{std::string(name), file.value, object.value};
     Function fn;
     fn.name = key.name;
     fn.file = file;
@@ -93,6 +90,7 @@ void Profile::reserve(size_t functions, size_t arcs) {
     functions_.reserve(functions);
     function_ids_.reserve(functions);
     arcs_.reserve(arcs);
+    prefer_huge_pages(arcs_);
 }
 
 Costs Profile::totals() const {

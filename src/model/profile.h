@@ -24,8 +24,11 @@ struct EventType {
 
 // Costs (model/costs.h) hold one cost per event type, in the order of Profile::events().
 
-// Add b into a, growing a to b's size if needed.
-void add_costs(Costs& a, std::span<const uint64_t> b);
+// Add b into a, growing a to b's size if needed. Inline: readers call it per arc.
+inline void add_costs(Costs& a, std::span<const uint64_t> b) {
+    if (a.size() < b.size()) a.resize(b.size(), 0);
+    for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
+}
 
 struct Function {
     std::string name;    // unique under KCachegrind's rule together with file and object
@@ -107,22 +110,39 @@ private:
             return hash_u64((uint64_t{k.caller} << 32 | k.callee) ^ (uint64_t{k.line} * 0x9e3779b97f4a7c15ULL));
         }
     };
+    // Lookups by string_view (heterogeneous, "transparent"): interning text that is already
+    // known, the common case for readers, allocates nothing.
+    struct FunctionKeyView {
+        std::string_view name;
+        uint32_t file, object;
+        bool operator==(const FunctionKeyView&) const = default;
+    };
     struct FunctionKey {
         std::string name;
         uint32_t file, object;
-        bool operator==(const FunctionKey&) const = default;
+        operator FunctionKeyView() const { return {name, file, object}; }
     };
     struct FunctionKeyHash {
-        size_t operator()(const FunctionKey& k) const noexcept;
+        using is_transparent = void;
+        size_t operator()(const FunctionKeyView& k) const noexcept;
     };
+    struct FunctionKeyEqual {
+        using is_transparent = void;
+        bool operator()(const FunctionKeyView& a, const FunctionKeyView& b) const noexcept { return a == b; }
+    };
+    struct TextHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>()(text); }
+    };
+    using TextIds = std::unordered_map<std::string, uint32_t, TextHash, std::equal_to<>>;
 
     std::vector<EventType> events_;
     std::vector<std::string> files_;
-    std::unordered_map<std::string, uint32_t> file_ids_;
+    TextIds file_ids_;
     std::vector<std::string> objects_;
-    std::unordered_map<std::string, uint32_t> object_ids_;
+    TextIds object_ids_;
     std::vector<Function> functions_;
-    std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash> function_ids_;
+    std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash, FunctionKeyEqual> function_ids_;
     std::vector<Arc> arcs_;
     FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids_{ArcKey{~0u, ~0u, ~0u}};
     size_t indexed_arcs_ = 0;  // arcs_[0, indexed_arcs_) are in arc_ids_
