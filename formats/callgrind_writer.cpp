@@ -52,10 +52,17 @@ public:
         out_.write(data_.get(), at_ - data_.get());
         at_ = data_.get();
     }
+    // The hot lines are written in place: after ensure(), kSlack bytes may be written from the
+    // returned pointer, then commit(end).
+    char* ensure() {
+        room();
+        return at_;
+    }
+    void commit(char* end) { at_ = end; }
+    static constexpr size_t kSlack = 256;
 
 private:
     static constexpr size_t kSize = 1 << 18;
-    static constexpr size_t kSlack = 256;  // room every short piece may take without a check
     void room() {
         if (static_cast<size_t>(data_.get() + kSize - at_) < kSlack) flush();
     }
@@ -75,6 +82,14 @@ private:
     char* at_;
 };
 
+char* put(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+template <size_t N>
+char* put(char* p, const char (&text)[N]) {
+    std::memcpy(p, text, N - 1);
+    return p + N - 1;
+}
+
 // One id table per kind (objects, files, functions), as the format's name compression defines.
 class NameTable {
 public:
@@ -82,16 +97,29 @@ public:
 
     bool written(uint32_t id) const { return written_[id]; }
 
-    void write(Buffer& out, uint32_t id, std::string_view name) {
+    // `prefix` is the line's key ("fn=", "cfi=", ...): at most 4 characters.
+    template <size_t N>
+    void write(Buffer& out, const char (&prefix)[N], uint32_t id, std::string_view name) {
+        static_assert(N <= 5);
+        char* p = put(out.ensure(), prefix);
         if (!compress_) {
+            out.commit(p);
             out.name(name);
-        } else if (written_[id]) {
-            out << '(' << uint64_t{id + 1u} << ')';
-        } else {
-            written_[id] = true;
-            out << '(' << uint64_t{id + 1u} << ") ";
-            out.name(name);
+            out << '\n';
+            return;
         }
+        *p++ = '(';
+        p = put(p, uint64_t{id} + 1);
+        *p++ = ')';
+        if (written_[id]) {
+            *p++ = '\n';
+            out.commit(p);
+            return;
+        }
+        written_[id] = true;
+        *p++ = ' ';
+        out.commit(p);
+        out.name(name);
         out << '\n';
     }
 
@@ -100,13 +128,22 @@ private:
     bool compress_;
 };
 
+// "<line> <cost>...\n"; trailing zero costs may be omitted.
 void write_costs(Buffer& out, uint32_t line, const Costs& costs) {
-    out << uint64_t{line};
     size_t used = costs.size();
-    while (used > 1 && costs[used - 1] == 0) --used;  // trailing zero costs may be omitted
-    for (size_t i = 0; i < used; ++i) out << ' ' << costs[i];
-    if (used == 0) out << std::string_view(" 0");
-    out << '\n';
+    while (used > 1 && costs[used - 1] == 0) --used;
+    char* p = put(out.ensure(), uint64_t{line});
+    for (size_t i = 0; i < used; ++i) {
+        if (i % 8 == 7) {  // 8 numbers of at most 21 characters fit in Buffer::kSlack
+            out.commit(p);
+            p = out.ensure();
+        }
+        *p++ = ' ';
+        p = put(p, costs[i]);
+    }
+    if (used == 0) p = put(p, " 0");
+    *p++ = '\n';
+    out.commit(p);
 }
 
 }  // namespace
@@ -185,19 +222,16 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
         uint32_t fid = order[position];
         const Function& fn = functions[fid];
         if (!have_object || fn.object != current_object) {
-            out << "ob=";
-            objects.write(out, fn.object.value, profile.object(fn.object));
+            objects.write(out, "ob=", fn.object.value, profile.object(fn.object));
             current_object = fn.object;
             have_object = true;
         }
         if (!have_file || fn.file != current_file) {
-            out << "fl=";
-            files.write(out, fn.file.value, profile.file(fn.file));
+            files.write(out, "fl=", fn.file.value, profile.file(fn.file));
             current_file = fn.file;
             have_file = true;
         }
-        out << "fn=";
-        names.write(out, fid, fn.name);
+        names.write(out, "fn=", fid, fn.name);
         if (fn.self_by_line.empty()) write_costs(out, fn.line.value, zero);
         for (const auto& [line, costs] : fn.self_by_line) write_costs(out, line.value, costs);
         for (uint32_t k = first[position]; k < first[position + 1]; ++k) {
@@ -210,19 +244,21 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
             const Arc& call = arcs[by_caller[k]];
             const CalleeIds& callee = ids[call.callee.value];
             if (callee.object != current_object) {
-                out << "cob=";
-                objects.write(out, callee.object.value, profile.object(callee.object));
+                objects.write(out, "cob=", callee.object.value, profile.object(callee.object));
             }
             if (callee.file != current_file) {
-                out << "cfi=";
-                files.write(out, callee.file.value, profile.file(callee.file));
+                files.write(out, "cfi=", callee.file.value, profile.file(callee.file));
             }
-            out << "cfn=";
             if (options.compress_names && names.written(call.callee.value))
-                names.write(out, call.callee.value, {});
+                names.write(out, "cfn=", call.callee.value, {});
             else
-                names.write(out, call.callee.value, functions[call.callee.value].name);
-            out << "calls=" << call.calls << ' ' << uint64_t{callee.line} << '\n';
+                names.write(out, "cfn=", call.callee.value, functions[call.callee.value].name);
+            char* p = put(out.ensure(), "calls=");
+            p = put(p, call.calls);
+            *p++ = ' ';
+            p = put(p, uint64_t{callee.line});
+            *p++ = '\n';
+            out.commit(p);
             write_costs(out, call.call_line.value, call.inclusive.empty() ? zero : call.inclusive);
         }
         out << '\n';

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -18,6 +19,7 @@ constexpr uint8_t kFlagRef = 0x80;
 // pstats files nest four levels; anything near this is hostile or not a profile.
 constexpr int kMaxDepth = 200;
 constexpr uint32_t kUnfilled = std::numeric_limits<uint32_t>::max();
+constexpr size_t kNoSlot = std::numeric_limits<size_t>::max();
 }  // namespace
 
 class MarshalParser {
@@ -31,7 +33,8 @@ public:
         bool flag = (code & kFlagRef) != 0;
         code &= static_cast<uint8_t>(~kFlagRef);
         // The reference slot is taken before the children are read: indices are in pre-order.
-        size_t ref_slot = flag ? reserve_ref() : 0;
+        // A value read again for a back-reference registered its slot the first time.
+        size_t ref_slot = flag && replaying_ == 0 ? reserve_ref(start) : kNoSlot;
         uint32_t index;
         switch (code) {
             case '0':
@@ -86,34 +89,45 @@ public:
             case '[':
             case '<':
             case '>':
-                index = read_sequence(code, u32("a container length"), start, depth, flag, ref_slot);
+                index = read_sequence(code, u32("a container length"), start, depth, ref_slot);
                 return index;
             case ')':
-                index = read_sequence(code, byte("a small tuple length"), start, depth, flag, ref_slot);
+                index = read_sequence(code, byte("a small tuple length"), start, depth, ref_slot);
                 return index;
             case '{':
-                return read_dict(start, depth, flag, ref_slot);
+                return read_dict(start, depth, ref_slot);
             case ':':  // slice (marshal version 5): start, stop, step
-                return read_sequence(code, 3, start, depth, flag, ref_slot);
+                return read_sequence(code, 3, start, depth, ref_slot);
             case 'r': {
                 if (flag) fail_at(start, "a reference cannot itself be registered");
                 uint32_t ref = u32("a reference index");
                 if (ref >= refs_.size()) fail_at(start, "reference " + std::to_string(ref) + " to an unknown object");
-                if (refs_[ref] == kUnfilled)
+                if (refs_[ref].index == kUnfilled)
                     fail_at(start, "reference " + std::to_string(ref) + " to an object that is not complete");
-                return refs_[ref];
+                const RefSlot& slot = refs_[ref];
+                if (slot.generation == doc_.generation_) return slot.index;
+                if (slot.tag != MarshalDocument::kNone) return add({slot.type, 0, 0, start, ref});
+                return replay(ref, depth);
             }
             case 'c':
-                index = read_code(start, depth, flag, ref_slot);
+                index = read_code(start, depth, ref_slot);
                 return index;
             default:
                 fail_at(start, "unknown type code 0x" + hex(code));
         }
-        if (flag) refs_[ref_slot] = index;
+        fill_ref(ref_slot, index);
         return index;
     }
 
     size_t position() const { return pos_; }
+    void skip(size_t n) { pos_ += n; }
+    const std::span<const uint8_t>& data() const { return data_; }
+    // The header of a top-level dict: its reference slot stays unfilled (a reference to the dict
+    // from inside it would be a cycle).
+    void enter_dict() {
+        uint8_t code = byte("a type code");
+        if ((code & kFlagRef) != 0) reserve_ref(0);
+    }
 
 private:
     [[noreturn]] void fail(const std::string& what) const { throw FormatError(what, pos_); }
@@ -131,20 +145,55 @@ private:
         return p;
     }
     uint8_t byte(const char* what) { return *take(1, what); }
-    uint32_t u32(const char* what) {
-        const uint8_t* p = take(4, what);
-        return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-    }
-    uint64_t u64(const char* what) {
-        const uint8_t* p = take(8, what);
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+    // Marshal numbers are little-endian.
+    template <class T>
+    T little_endian(const char* what) {
+        const uint8_t* p = take(sizeof(T), what);
+        T v;
+        if constexpr (std::endian::native == std::endian::little) {
+            std::memcpy(&v, p, sizeof v);
+        } else {
+            v = 0;
+            for (size_t i = sizeof(T); i-- > 0;) v = static_cast<T>(v << 8 | p[i]);
+        }
         return v;
     }
+    uint32_t u32(const char* what) { return little_endian<uint32_t>(what); }
+    uint64_t u64(const char* what) { return little_endian<uint64_t>(what); }
 
-    size_t reserve_ref() {
-        refs_.push_back(kUnfilled);
+    using RefSlot = MarshalDocument::RefSlot;
+
+    size_t reserve_ref(uint32_t start) {
+        refs_.push_back(RefSlot{kUnfilled, doc_.generation_, start, MarshalDocument::kNone, MarshalDocument::Type::None});
         return refs_.size() - 1;
+    }
+
+    void fill_ref(size_t slot, uint32_t index) {
+        if (slot == kNoSlot) return;
+        refs_[slot].index = index;
+        refs_[slot].generation = doc_.generation_;
+        refs_[slot].type = doc_.values_[index].type;
+        doc_.values_[index].slot = static_cast<uint32_t>(slot);
+    }
+
+    // A back-reference to a value no longer in the document: read it again where it starts.
+    // Every re-read byte counts against a budget, so references nested in referenced values
+    // cannot multiply the work beyond a small multiple of the input.
+    uint32_t replay(uint32_t ref, int depth) {
+        size_t resume = pos_;
+        pos_ = refs_[ref].offset;
+        ++replaying_;
+        uint32_t index = read_object(depth + 1);
+        --replaying_;
+        replayed_ += pos_ - refs_[ref].offset + 8;
+        if (replayed_ > replay_budget_)
+            fail_at(static_cast<uint32_t>(resume - 5), "back-references re-read more than " +
+                                                           std::to_string(replay_budget_ >> 20) + " MiB");
+        pos_ = resume;
+        refs_[ref].index = index;
+        refs_[ref].generation = doc_.generation_;
+        doc_.values_[index].slot = ref;
+        return index;
     }
 
     uint32_t add(const MarshalDocument::Value& v) {
@@ -206,7 +255,7 @@ private:
         }
     }
 
-    uint32_t read_sequence(uint8_t code, uint32_t count, uint32_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_sequence(uint8_t code, uint32_t count, uint32_t start, int depth, size_t ref_slot) {
         // Every element takes at least one byte: a larger count is a lie, caught before allocating.
         if (count > data_.size() - pos_)
             fail("container of " + std::to_string(count) + " items exceeds the file");
@@ -214,11 +263,11 @@ private:
         size_t first = stack_.size();
         for (uint32_t i = 0; i < count; ++i) stack_.push_back(read_object(depth + 1));
         // Filled only now: a reference from inside the container to itself (a cycle) is refused.
-        if (flag) refs_[ref_slot] = index;
+        fill_ref(ref_slot, index);
         return finish_container(index, first);
     }
 
-    uint32_t read_dict(uint32_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_dict(uint32_t start, int depth, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Dict, 0, 0, start});
         size_t first = stack_.size();
         while (true) {
@@ -230,7 +279,7 @@ private:
             stack_.push_back(read_object(depth + 1));
             stack_.push_back(read_object(depth + 1));
         }
-        if (flag) refs_[ref_slot] = index;
+        fill_ref(ref_slot, index);
         return finish_container(index, first);
     }
 
@@ -249,8 +298,8 @@ private:
     };
     static constexpr int kNoLayout = -1;
 
-    uint32_t read_code(uint32_t start, int depth, bool flag, size_t ref_slot) {
-        if (code_layout_ != kNoLayout) return read_code_layout(kCodeLayouts[code_layout_], start, depth, flag, ref_slot);
+    uint32_t read_code(uint32_t start, int depth, size_t ref_slot) {
+        if (code_layout_ != kNoLayout) return read_code_layout(kCodeLayouts[code_layout_], start, depth, ref_slot);
         size_t pos = pos_, values = doc_.values_.size(), refs = refs_.size(), stack = stack_.size();
         // When no layout fits, the attempt that got furthest has the most telling error
         // (a truncated file fails late in the right layout, early in the wrong ones).
@@ -261,20 +310,22 @@ private:
             // re-read per layout instead of exponentially many.
             code_layout_ = layout;
             try {
-                return read_code_layout(kCodeLayouts[layout], start, depth, flag, ref_slot);
+                return read_code_layout(kCodeLayouts[layout], start, depth, ref_slot);
             } catch (const FormatError& e) {
                 if (!furthest || e.offset > furthest->offset) furthest = e;
                 pos_ = pos;
                 doc_.values_.resize(values);
                 refs_.resize(refs);
                 stack_.resize(stack);
+                // Slots updated by a re-read during the attempt may name dropped values.
+                ++doc_.generation_;
             }
         }
         code_layout_ = kNoLayout;
         throw *furthest;
     }
 
-    uint32_t read_code_layout(const CodeLayout& layout, uint32_t start, int depth, bool flag, size_t ref_slot) {
+    uint32_t read_code_layout(const CodeLayout& layout, uint32_t start, int depth, size_t ref_slot) {
         uint32_t index = add({MarshalDocument::Type::Code, 0, 0, start});
         for (int i = 0; i < layout.ints; ++i) u32("a code object field");
         uint32_t filename = 0;
@@ -286,7 +337,7 @@ private:
         if (doc_.values_[name].type != MarshalDocument::Type::String ||
             doc_.values_[filename].type != MarshalDocument::Type::String)
             fail_at(start, "malformed code object");
-        if (flag) refs_[ref_slot] = index;
+        fill_ref(ref_slot, index);
         size_t first = stack_.size();
         stack_.push_back(filename);
         stack_.push_back(name);
@@ -305,7 +356,10 @@ private:
     std::span<const uint8_t> data_;
     MarshalDocument& doc_;
     size_t pos_ = 0;
-    std::vector<uint32_t> refs_;
+    std::vector<RefSlot>& refs_ = doc_.refs_;
+    int replaying_ = 0;
+    size_t replayed_ = 0;
+    size_t replay_budget_ = data_.size() * 16 + (size_t{1} << 20);
     std::vector<uint32_t> stack_;
     int code_layout_ = kNoLayout;  // index into kCodeLayouts once known (or being tried)
 };
@@ -327,6 +381,42 @@ MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
         throw FormatError(std::to_string(data.size() - parser.position()) + " unexpected bytes after the data",
                           parser.position());
     return doc;
+}
+
+MarshalStream::MarshalStream(std::span<const uint8_t> data) {
+    if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
+    if (data.size() > MarshalDocument::kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
+    doc_.data_ = data;
+    parser_ = std::make_unique<MarshalParser>(data, doc_);
+}
+
+MarshalStream::~MarshalStream() = default;
+
+bool MarshalStream::begin_dict() {
+    if ((parser_->data()[0] & static_cast<uint8_t>(~kFlagRef)) != '{') return false;
+    parser_->enter_dict();
+    return true;
+}
+
+bool MarshalStream::next_item() {
+    size_t pos = parser_->position();
+    if (pos >= parser_->data().size()) throw FormatError("file ends inside a dict", pos);
+    if (parser_->data()[pos] != '0') return true;
+    parser_->skip(1);
+    return false;
+}
+
+uint32_t MarshalStream::read() { return parser_->read_object(1); }
+
+void MarshalStream::clear() {
+    doc_.values_.clear();
+    doc_.children_.clear();
+    ++doc_.generation_;
+}
+
+void MarshalStream::finish() {
+    size_t pos = parser_->position(), size = parser_->data().size();
+    if (pos != size) throw FormatError(std::to_string(size - pos) + " unexpected bytes after the data", pos);
 }
 
 std::span<const uint32_t> MarshalDocument::children(uint32_t index) const {

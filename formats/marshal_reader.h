@@ -3,8 +3,14 @@
 //
 // Values live in one flat arena: containers refer to their children by index and strings point
 // into the input buffer, so a 100k-entry file costs a few allocations, not one per value.
+// MarshalDocument::parse reads a whole object; MarshalStream reads a top-level dict one item at
+// a time into an arena that is cleared between items, so a large .prof is interpreted while it
+// is read, in memory that stays in the cache. A back-reference to a value read earlier is
+// resolved by reading that value again at its recorded offset (within a budget, so nested
+// references cannot multiply the work).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -23,16 +29,14 @@ public:
     // Code: a code object (the `profile` module puts one in a key); children = [filename, name].
     enum class Type : uint8_t { None, Bool, Int, Float, String, Tuple, List, Set, Dict, Code, Other };
 
-    static constexpr uint32_t kNoTag = ~0u;
+    static constexpr uint32_t kNone = ~0u;
 
     struct Value {
         Type type = Type::None;
         uint32_t count = 0;    // string length, or number of children (dict: 2 per entry)
-        uint64_t payload = 0;  // int / float bits / string offset / first child index
+        uint64_t payload = 0;  // int / float bits / string offset in the input / first child index
         uint32_t offset = 0;   // where the value starts in the input, for error messages
-        // Free for the document's reader: the pstats interpreter caches what it made of a value
-        // here, next to the value it reads anyway, instead of in a side table that misses the cache.
-        uint32_t tag = kNoTag;
+        uint32_t slot = kNone;  // its back-reference slot, if the input registered it
     };
     static constexpr size_t kMaxInput = UINT32_MAX;  // offsets are 32-bit
 
@@ -41,7 +45,18 @@ public:
 
     uint32_t root() const { return root_; }
     const Value& value(uint32_t index) const { return values_[index]; }
-    void set_tag(uint32_t index, uint32_t tag) { values_[index].tag = tag; }
+
+    // Tags let a reader remember what it made of a value the input registers for
+    // back-references (the pstats reader: a key tuple's entry, a string's id). A later reference
+    // to a tagged value from an earlier MarshalStream item is not read again: it arrives as a
+    // stub of the right type without contents, so a reader that tags must read tags first.
+    uint32_t tag(uint32_t index) const {
+        uint32_t slot = values_[index].slot;
+        return slot == kNone ? kNone : refs_[slot].tag;
+    }
+    void set_tag(uint32_t index, uint32_t tag) {
+        if (uint32_t slot = values_[index].slot; slot != kNone) refs_[slot].tag = tag;
+    }
     // Children of a container; a dict's are key, value, key, value, ...
     std::span<const uint32_t> children(uint32_t index) const;
     std::string_view string(uint32_t index) const;
@@ -52,10 +67,51 @@ public:
 
 private:
     friend class MarshalParser;
+    friend class MarshalStream;
     std::span<const uint8_t> data_;
     std::vector<Value> values_;
     std::vector<uint32_t> children_;
     uint32_t root_ = 0;
+    uint32_t generation_ = 0;  // bumped when values are dropped: older value indices are void
+    struct RefSlot {
+        uint32_t index;       // the value in values_, if `generation` is still generation_
+        uint32_t generation;
+        uint32_t offset;      // where the value starts in the input, to read it again
+        uint32_t tag;
+        Type type;
+    };
+    std::vector<RefSlot> refs_;
+};
+
+class MarshalParser;
+
+// Reads a top-level dict item by item:
+//     if (!s.begin_dict()) { v = s.read(); ...report document().value(v).type... }
+//     while (s.next_item()) { k = s.read(); v = s.read(); ...use document()...; s.clear(); }
+//     s.finish();
+class MarshalStream {
+public:
+    explicit MarshalStream(std::span<const uint8_t> data);  // `data` must outlive the stream
+    ~MarshalStream();
+    MarshalStream(const MarshalStream&) = delete;
+    MarshalStream& operator=(const MarshalStream&) = delete;
+
+    // Enters the top-level dict; false (nothing consumed) if the input holds something else.
+    bool begin_dict();
+    // Whether another key/value pair of the top-level dict follows.
+    bool next_item();
+    // Reads the next object into document(); returns its index there.
+    uint32_t read();
+    // Drops the values read so far; back-references to them stay valid.
+    void clear();
+    // After the top-level dict: the input must end here.
+    void finish();
+
+    MarshalDocument& document() { return doc_; }
+
+private:
+    MarshalDocument doc_;
+    std::unique_ptr<MarshalParser> parser_;
 };
 
 }  // namespace calltree

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <numeric>
+#include <tuple>
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
@@ -24,9 +26,8 @@ struct Key {
     std::string_view file;
     int64_t line;
     std::string_view name;
-    uint32_t file_id = 0;  // interned file name
-    uint32_t name_id = 0;  // interned function name
-    uint32_t file_value = 0, name_value = 0;  // the document values holding them
+    uint32_t file_id;  // interned file name
+    uint32_t name_id;  // interned function name
 };
 
 // The same key as interned string ids: cheap to hash and compare.
@@ -43,8 +44,13 @@ struct KeyIdsHash {
 
 struct Entry {
     uint64_t cc = 0, nc = 0, tt = 0, ct = 0;
-    uint32_t callers = 0;  // index of the callers dict
-    bool has_stats = false;
+};
+
+// One caller -> callee record of a callers dict, kept compact until the profile is built.
+struct ArcRecord {
+    uint32_t caller, callee;
+    uint64_t calls, primitive_calls, tt, ct;
+    bool share_callee_times;  // the `profile` module's plain count: times come from the callee's
 };
 
 uint64_t to_ns(double seconds) {
@@ -55,38 +61,21 @@ uint64_t to_ns(double seconds) {
 
 class PstatsInterpreter {
 public:
-    PstatsInterpreter(MarshalDocument& doc, CallSiteFinder* call_sites) : doc_(doc), call_sites_(call_sites) {}
+    PstatsInterpreter(MarshalStream& stream, CallSiteFinder* call_sites)
+        : stream_(stream), doc_(stream.document()), call_sites_(call_sites) {}
 
     Profile build() {
-        uint32_t root = doc_.root();
-        expect(root, Type::Dict, "the stats dict");
-        auto items = doc_.children(root);
-        entries_.reserve(items.size() / 2);
-        keys_.reserve(items.size() / 2);
-        for (size_t i = 0; i < items.size(); i += 2) {
-            uint32_t stats = items[i + 1];
-            expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
-            auto fields = doc_.children(stats);
-            if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
-            Entry& e = entries_[entry_index(items[i])];
-            // cProfile writes (cc, nc), yappi (ncall, nactualcall): all calls are the larger.
-            uint64_t a = count(fields[0]), b = count(fields[1]);
-            e.cc += std::min(a, b);
-            e.nc += std::max(a, b);
-            e.tt += to_ns(seconds(fields[2]));
-            e.ct += to_ns(seconds(fields[3]));
-            expect(fields[4], Type::Dict, "a callers dict");
-            e.callers = fields[4];
-            e.has_stats = true;
+        if (!stream_.begin_dict()) {
+            uint32_t top = stream_.read();
+            fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
         }
-        // Callers may name functions that have no entry of their own (yappi, pyinstrument).
-        // Their entries are kept in arc order, so fill() reads them sequentially.
-        for (size_t i = 0; i < keys_.size(); ++i) {
-            if (entries_[i].has_stats) {
-                auto items = doc_.children(entries_[i].callers);
-                for (size_t k = 0; k < items.size(); k += 2) arc_callers_.push_back(entry_index(items[k]));
-            }
+        while (stream_.next_item()) {
+            uint32_t key = stream_.read();
+            uint32_t stats = stream_.read();
+            read_entry(key, stats);
+            stream_.clear();
         }
+        stream_.finish();
         name_functions();
         return fill();
     }
@@ -122,7 +111,55 @@ private:
         return doc_.number(value);
     }
 
-    Key read_key(uint32_t value) const {
+    // One (key, stats) item of the stats dict: the callee's totals, then one record per caller.
+    void read_entry(uint32_t key, uint32_t stats) {
+        expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
+        auto fields = doc_.children(stats);
+        if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
+        uint32_t callee = entry_index(key);
+        Entry& e = entries_[callee];
+        // cProfile writes (cc, nc), yappi (ncall, nactualcall): all calls are the larger.
+        uint64_t a = count(fields[0]), b = count(fields[1]);
+        e.cc += std::min(a, b);
+        e.nc += std::max(a, b);
+        e.tt += to_ns(seconds(fields[2]));
+        e.ct += to_ns(seconds(fields[3]));
+        expect(fields[4], Type::Dict, "a callers dict");
+        auto items = doc_.children(fields[4]);
+        for (size_t k = 0; k < items.size(); k += 2) {
+            // Callers may name functions that have no entry of their own (yappi, pyinstrument).
+            ArcRecord r{entry_index(items[k]), callee, 0, 0, 0, 0, false};
+            uint32_t value = items[k + 1];
+            if (doc_.value(value).type == Type::Tuple) {
+                auto f = doc_.children(value);
+                if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
+                r.calls = count(f[0]);
+                r.primitive_calls = count(f[1]);
+                r.tt = to_ns(seconds(f[2]));
+                r.ct = to_ns(seconds(f[3]));
+            } else {
+                r.calls = r.primitive_calls = count(value);
+                r.share_callee_times = true;
+            }
+            arcs_.push_back(r);
+        }
+    }
+
+    // Interned id of the string at `value`. Tagged: a string the file shares (file names,
+    // function names) is hashed once, and its later references are not read at all.
+    uint32_t string_id(uint32_t value) {
+        if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
+        std::string_view text = doc_.string(value);
+        auto [it, inserted] = string_ids_.emplace(text, static_cast<uint32_t>(texts_.size()));
+        if (inserted) texts_.push_back(text);
+        doc_.set_tag(value, it->second);
+        return it->second;
+    }
+
+    // Entry index of the (file, line, name) key tuple at `value`, tagged like strings: cProfile
+    // writes each caller's key once and references it from every other callers dict.
+    uint32_t entry_index(uint32_t value) {
+        if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
         expect(value, Type::Tuple, "a (file, line, name) key");
         auto parts = doc_.children(value);
         if (parts.size() != 3) fail(value, "expected a (file, line, name) key of 3 items");
@@ -132,42 +169,26 @@ private:
         // The `profile` module keys its own entry with a code object: use the code's name.
         if (doc_.value(name).type == Type::Code) name = doc_.children(name)[1];
         expect(name, Type::String, "a function name");
-        std::string_view file = doc_.string(parts[0]);
+        KeyIds ids{string_id(parts[0]), string_id(name), doc_.integer(parts[1])};
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
-        if (file.empty()) file = kBuiltinFile;
-        Key key{file, doc_.integer(parts[1]), doc_.string(name)};
-        key.file_value = parts[0];
-        key.name_value = name;
-        return key;
-    }
-
-    // Strings shared in the file arrive as back-references to one value, so most lookups are
-    // by value index; the text is hashed once per distinct string value.
-    uint32_t string_id(uint32_t value, std::string_view text) {
-        if (uint32_t known = doc_.value(value).tag; known != MarshalDocument::kNoTag) return known;
-        auto [it, inserted] = string_ids_.emplace(text, static_cast<uint32_t>(string_ids_.size()));
-        doc_.set_tag(value, it->second);
-        return it->second;
-    }
-
-    // Entry index of the key tuple at `value`; keys repeated through references hit the cache.
-    uint32_t entry_index(uint32_t value) {
-        if (uint32_t known = doc_.value(value).tag; known != MarshalDocument::kNoTag) return known;
-        Key key = read_key(value);
-        KeyIds ids{string_id(key.file_value, key.file), string_id(key.name_value, key.name), key.line};
+        if (texts_[ids.file].empty()) ids.file = builtin_file_id();
         uint32_t index;
         if (const uint32_t* found = index_.find(ids)) {
             index = *found;
         } else {
             index = static_cast<uint32_t>(keys_.size());
             index_.insert(ids, index);
-            key.file_id = ids.file;
-            key.name_id = ids.name;
-            keys_.push_back(key);
+            keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
             entries_.emplace_back();
         }
         doc_.set_tag(value, index);
         return index;
+    }
+
+    uint32_t builtin_file_id() {
+        auto [it, inserted] = string_ids_.emplace(kBuiltinFile, static_cast<uint32_t>(texts_.size()));
+        if (inserted) texts_.push_back(kBuiltinFile);
+        return it->second;
     }
 
     static std::string_view basename(std::string_view file) {
@@ -226,27 +247,60 @@ private:
         return objects;
     }
 
+    // What KCachegrind tells functions apart by; views into names_, objects and the input.
+    struct Identity {
+        std::string_view name, base, object;
+        bool operator==(const Identity&) const = default;
+    };
+    struct IdentityHash {
+        size_t operator()(const Identity& k) const noexcept {
+            std::hash<std::string_view> h;
+            return h(k.name) ^ (h(k.base) * 0x9e3779b97f4a7c15ULL) ^ (h(k.object) * 0xff51afd7ed558ccdULL);
+        }
+    };
+
     // Names unique under KCachegrind's identity (name + basename(file) + basename(object)).
     void name_functions() {
         names_.resize(keys_.size());
-        objects_.resize(keys_.size());
-        // One name in one file at several lines (lambdas, redefinitions): the line tells them apart.
-        std::unordered_map<uint64_t, uint32_t> per_file_name;
-        auto file_name = [](const Key& k) { return uint64_t{k.file_id} << 32 | k.name_id; };
-        for (const Key& k : keys_) ++per_file_name[file_name(k)];
+        object_of_.resize(keys_.size());
+        // One name in one file at several lines (lambdas, redefinitions): the line tells them
+        // apart. Sorting (file, name) pairs finds those without a map node per function.
+        std::vector<std::pair<uint64_t, uint32_t>> pairs(keys_.size());
+        for (uint32_t i = 0; i < keys_.size(); ++i) pairs[i] = {uint64_t{keys_[i].file_id} << 32 | keys_[i].name_id, i};
+        std::sort(pairs.begin(), pairs.end());
+        std::vector<bool> shared_name(keys_.size(), false);
+        for (size_t i = 1; i < pairs.size(); ++i)
+            if (pairs[i].first == pairs[i - 1].first) shared_name[pairs[i].second] = shared_name[pairs[i - 1].second] = true;
+
         std::vector<std::string> by_file = file_objects();
-        std::unordered_set<std::string> identities;
+        std::vector<uint32_t> file_object(by_file.size(), kNoObject);
+        std::unordered_map<std::string, uint32_t> builtin_objects;
+        std::unordered_set<Identity, IdentityHash> identities;
+        identities.reserve(keys_.size());
         for (size_t i = 0; i < keys_.size(); ++i) {
             const Key& k = keys_[i];
-            bool builtin = k.file == kBuiltinFile;
-            names_[i] = std::string(k.name);
-            if (per_file_name[file_name(k)] > 1) names_[i] += ":" + std::to_string(k.line);
-            objects_[i] = builtin ? builtin_object(k.name) : by_file[k.file_id];
+            uint32_t& object = object_of_[i];
+            if (k.file == kBuiltinFile) {
+                std::string name = builtin_object(k.name);
+                object = builtin_objects.try_emplace(name, static_cast<uint32_t>(objects_.size())).first->second;
+                if (object == objects_.size()) objects_.push_back(std::move(name));
+            } else {
+                if (file_object[k.file_id] == kNoObject) {
+                    file_object[k.file_id] = static_cast<uint32_t>(objects_.size());
+                    objects_.push_back(std::move(by_file[k.file_id]));
+                }
+                object = file_object[k.file_id];
+            }
+            std::string& name = names_[i];
+            name = k.name;
+            if (shared_name[i]) name += ":" + std::to_string(k.line);
             // What the rules above cannot separate (a function literally named "f:3" next to
             // two f's, paths equal but for repeated slashes) is numbered.
-            std::string base(basename(k.file)), plain = names_[i];
-            for (int n = 2; !identities.insert(names_[i] + '\0' + base + '\0' + objects_[i]).second; ++n)
-                names_[i] = plain + "#" + std::to_string(n);
+            size_t plain = name.size();
+            for (int n = 2; !identities.insert(Identity{name, basename(k.file), objects_[object]}).second; ++n) {
+                name.resize(plain);
+                name += "#" + std::to_string(n);
+            }
         }
     }
 
@@ -263,76 +317,91 @@ private:
         return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
     }
 
+    // Functions are interned grouped by object and file, and arcs appended grouped by caller in
+    // that order: the order the callgrind writer emits them, so it reads the profile sequentially.
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
-        profile.reserve(keys_.size(), arc_callers_.size());
+        profile.reserve(keys_.size(), arcs_.size());
+        std::vector<uint32_t> order(keys_.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+            return std::tie(object_of_[a], keys_[a].file_id, a) < std::tie(object_of_[b], keys_[b].file_id, b);
+        });
+        std::vector<ObjectId> objects(objects_.size());
+        for (size_t o = 0; o < objects_.size(); ++o) objects[o] = profile.intern_object(objects_[o]);
+        std::vector<FileId> files(string_ids_.size());
+        std::vector<bool> file_known(string_ids_.size(), false);
         std::vector<FunctionId> ids(keys_.size());
-        for (size_t i = 0; i < keys_.size(); ++i) {
+        std::vector<uint32_t> rank(keys_.size());
+        for (uint32_t position = 0; position < order.size(); ++position) {
+            uint32_t i = order[position];
+            rank[i] = position;
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
-            ids[i] = profile.intern_function(names_[i], profile.intern_file(k.file), profile.intern_object(objects_[i]),
-                                             Line(line));
+            if (!file_known[k.file_id]) {
+                files[k.file_id] = profile.intern_file(k.file);
+                file_known[k.file_id] = true;
+            }
+            ids[i] = profile.intern_function(names_[i], files[k.file_id], objects[object_of_[i]], Line(line));
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
             profile.add_inclusive(ids[i], std::span<const uint64_t>(&e.ct, 1));
         }
-        const uint32_t* next_caller = arc_callers_.data();
-        for (size_t callee = 0; callee < keys_.size(); ++callee) {
-            const Entry& e = entries_[callee];
-            if (!e.has_stats) continue;
-            auto items = doc_.children(e.callers);
-            for (size_t k = 0; k < items.size(); k += 2) {
-                uint32_t value = items[k + 1];
-                uint32_t caller = *next_caller++;
-                // pstats has no call sites: the caller's first line is the only line we know.
-                uint32_t site = line_of(keys_[caller]);
-                if (call_sites_ != nullptr && has_source(keys_[caller]))
-                    site = call_sites_->find(std::string(keys_[caller].file), site, keys_[callee].name);
-                // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
-                Arc& arc = profile.append_arc(ids[caller], Line(site), ids[callee]);
-                Type t = doc_.value(value).type;
-                if (t == Type::Tuple) {
-                    auto f = doc_.children(value);
-                    if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
-                    uint64_t tt = to_ns(seconds(f[2])), ct = to_ns(seconds(f[3]));
-                    arc.calls += count(f[0]);
-                    arc.primitive_calls += count(f[1]);
-                    add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
-                    add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
-                } else {
-                    // The `profile` module stores only a count: share the callee's times by calls.
-                    uint64_t n = count(value);
-                    double share = e.nc > 0 ? static_cast<double>(n) / static_cast<double>(e.nc) : 0.0;
-                    uint64_t tt = static_cast<uint64_t>(std::llround(static_cast<double>(e.tt) * share));
-                    uint64_t ct = static_cast<uint64_t>(std::llround(static_cast<double>(e.ct) * share));
-                    arc.calls += n;
-                    arc.primitive_calls += n;
-                    add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
-                    add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
-                }
+        // A counting sort of the arc records by their caller's rank.
+        std::vector<uint32_t> first(keys_.size() + 1, 0);
+        for (const ArcRecord& r : arcs_) ++first[rank[r.caller] + 1];
+        std::partial_sum(first.begin(), first.end(), first.begin());
+        std::vector<uint32_t> by_caller(arcs_.size());
+        for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
+        for (size_t n = 0; n < by_caller.size(); ++n) {
+            // Records are visited in random order: fetching a few ahead overlaps the cache misses.
+            if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
+            const ArcRecord& r = arcs_[by_caller[n]];
+            // pstats has no call sites: the caller's first line is the only line we know.
+            uint32_t site = line_of(keys_[r.caller]);
+            if (call_sites_ != nullptr && has_source(keys_[r.caller]))
+                site = call_sites_->find(std::string(keys_[r.caller].file), site, keys_[r.callee].name);
+            // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
+            Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
+            arc.calls = r.calls;
+            arc.primitive_calls = r.primitive_calls;
+            uint64_t tt = r.tt, ct = r.ct;
+            if (r.share_callee_times) {
+                // The `profile` module stores only a count: share the callee's times by calls.
+                const Entry& e = entries_[r.callee];
+                double share = e.nc > 0 ? static_cast<double>(r.calls) / static_cast<double>(e.nc) : 0.0;
+                tt = static_cast<uint64_t>(std::llround(static_cast<double>(e.tt) * share));
+                ct = static_cast<uint64_t>(std::llround(static_cast<double>(e.ct) * share));
             }
+            add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
+            add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
         }
         return profile;
     }
 
+    MarshalStream& stream_;
     MarshalDocument& doc_;
     CallSiteFinder* call_sites_;
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
-    std::vector<uint32_t> arc_callers_;  // caller entry of every arc, in callers-dict order
+    std::vector<ArcRecord> arcs_;
     FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
     std::unordered_map<std::string_view, uint32_t> string_ids_;
+    std::vector<std::string_view> texts_;  // by string id
     std::vector<int8_t> source_exists_;
-    std::vector<std::string> names_, objects_;
+    std::vector<std::string> names_;
+    std::vector<std::string> objects_;  // distinct object names
+    std::vector<uint32_t> object_of_;   // index into objects_, per entry
+    static constexpr uint32_t kNoObject = ~0u;
 };
 
 }  // namespace
 
 Profile read_pstats(std::span<const uint8_t> data, const PstatsOptions& options) {
-    MarshalDocument doc = MarshalDocument::parse(data);
+    MarshalStream stream(data);
     CallSiteFinder finder;
-    return PstatsInterpreter(doc, options.locate_call_sites ? &finder : nullptr).build();
+    return PstatsInterpreter(stream, options.locate_call_sites ? &finder : nullptr).build();
 }
 
 Profile read_pstats_file(const std::string& path, const PstatsOptions& options) {
