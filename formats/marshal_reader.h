@@ -44,6 +44,7 @@ public:
     static MarshalDocument parse(std::span<const uint8_t> data);
 
     uint32_t root() const { return root_; }
+    size_t input_size() const { return data_.size(); }
     const Value& value(uint32_t index) const { return values_[index]; }
 
     // Tags let a reader remember what it made of a value the input registers for

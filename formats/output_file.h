@@ -19,11 +19,17 @@ public:
     AtomicOutputFile& operator=(const AtomicOutputFile&) = delete;
 
     std::ostream& stream();
-    // Flushes, checks for write errors (ENOSPC...), fsyncs and renames; throws on any failure.
-    void commit();
+    // Whether commit() forces the data to disk before the rename, so that even a power loss
+    // leaves the old file or the complete new one.
+    enum class Durability { Synced, Unsynced };
+
+    // Flushes, checks for write errors (ENOSPC...), fsyncs if asked and renames; throws on any
+    // failure.
+    void commit(Durability durability = Durability::Synced);
 
 private:
     class FileBuffer;
+    bool exchange_into_place();
     std::string path_;
     std::string temp_path_;
     std::unique_ptr<FileBuffer> buffer_;

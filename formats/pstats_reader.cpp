@@ -13,6 +13,8 @@
 #include "formats/gzip_input.h"
 #include "formats/pstats_names.h"
 #include "model/flat_map.h"
+#include "model/id_index.h"
+#include "model/memory_hints.h"
 #include "model/names.h"
 
 namespace calltree {
@@ -65,6 +67,11 @@ public:
         : stream_(stream), doc_(stream.document()), call_sites_(call_sites) {}
 
     Profile build() {
+        // An arc takes at least 12 bytes of input (a caller reference, a tuple of 4 small
+        // ints). Address space reserved but never touched costs nothing, and growing by
+        // copying would touch every page twice.
+        arcs_.reserve(doc_.input_size() / 12 + 16);
+        prefer_huge_pages(arcs_);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
@@ -149,11 +156,20 @@ private:
     // function names) is hashed once, and its later references are not read at all.
     uint32_t string_id(uint32_t value) {
         if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
-        std::string_view text = doc_.string(value);
-        auto [it, inserted] = string_ids_.emplace(text, static_cast<uint32_t>(texts_.size()));
-        if (inserted) texts_.push_back(text);
-        doc_.set_tag(value, it->second);
-        return it->second;
+        uint32_t id = intern(doc_.string(value));
+        doc_.set_tag(value, id);
+        return id;
+    }
+
+    uint32_t intern(std::string_view text) {
+        uint64_t hash = hash_text(text);
+        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return texts_[candidate] == text; });
+        if (id == IdIndex::kNone) {
+            id = static_cast<uint32_t>(texts_.size());
+            texts_.push_back(text);
+            string_ids_.insert(hash, id);
+        }
+        return id;
     }
 
     // Entry index of the (file, line, name) key tuple at `value`, tagged like strings: cProfile
@@ -185,11 +201,7 @@ private:
         return index;
     }
 
-    uint32_t builtin_file_id() {
-        auto [it, inserted] = string_ids_.emplace(kBuiltinFile, static_cast<uint32_t>(texts_.size()));
-        if (inserted) texts_.push_back(kBuiltinFile);
-        return it->second;
-    }
+    uint32_t builtin_file_id() { return intern(kBuiltinFile); }
 
     static std::string_view basename(std::string_view file) {
         size_t slash = file.rfind('/');
@@ -216,9 +228,9 @@ private:
     // where two files share their basename and module (a/util.py and b/util.py -> a.util, b.util),
     // because KCachegrind tells functions apart by name + basename(file) + basename(object).
     std::vector<std::string> file_objects() const {
-        std::vector<std::string> objects(string_ids_.size());
-        std::vector<std::string_view> files(string_ids_.size());
-        std::vector<bool> seen_file(string_ids_.size());
+        std::vector<std::string> objects(texts_.size());
+        std::vector<std::string_view> files(texts_.size());
+        std::vector<bool> seen_file(texts_.size());
         std::unordered_map<std::string, std::vector<uint32_t>> by_identity;
         for (const Key& k : keys_) {
             if (k.file == kBuiltinFile || seen_file[k.file_id]) continue;
@@ -307,7 +319,7 @@ private:
     // Whether the caller's source file can be read, asked once per file.
     bool has_source(const Key& k) {
         if (k.file == kBuiltinFile || k.file.empty() || k.file.front() != '/') return false;
-        if (k.file_id >= source_exists_.size()) source_exists_.resize(string_ids_.size(), -1);
+        if (k.file_id >= source_exists_.size()) source_exists_.resize(texts_.size(), -1);
         int8_t& known = source_exists_[k.file_id];
         if (known < 0) known = access(std::string(k.file).c_str(), R_OK) == 0 ? 1 : 0;
         return known == 1;
@@ -322,15 +334,15 @@ private:
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
         profile.reserve(keys_.size(), arcs_.size());
+        std::vector<std::pair<uint64_t, uint32_t>> grouped(keys_.size());
+        for (uint32_t i = 0; i < keys_.size(); ++i) grouped[i] = {uint64_t{object_of_[i]} << 32 | keys_[i].file_id, i};
+        std::sort(grouped.begin(), grouped.end());
         std::vector<uint32_t> order(keys_.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-            return std::tie(object_of_[a], keys_[a].file_id, a) < std::tie(object_of_[b], keys_[b].file_id, b);
-        });
+        for (size_t i = 0; i < grouped.size(); ++i) order[i] = grouped[i].second;
         std::vector<ObjectId> objects(objects_.size());
         for (size_t o = 0; o < objects_.size(); ++o) objects[o] = profile.intern_object(objects_[o]);
-        std::vector<FileId> files(string_ids_.size());
-        std::vector<bool> file_known(string_ids_.size(), false);
+        std::vector<FileId> files(texts_.size());
+        std::vector<bool> file_known(texts_.size(), false);
         std::vector<FunctionId> ids(keys_.size());
         std::vector<uint32_t> rank(keys_.size());
         for (uint32_t position = 0; position < order.size(); ++position) {
@@ -387,7 +399,7 @@ private:
     std::vector<Entry> entries_;
     std::vector<ArcRecord> arcs_;
     FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
-    std::unordered_map<std::string_view, uint32_t> string_ids_;
+    IdIndex string_ids_;
     std::vector<std::string_view> texts_;  // by string id
     std::vector<int8_t> source_exists_;
     std::vector<std::string> names_;

@@ -60,7 +60,10 @@ int run_convert(const ConvertOptions& options) {
     merged.command = "calltree convert";
     for (const std::string& input : options.inputs) merged.command += " " + input;
     try {
-        save_profile(merged, output, format);
+        // Not synced: the input is still there and converting again takes a fraction of a second,
+        // while fsync of a large output can take longer than the whole conversion. A run's
+        // profile, which cannot be made again, is synced.
+        save_profile(merged, output, format, /*durable=*/false);
     } catch (const std::exception& e) {
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;

@@ -24,7 +24,7 @@ void write(const Profile& profile, std::ostream& out, OutputFormat format) {
 }
 }  // namespace
 
-void save_profile(const Profile& profile, const std::string& path, OutputFormat format) {
+void save_profile(const Profile& profile, const std::string& path, OutputFormat format, bool durable) {
     if (path == "-") {
         write(profile, std::cout, format);
         std::cout.flush();
@@ -37,7 +37,7 @@ void save_profile(const Profile& profile, const std::string& path, OutputFormat 
     } catch (const std::runtime_error& e) {
         throw std::runtime_error("cannot write output file '" + path + "': " + e.what());
     }
-    file.commit();
+    file.commit(durable ? AtomicOutputFile::Durability::Synced : AtomicOutputFile::Durability::Unsynced);
 }
 
 std::string saved_message(const std::string& path, OutputFormat format) {

@@ -13,7 +13,8 @@ OutputFormat parse_output_format(const std::string& name);
 
 // Writes atomically (temporary file + rename) or to stdout for "-". Throws std::runtime_error
 // with a one-line message on any failure; a failed write leaves no file behind.
-void save_profile(const Profile& profile, const std::string& path, OutputFormat format);
+// `durable`: fsync before the rename (see AtomicOutputFile::Durability).
+void save_profile(const Profile& profile, const std::string& path, OutputFormat format, bool durable = true);
 
 // The one line printed after a successful save, naming the file and how to open it.
 std::string saved_message(const std::string& path, OutputFormat format);

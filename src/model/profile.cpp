@@ -9,20 +9,16 @@ namespace calltree {
 namespace {
 size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
 
-template <class Map>
-uint32_t intern_text(std::string_view text, std::vector<std::string>& table, Map& ids) {
-    auto it = ids.find(text);
-    if (it != ids.end()) return it->second;
-    auto id = static_cast<uint32_t>(table.size());
+uint32_t intern_text(std::string_view text, std::vector<std::string>& table, IdIndex& ids) {
+    uint64_t hash = hash_text(text);
+    uint32_t id = ids.find(hash, [&](uint32_t candidate) { return table[candidate] == text; });
+    if (id != IdIndex::kNone) return id;
+    id = static_cast<uint32_t>(table.size());
     table.emplace_back(text);
-    ids.emplace(table.back(), id);
+    ids.insert(hash, id);
     return id;
 }
 }  // namespace
-
-size_t Profile::FunctionKeyHash::operator()(const FunctionKeyView& k) const noexcept {
-    return mix(mix(std::hash<std::string_view>()(k.name), k.file), k.object);
-}
 
 Profile::Profile(std::vector<EventType> events) : events_(std::move(events)) {}
 
@@ -39,17 +35,19 @@ ObjectId Profile::intern_object(std::string_view name) {
 }
 
 FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
-    auto it = function_ids_.find(FunctionKeyView{name, file.value, object.value});
-    if (it != function_ids_.end()) return FunctionId(it->second);
-    auto id = static_cast<uint32_t>(functions_.size());
-    FunctionKey key{std::string(name), file.value, object.value};
-    Function fn;
-    fn.name = key.name;
+    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
+    uint32_t id = function_ids_.find(hash, [&](uint32_t candidate) {
+        const Function& f = functions_[candidate];
+        return f.file == file && f.object == object && f.name == name;
+    });
+    if (id != IdIndex::kNone) return FunctionId(id);
+    id = static_cast<uint32_t>(functions_.size());
+    Function& fn = functions_.emplace_back();
+    fn.name = name;
     fn.file = file;
     fn.object = object;
     fn.line = line;
-    functions_.push_back(std::move(fn));
-    function_ids_.emplace(std::move(key), id);
+    function_ids_.insert(hash, id);
     return FunctionId(id);
 }
 

@@ -13,6 +13,7 @@
 
 #include "model/costs.h"
 #include "model/flat_map.h"
+#include "model/id_index.h"
 #include "model/ids.h"
 
 namespace calltree {
@@ -110,39 +111,13 @@ private:
             return hash_u64((uint64_t{k.caller} << 32 | k.callee) ^ (uint64_t{k.line} * 0x9e3779b97f4a7c15ULL));
         }
     };
-    // Lookups by string_view (heterogeneous, "transparent"): interning text that is already
-    // known, the common case for readers, allocates nothing.
-    struct FunctionKeyView {
-        std::string_view name;
-        uint32_t file, object;
-        bool operator==(const FunctionKeyView&) const = default;
-    };
-    struct FunctionKey {
-        std::string name;
-        uint32_t file, object;
-        operator FunctionKeyView() const { return {name, file, object}; }
-    };
-    struct FunctionKeyHash {
-        using is_transparent = void;
-        size_t operator()(const FunctionKeyView& k) const noexcept;
-    };
-    struct FunctionKeyEqual {
-        using is_transparent = void;
-        bool operator()(const FunctionKeyView& a, const FunctionKeyView& b) const noexcept { return a == b; }
-    };
-    struct TextHash {
-        using is_transparent = void;
-        size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>()(text); }
-    };
-    using TextIds = std::unordered_map<std::string, uint32_t, TextHash, std::equal_to<>>;
-
     std::vector<EventType> events_;
     std::vector<std::string> files_;
-    TextIds file_ids_;
+    IdIndex file_ids_;
     std::vector<std::string> objects_;
-    TextIds object_ids_;
+    IdIndex object_ids_;
     std::vector<Function> functions_;
-    std::unordered_map<FunctionKey, uint32_t, FunctionKeyHash, FunctionKeyEqual> function_ids_;
+    IdIndex function_ids_;  // by (name, file, object)
     std::vector<Arc> arcs_;
     FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids_{ArcKey{~0u, ~0u, ~0u}};
     size_t indexed_arcs_ = 0;  // arcs_[0, indexed_arcs_) are in arc_ids_
