@@ -40,6 +40,32 @@ TEST(OutputFile, CommitRenamesIntoPlace) {
     EXPECT_EQ(dir.entries(), 1u);
 }
 
+TEST(OutputFile, UnsyncedCommitReplacesAnExistingFileAtomically) {
+    TempDir dir;
+    std::string target = (dir.path / "out.callgrind").string();
+    std::ofstream(target) << "old\n";
+    for (const char* content : {"new\n", "newer\n"}) {
+        AtomicOutputFile file(target);
+        file.stream() << content;
+        std::ifstream before(target);
+        std::string line;
+        std::getline(before, line);
+        EXPECT_NE(line + "\n", content);  // the previous version until the commit
+        file.commit(AtomicOutputFile::Durability::Unsynced);
+        std::ifstream after(target);
+        std::getline(after, line);
+        EXPECT_EQ(line + "\n", content);
+        EXPECT_EQ(dir.entries(), 1u);  // the replaced file is gone, no temporary is left
+    }
+    // Nothing to replace: a plain rename.
+    std::string fresh = (dir.path / "fresh.callgrind").string();
+    AtomicOutputFile file(fresh);
+    file.stream() << "x\n";
+    file.commit(AtomicOutputFile::Durability::Unsynced);
+    EXPECT_TRUE(fs::exists(fresh));
+    EXPECT_EQ(dir.entries(), 2u);
+}
+
 TEST(OutputFile, AbandonedWriteLeavesNothingBehind) {
     TempDir dir;
     std::string target = (dir.path / "out.callgrind").string();
