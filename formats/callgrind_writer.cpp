@@ -121,11 +121,10 @@ class NameTable {
 public:
     NameTable(size_t size, bool compress) : written_(size, false), compress_(compress) {}
 
-    bool written(uint32_t id) const { return written_[id]; }
-
-    // `prefix` is the line's key ("fn=", "cfi=", ...): at most 4 characters.
+    // `prefix` is the line's key ("fn=", "cfi=", ...): at most 4 characters. `name` is taken by
+    // reference: after its first use only the id is written, and the text is not even loaded.
     template <size_t N>
-    void write(Buffer& out, const char (&prefix)[N], uint32_t id, std::string_view name) {
+    void write(Buffer& out, const char (&prefix)[N], uint32_t id, const std::string& name) {
         static_assert(N <= 5);
         char* p = put(out.ensure(), prefix);
         if (!compress_) {
@@ -263,9 +262,10 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
         for (uint32_t k = first[position]; k < first[position + 1]; ++k) {
             // Arcs are visited in random order: fetching a few ahead overlaps the cache misses.
             if (k + kAhead < by_caller.size()) {
-                const char* ahead = reinterpret_cast<const char*>(&arcs[by_caller[k + kAhead]]);
-                __builtin_prefetch(ahead);
-                __builtin_prefetch(ahead + sizeof(Arc) - 1);
+                const Arc& ahead = arcs[by_caller[k + kAhead]];
+                __builtin_prefetch(&ahead);
+                __builtin_prefetch(reinterpret_cast<const char*>(&ahead) + sizeof(Arc) - 1);
+                __builtin_prefetch(&ids[arcs[by_caller[k + kAhead / 2]].callee.value]);
             }
             const Arc& call = arcs[by_caller[k]];
             const CalleeIds& callee = ids[call.callee.value];
@@ -275,10 +275,7 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
             if (callee.file != current_file) {
                 files.write(out, "cfi=", callee.file.value, profile.file(callee.file));
             }
-            if (options.compress_names && names.written(call.callee.value))
-                names.write(out, "cfn=", call.callee.value, {});
-            else
-                names.write(out, "cfn=", call.callee.value, functions[call.callee.value].name);
+            names.write(out, "cfn=", call.callee.value, functions[call.callee.value].name);
             char* p = put(out.ensure(), "calls=");
             p = put(p, call.calls);
             *p++ = ' ';

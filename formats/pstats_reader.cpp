@@ -44,6 +44,10 @@ struct KeyIdsHash {
     }
 };
 
+struct U64Hash {
+    size_t operator()(uint64_t v) const noexcept { return hash_u64(v); }
+};
+
 struct Entry {
     uint64_t cc = 0, nc = 0, tt = 0, ct = 0;
 };
@@ -276,13 +280,18 @@ private:
         names_.resize(keys_.size());
         object_of_.resize(keys_.size());
         // One name in one file at several lines (lambdas, redefinitions): the line tells them
-        // apart. Sorting (file, name) pairs finds those without a map node per function.
-        std::vector<std::pair<uint64_t, uint32_t>> pairs(keys_.size());
-        for (uint32_t i = 0; i < keys_.size(); ++i) pairs[i] = {uint64_t{keys_[i].file_id} << 32 | keys_[i].name_id, i};
-        std::sort(pairs.begin(), pairs.end());
+        // apart.
         std::vector<bool> shared_name(keys_.size(), false);
-        for (size_t i = 1; i < pairs.size(); ++i)
-            if (pairs[i].first == pairs[i - 1].first) shared_name[pairs[i].second] = shared_name[pairs[i - 1].second] = true;
+        {
+            FlatMap<uint64_t, uint32_t, U64Hash> first_with(~uint64_t{0}, keys_.size() * 2);
+            for (uint32_t i = 0; i < keys_.size(); ++i) {
+                uint64_t file_name = uint64_t{keys_[i].file_id} << 32 | keys_[i].name_id;
+                if (const uint32_t* first = first_with.find(file_name))
+                    shared_name[*first] = shared_name[i] = true;
+                else
+                    first_with.insert(file_name, i);
+            }
+        }
 
         std::vector<std::string> by_file = file_objects();
         std::vector<uint32_t> file_object(by_file.size(), kNoObject);
@@ -329,16 +338,43 @@ private:
         return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
     }
 
+    // Entry indices ordered by (object, file), entry order within: the few distinct groups are
+    // sorted, the entries placed by a counting sort.
+    std::vector<uint32_t> grouped_by_object_and_file() const {
+        FlatMap<uint64_t, uint32_t, U64Hash> group_of(~uint64_t{0});
+        std::vector<uint64_t> groups;
+        std::vector<uint32_t> group(keys_.size());
+        for (uint32_t i = 0; i < keys_.size(); ++i) {
+            uint64_t key = uint64_t{object_of_[i]} << 32 | keys_[i].file_id;
+            if (const uint32_t* known = group_of.find(key)) {
+                group[i] = *known;
+            } else {
+                group[i] = static_cast<uint32_t>(groups.size());
+                group_of.insert(key, group[i]);
+                groups.push_back(key);
+            }
+        }
+        std::vector<uint32_t> by_key(groups.size());
+        std::iota(by_key.begin(), by_key.end(), 0);
+        std::sort(by_key.begin(), by_key.end(), [&](uint32_t a, uint32_t b) { return groups[a] < groups[b]; });
+        std::vector<uint32_t> first(groups.size() + 1, 0);
+        for (uint32_t g : group) ++first[g + 1];
+        std::vector<uint32_t> start(groups.size());
+        for (uint32_t at = 0, r = 0; r < by_key.size(); ++r) {
+            start[by_key[r]] = at;
+            at += first[by_key[r] + 1];
+        }
+        std::vector<uint32_t> order(keys_.size());
+        for (uint32_t i = 0; i < keys_.size(); ++i) order[start[group[i]]++] = i;
+        return order;
+    }
+
     // Functions are interned grouped by object and file, and arcs appended grouped by caller in
     // that order: the order the callgrind writer emits them, so it reads the profile sequentially.
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
         profile.reserve(keys_.size(), arcs_.size());
-        std::vector<std::pair<uint64_t, uint32_t>> grouped(keys_.size());
-        for (uint32_t i = 0; i < keys_.size(); ++i) grouped[i] = {uint64_t{object_of_[i]} << 32 | keys_[i].file_id, i};
-        std::sort(grouped.begin(), grouped.end());
-        std::vector<uint32_t> order(keys_.size());
-        for (size_t i = 0; i < grouped.size(); ++i) order[i] = grouped[i].second;
+        std::vector<uint32_t> order = grouped_by_object_and_file();
         std::vector<ObjectId> objects(objects_.size());
         for (size_t o = 0; o < objects_.size(); ++o) objects[o] = profile.intern_object(objects_[o]);
         std::vector<FileId> files(texts_.size());
