@@ -1,6 +1,8 @@
 #include "formats/gzip_input.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -9,23 +11,35 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "model/memory_hints.h"
+
 namespace calltree {
 
 namespace {
 
+// read(2) straight into the result: one copy, and the size known from fstat up front.
 std::vector<uint8_t> read_all(const std::string& path) {
-    FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-    if (f == nullptr) throw std::runtime_error(std::strerror(errno));
+    int fd = path == "-" ? STDIN_FILENO : open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(std::strerror(errno));
     std::vector<uint8_t> data;
     struct stat st {};
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
-    uint8_t buffer[1 << 16];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) data.insert(data.end(), buffer, buffer + n);
-    bool failed = std::ferror(f) != 0;
-    int err = errno;
-    if (f != stdin) std::fclose(f);
-    if (failed) throw std::runtime_error(std::strerror(err));
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        data.reserve(static_cast<size_t>(st.st_size) + 1);  // +1: the read that sees the end
+        prefer_huge_pages(data);
+    }
+    size_t used = 0;
+    int err = 0;
+    while (true) {
+        if (used == data.size()) data.resize(std::max(data.capacity(), used + (size_t{1} << 16)));
+        ssize_t n = read(fd, data.data() + used, data.size() - used);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) err = errno;
+        if (n <= 0) break;
+        used += static_cast<size_t>(n);
+    }
+    if (fd != STDIN_FILENO) close(fd);
+    if (err != 0) throw std::runtime_error(std::strerror(err));
+    data.resize(used);
     return data;
 }
 
