@@ -38,8 +38,8 @@ public:
 
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
-    uint64_t* data() { return heap_ != nullptr ? heap_ : inline_; }
-    const uint64_t* data() const { return heap_ != nullptr ? heap_ : inline_; }
+    uint64_t* data() { return on_heap() ? heap_ : inline_; }
+    const uint64_t* data() const { return on_heap() ? heap_ : inline_; }
     uint64_t& operator[](size_t i) { return data()[i]; }
     uint64_t operator[](size_t i) const { return data()[i]; }
     iterator begin() { return data(); }
@@ -49,7 +49,7 @@ public:
 
     void resize(size_t n, uint64_t value = 0) {
         if (n > capacity_) grow(n);
-        for (size_t i = size_; i < n; ++i) data()[i] = value;
+        if (n > size_) std::fill_n(data() + size_, n - size_, value);
         size_ = static_cast<uint32_t>(n);
     }
 
@@ -60,6 +60,7 @@ public:
 private:
     static constexpr uint32_t kInline = 2;
 
+    bool on_heap() const { return capacity_ > kInline; }
     void assign(const uint64_t* values, size_t n) {
         size_ = 0;
         resize(n);
@@ -73,16 +74,14 @@ private:
         capacity_ = static_cast<uint32_t>(n);
     }
     void release() {
-        delete[] heap_;
-        heap_ = nullptr;
+        if (on_heap()) delete[] heap_;
         capacity_ = kInline;
     }
     void take(Costs& other) {
         size_ = other.size_;
-        if (other.heap_ != nullptr) {
+        if (other.on_heap()) {
             heap_ = other.heap_;
             capacity_ = other.capacity_;
-            other.heap_ = nullptr;
             other.capacity_ = kInline;
         } else {
             std::copy(other.inline_, other.inline_ + other.size_, inline_);
@@ -91,9 +90,12 @@ private:
     }
 
     uint32_t size_ = 0;
-    uint32_t capacity_ = kInline;
-    uint64_t* heap_ = nullptr;
-    uint64_t inline_[kInline] = {0, 0};
+    uint32_t capacity_ = kInline;  // above kInline the costs are on the heap
+    // 24 bytes in all: an arc holds two of these, and a large profile 100k arcs.
+    union {
+        uint64_t* heap_;
+        uint64_t inline_[kInline] = {0, 0};
+    };
 };
 
 }  // namespace calltree
