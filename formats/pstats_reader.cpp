@@ -3,9 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <numeric>
-#include <tuple>
 #include <cmath>
+#include <numeric>
 #include <unordered_map>
 #include <unordered_set>
 
