@@ -387,6 +387,8 @@ MarshalStream::MarshalStream(std::span<const uint8_t> data) {
     if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
     if (data.size() > MarshalDocument::kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
     doc_.data_ = data;
+    // A registered value takes at least 2 bytes of input (a flagged type code and one byte).
+    reserve_large(doc_.refs_, data.size() / 2 + 16);
     parser_ = std::make_unique<MarshalParser>(data, doc_);
 }
 

@@ -70,11 +70,11 @@ public:
         : stream_(stream), doc_(stream.document()), call_sites_(call_sites) {}
 
     Profile build() {
-        // An arc takes at least 12 bytes of input (a caller reference, a tuple of 4 small
-        // ints). Address space reserved but never touched costs nothing, and growing by
-        // copying would touch every page twice.
-        arcs_.reserve(doc_.input_size() / 12 + 16);
-        prefer_huge_pages(arcs_);
+        // Upper estimates from the input size: an arc takes at least 12 bytes of input (a caller
+        // reference, a tuple of 4 small ints), a function entry at least 24.
+        reserve_large(arcs_, doc_.input_size() / 12 + 16);
+        reserve_large(keys_, doc_.input_size() / 24 + 16);
+        reserve_large(entries_, doc_.input_size() / 24 + 16);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));

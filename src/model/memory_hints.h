@@ -5,6 +5,7 @@
 #pragma once
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -13,7 +14,6 @@ namespace calltree {
 inline void prefer_huge_pages(const void* data, size_t bytes) {
 #ifdef MADV_HUGEPAGE
     constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-    if (bytes < 2 * kHuge) return;  // too small to hold an aligned huge page worth the call
     uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
     uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
@@ -26,6 +26,17 @@ inline void prefer_huge_pages(const void* data, size_t bytes) {
 template <class Vector>
 void prefer_huge_pages(const Vector& v) {
     prefer_huge_pages(v.data(), v.capacity() * sizeof(*v.data()));
+}
+
+// Reserves room for `expected` elements (at most `max_bytes`) in huge pages: a vector grown by
+// doubling copies, and faults in, every page about twice. Address space reserved but never
+// touched costs nothing, so an input-based upper estimate is fine.
+template <class Vector>
+void reserve_large(Vector& v, size_t expected, size_t max_bytes = size_t{1} << 30) {
+    size_t n = std::min(expected, max_bytes / sizeof(*v.data()));
+    if (n <= v.capacity()) return;
+    v.reserve(n);
+    prefer_huge_pages(v);
 }
 
 }  // namespace calltree
