@@ -55,6 +55,13 @@ std::string key(const std::string& file, int line, const std::string& name) {
     return tuple({str(file), num(line), str(name)});
 }
 
+// Registered for back-references (the FLAG_REF bit), and a reference to the n-th registered.
+std::string flagged(std::string value) {
+    value[0] = static_cast<char>(static_cast<uint8_t>(value[0]) | 0x80);
+    return value;
+}
+std::string ref(int32_t n) { return "r" + i32(n); }
+
 Profile read(const std::string& data) {
     return read_pstats(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
@@ -298,6 +305,51 @@ TEST(PstatsReader, IntCallersShareTheCalleesTimesByCalls) {
         EXPECT_EQ(first(arc.callee_self), from_a ? 300'000'000u : 100'000'000u);
         EXPECT_EQ(first(arc.inclusive), from_a ? 600'000'000u : 200'000'000u);
         EXPECT_EQ(arc.call_line, p.function(arc.caller).line);
+    }
+}
+
+// The reader keeps one stats entry in memory at a time: references to values of earlier
+// entries are answered from their tags (keys, strings) or read again (anything else).
+TEST(PstatsReader, BackReferencesToEarlierEntries) {
+    // Registered in order: 0 f's key, 1 "/m.py", 2 "f", 3 the (f -> g) caller tuple.
+    std::string stats = dict({
+        {flagged(tuple({flagged(str("/m.py")), num(1), flagged(str("f"))})),
+         tuple({num(1), num(1), flt(0.1), flt(0.7), dict({})})},
+        {tuple({ref(1), num(5), str("g")}),
+         tuple({num(2), num(2), flt(0.2), flt(0.2), dict({{ref(0), flagged(tuple({num(2), num(2), flt(0.2), flt(0.2)}))}})})},
+        {tuple({ref(1), num(9), str("h")}),
+         tuple({num(2), num(2), flt(0.2), flt(0.2), dict({{ref(0), ref(3)}})})},
+        {tuple({ref(1), num(12), ref(2)}),  // another "f" in /m.py, at line 12
+         tuple({num(1), num(1), flt(0), flt(0), dict({{ref(0), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    Profile p = read(stats);
+    ASSERT_EQ(p.function_count(), 4u);
+    const Function* f = find(p, "f:1");
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(p.file(f->file), "/m.py");
+    ASSERT_NE(find(p, "f:12"), nullptr);
+    ASSERT_EQ(p.arcs().size(), 3u);
+    for (const Arc& arc : p.arcs()) {
+        EXPECT_EQ(p.function(arc.caller).name, "f:1");
+        const std::string& callee = p.function(arc.callee).name;
+        EXPECT_EQ(arc.calls, callee == "f:12" ? 1u : 2u) << callee;
+        EXPECT_EQ(first(arc.inclusive), callee == "f:12" ? 0u : 200'000'000u) << callee;
+    }
+}
+
+TEST(PstatsReader, ReferencesThatMultiplyTheWorkAreRefused) {
+    // Every entry's callers dict is a reference to the first one: legal marshal, but each
+    // would be read again in full. The reader stops at 16x the input.
+    std::vector<std::pair<std::string, std::string>> callers;
+    for (int i = 0; i < 2000; ++i) callers.push_back({key("/c.py", i, "c"), tuple({num(1), num(1), flt(0), flt(0)})});
+    std::vector<std::pair<std::string, std::string>> entries;
+    entries.push_back({key("/m.py", 1, "f0"), tuple({num(1), num(1), flt(0), flt(0), flagged(dict(callers))})});
+    for (int i = 1; i < 2000; ++i) entries.push_back({key("/m.py", 1, "f" + std::to_string(i)), tuple({num(1), num(1), flt(0), flt(0), ref(0)})});
+    try {
+        read(dict(entries));
+        ADD_FAILURE() << "no error";
+    } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("back-references re-read more than"), std::string::npos) << e.what();
     }
 }
 
