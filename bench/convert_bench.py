@@ -46,6 +46,8 @@ def main():
     speedup = res["pyprof2calltree"][0] / res["calltree"][0]
     print(f"calltree is {speedup:.1f}x faster, peak memory {res['calltree'][1]:.1f} vs {res['pyprof2calltree'][1]:.1f} MiB")
     ok = speedup >= 20 and res["calltree"][1] < res["pyprof2calltree"][1]
+    if args.reps == 1:
+        print("smoke run (1 repetition): the verdict below is indicative; measure with --reps 5")
     print(("PASS" if ok else "FAIL") + " calltree convert >= 20x faster than pyprof2calltree with lower peak memory")
     return 1 if args.check and not ok else 0
 
