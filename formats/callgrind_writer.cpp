@@ -1,6 +1,7 @@
 #include "formats/callgrind_writer.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cerrno>
 #include <cstring>
@@ -84,8 +85,15 @@ inline char* put(char* p, uint64_t v) {
     static constexpr char kPairs[] =
         "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
         "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-    unsigned digits = 1;
-    for (uint64_t rest = v; rest >= 10; rest /= 10) ++digits;
+    static constexpr uint64_t kPowers[] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+                                           10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+                                           100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+                                           100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+                                           100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+    // Digits from the bit length (log10(2) ~ 1233/4096), corrected by one comparison.
+    unsigned estimate = static_cast<unsigned>((64 - std::countl_zero(v | 1)) * 1233) >> 12;
+    unsigned digits = estimate + (v >= kPowers[estimate] ? 1 : 0);
+    digits += digits == 0 ? 1 : 0;  // 0 itself
     char* end = p + digits;
     char* q = end;
     while (v >= 100) {

@@ -196,6 +196,31 @@ TEST(CallgrindReader, RoundTripOfALargeRandomProfile) {
     }
 }
 
+TEST(CallgrindReader, NumbersOfEveryLengthSurviveTheRoundTrip) {
+    // The writer formats numbers itself: every power of ten, one below it, and the extremes.
+    Profile p({EventType{"Time", "Time (ns)"}});
+    FileId file = p.intern_file("/m.py");
+    ObjectId obj = p.intern_object("m");
+    std::vector<uint64_t> values{0, 1, 9, UINT64_MAX, UINT64_MAX - 1, uint64_t{1} << 63};
+    for (uint64_t power = 10; power <= 10'000'000'000'000'000'000ULL; power *= 10) {
+        values.push_back(power - 1);
+        values.push_back(power);
+        if (power > UINT64_MAX / 10) break;
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+        FunctionId f = p.intern_function("f" + std::to_string(i), file, obj, Line(static_cast<uint32_t>(i + 1)));
+        self(p, f, static_cast<uint32_t>(i + 1), {values[i]});
+    }
+    std::istringstream in(written(p));
+    Profile back = read_callgrind(in);
+    ASSERT_EQ(back.function_count(), values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+        const Function& f = back.function(FunctionId(static_cast<uint32_t>(i)));
+        ASSERT_EQ(f.self_by_line.size(), 1u);
+        EXPECT_EQ(f.self_by_line.begin()->second[0], values[i]) << f.name;
+    }
+}
+
 TEST(CallgrindReader, ReadsValgrindStyleFiles) {
     // Relative positions, fi=/fe= switches, cfl= and a summary line, as valgrind writes them.
     std::istringstream in(
