@@ -259,12 +259,19 @@ private:
         // Every element takes at least one byte: a larger count is a lie, caught before allocating.
         if (count > data_.size() - pos_)
             fail("container of " + std::to_string(count) + " items exceeds the file");
-        uint32_t index = add({container_type(code), 0, 0, start});
-        size_t first = stack_.size();
-        for (uint32_t i = 0; i < count; ++i) stack_.push_back(read_object(depth + 1));
+        uint32_t index = add({container_type(code), count, 0, start});
+        // The count is known: the children's slots are taken now, and nested containers take
+        // theirs after them.
+        size_t first = doc_.children_.size();
+        doc_.values_[index].payload = first;
+        doc_.children_.resize(first + count);
+        for (uint32_t i = 0; i < count; ++i) {
+            uint32_t child = read_object(depth + 1);
+            doc_.children_[first + i] = child;
+        }
         // Filled only now: a reference from inside the container to itself (a cycle) is refused.
         fill_ref(ref_slot, index);
-        return finish_container(index, first);
+        return index;
     }
 
     uint32_t read_dict(uint32_t start, int depth, size_t ref_slot) {
