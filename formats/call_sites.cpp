@@ -1,40 +1,64 @@
 #include "formats/call_sites.h"
 
-#include <cctype>
+#include <algorithm>
+#include <array>
 #include <fstream>
 
 namespace calltree {
 
 namespace {
 
-size_t indentation(const std::string& line) {
+size_t indentation(std::string_view line) {
     size_t i = 0;
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
     return i;
 }
 
-bool blank_or_comment(const std::string& line) {
+bool blank_or_comment(std::string_view line) {
     size_t i = indentation(line);
     return i == line.size() || line[i] == '#';
 }
 
-bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+bool starts_with_at(std::string_view line, size_t at, std::string_view prefix) {
+    return line.substr(at).starts_with(prefix);
+}
 
-// `name(` as a whole word, not a definition of it.
-bool calls(const std::string& line, const std::string& name) {
-    size_t start = indentation(line);
-    if (line.compare(start, 4, "def ") == 0 || line.compare(start, 10, "async def ") == 0 ||
-        line.compare(start, 6, "class ") == 0)
-        return false;
-    for (size_t at = line.find(name); at != std::string::npos; at = line.find(name, at + 1)) {
-        size_t end = at + name.size();
-        if ((at == 0 || !identifier_char(line[at - 1])) && end < line.size()) {
-            size_t k = end;
-            while (k < line.size() && line[k] == ' ') ++k;
-            if (k < line.size() && line[k] == '(') return true;
-        }
+bool defines(std::string_view line, size_t indent) {
+    return starts_with_at(line, indent, "def ") || starts_with_at(line, indent, "async def ") ||
+           starts_with_at(line, indent, "class ");
+}
+
+// ASCII letters, digits and '_' (and any byte of a UTF-8 sequence, which Python allows in names).
+constexpr auto kIdentifier = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; ++c)
+        table[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+    return table;
+}();
+
+bool identifier_char(char c) { return kIdentifier[static_cast<unsigned char>(c)]; }
+
+// Every whole word followed by `(` on a line that does not define something: the names it
+// calls. Found from each `(` backwards, so the rest of the line is skipped at memchr speed.
+template <class Visit>
+void called_names(std::string_view line, Visit&& visit) {
+    size_t indent = indentation(line);
+    if (defines(line, indent)) return;
+    for (size_t paren = line.find('(', indent); paren != std::string_view::npos; paren = line.find('(', paren + 1)) {
+        size_t end = paren;
+        while (end > indent && line[end - 1] == ' ') --end;
+        size_t start = end;
+        while (start > indent && identifier_char(line[start - 1])) --start;
+        if (start < end && !(line[start] >= '0' && line[start] <= '9')) visit(line.substr(start, end - start));
     }
-    return false;
+}
+
+// FNV-1a, mixed: identifiers are short, and this runs for every call in every source read.
+uint64_t name_hash(std::string_view name) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    h = hash_u64(h);
+    return h == ~uint64_t{0} ? h - 1 : h;  // ~0 marks the table's empty slots
 }
 
 }  // namespace
@@ -62,53 +86,80 @@ std::string CallSiteFinder::spelled_name(std::string_view callee) {
     return std::string(name);
 }
 
-const std::vector<std::string>* CallSiteFinder::lines(const std::string& file) {
+const CallSiteFinder::Source* CallSiteFinder::source(const std::string& file) {
     auto it = sources_.find(file);
     if (it == sources_.end()) {
-        std::vector<std::string> text;
+        auto src = std::make_unique<Source>();
         if (!file.empty() && file.front() == '/') {
-            std::ifstream in(file);
-            for (std::string line; std::getline(in, line);) text.push_back(std::move(line));
+            std::ifstream in(file, std::ios::binary | std::ios::ate);
+            if (auto size = static_cast<std::streamoff>(in.tellg()); in && size > 0) {
+                src->text.resize(static_cast<size_t>(size));
+                in.seekg(0);
+                in.read(src->text.data(), size);
+                src->text.resize(static_cast<size_t>(in.gcount()));
+            }
+            std::string_view text(src->text);
+            for (size_t start = 0; start < text.size();) {
+                size_t end = std::min(text.find('\n', start), text.size());
+                std::string_view line = text.substr(start, end - start);
+                if (line.ends_with('\r')) line.remove_suffix(1);
+                src->lines.push_back(line);
+                start = end + 1;
+            }
         }
-        it = sources_.emplace(file, std::move(text)).first;
+        it = sources_.emplace(file, std::move(src)).first;
     }
-    return it->second.empty() ? nullptr : &it->second;
+    return it->second->lines.empty() ? nullptr : it->second.get();
 }
 
-uint32_t CallSiteFinder::find(const std::string& file, uint32_t def_line, std::string_view callee) {
-    std::string name = spelled_name(callee);
-    const std::vector<std::string>* text = name.empty() || def_line == 0 ? nullptr : lines(file);
-    if (text == nullptr || def_line > text->size()) return def_line;
-    const auto& src = *text;
+const CallSiteFinder::Calls& CallSiteFinder::calls_in(const std::string& file, uint32_t def_line, const Source& source) {
+    std::string key = file + '\0' + std::to_string(def_line);
+    auto found = bodies_.find(key);
+    if (found != bodies_.end()) return found->second;
+    Calls& calls = bodies_.try_emplace(key, ~uint64_t{0}, 64).first->second;
+    const auto& src = source.lines;
+    auto record = [&calls](size_t index) {
+        return [&calls, index](std::string_view name) {
+            uint64_t h = name_hash(name);
+            if (calls.find(h) == nullptr)
+                calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(index + 1)});
+        };
+    };
     size_t first = def_line - 1;
     // Decorators come before the def: the body starts after the line that opens the function.
     size_t opener = first;
-    while (opener < src.size() && !blank_or_comment(src[opener]) && src[opener].compare(indentation(src[opener]), 1, "@") == 0)
+    while (opener < src.size() && !blank_or_comment(src[opener]) && starts_with_at(src[opener], indentation(src[opener]), "@"))
         ++opener;
-    bool module_level = def_line == 1 && opener < src.size() &&
-                        src[opener].compare(indentation(src[opener]), 4, "def ") != 0 &&
-                        src[opener].compare(indentation(src[opener]), 6, "class ") != 0;
+    bool module_level = def_line == 1 && opener < src.size() && !starts_with_at(src[opener], indentation(src[opener]), "def ") &&
+                        !starts_with_at(src[opener], indentation(src[opener]), "class ");
     size_t base = module_level ? 0 : indentation(src[std::min(opener, src.size() - 1)]);
     // Module-level code skips the bodies of the functions and classes it defines.
     constexpr size_t kNone = static_cast<size_t>(-1);
     size_t nested = kNone;
     for (size_t i = module_level ? 0 : opener + 1; i < src.size(); ++i) {
-        const std::string& line = src[i];
+        std::string_view line = src[i];
         if (blank_or_comment(line)) continue;
         size_t indent = indentation(line);
         if (!module_level && indent <= base) break;
         if (module_level) {
             if (nested != kNone && indent > nested) continue;
             nested = kNone;
-            if (line.compare(indent, 4, "def ") == 0 || line.compare(indent, 10, "async def ") == 0 ||
-                line.compare(indent, 6, "class ") == 0 || line.compare(indent, 1, "@") == 0) {
-                if (line.compare(indent, 1, "@") != 0) nested = indent;
+            if (defines(line, indent) || starts_with_at(line, indent, "@")) {
+                if (!starts_with_at(line, indent, "@")) nested = indent;
                 continue;
             }
         }
-        if (calls(line, name)) return static_cast<uint32_t>(i + 1);
+        called_names(line, record(i));
     }
-    return def_line;
+    return calls;
+}
+
+uint32_t CallSiteFinder::find(const std::string& file, uint32_t def_line, std::string_view callee) {
+    std::string name = spelled_name(callee);
+    const Source* src = name.empty() || def_line == 0 ? nullptr : source(file);
+    if (src == nullptr || def_line > src->lines.size()) return def_line;
+    const CallAt* call = calls_in(file, def_line, *src).find(name_hash(name));
+    return call != nullptr && std::string_view(call->name, call->size) == name ? call->line : def_line;
 }
 
 }  // namespace calltree

@@ -4,10 +4,13 @@
 // next to the call.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "model/flat_map.h"
 
 namespace calltree {
 
@@ -23,8 +26,28 @@ public:
     static std::string spelled_name(std::string_view callee);
 
 private:
-    const std::vector<std::string>* lines(const std::string& file);
-    std::unordered_map<std::string, std::vector<std::string>> sources_;
+    struct Source {
+        std::string text;
+        std::vector<std::string_view> lines;  // into text
+    };
+    // The names a function's body calls, each with the first line that calls it: every body is
+    // scanned once, however many callees it has. Keyed by a 64-bit hash of the name, checked
+    // against the text on lookup: a source holds hundreds of thousands of calls.
+    struct CallAt {
+        const char* name;
+        uint32_t size;
+        uint32_t line;
+    };
+    struct HashHash {
+        size_t operator()(uint64_t h) const noexcept { return static_cast<size_t>(h); }
+    };
+    using Calls = FlatMap<uint64_t, CallAt, HashHash>;
+
+    const Source* source(const std::string& file);
+    const Calls& calls_in(const std::string& file, uint32_t def_line, const Source& src);
+
+    std::unordered_map<std::string, std::unique_ptr<Source>> sources_;  // stable: Calls point into them
+    std::unordered_map<std::string, Calls> bodies_;                      // by file + '\0' + def line
 };
 
 }  // namespace calltree
