@@ -236,9 +236,6 @@ class PstatsOutput(TempDirTest):
             self.assertEqual(len(mine[4]), len(callers))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CallSites(TempDirTest):
     def arc_lines(self, *extra):
@@ -264,3 +261,7 @@ class CallSites(TempDirTest):
         lines = self.arc_lines("--no-call-sites")
         self.assertEqual(lines[("<module>", "fib")], 1)
         self.assertEqual(lines[("fib", "fib")], 15)
+
+
+if __name__ == "__main__":
+    unittest.main()
