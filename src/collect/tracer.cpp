@@ -99,10 +99,11 @@ struct State {
     ThreadStack* main_stack = nullptr;
 };
 
-State& state() {
-    static State* s = new State();  // never destroyed: callbacks may outlive static destructors
-    return *s;
-}
+// Never destroyed: callbacks may outlive static destructors. A namespace-scope pointer, not a
+// function-local static, so the hot path reads it without an initialisation guard.
+State* const g_state = new State();
+
+inline State& state() { return *g_state; }
 
 thread_local ThreadStack* t_stack = nullptr;
 
