@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -58,11 +57,17 @@ struct ArcRecord {
     bool share_callee_times;  // the `profile` module's plain count: times come from the callee's
 };
 
-uint64_t to_ns(double seconds) {
-    // The pure-Python `profile` module can report tiny negative times; a cost cannot be negative.
-    if (!(seconds > 0) || !std::isfinite(seconds)) return 0;
-    return static_cast<uint64_t>(std::llround(seconds * 1e9));
+// Rounds half away from zero, as std::llround, without its library call (several per arc).
+// 0 for what is not positive (the pure-Python `profile` module can report tiny negative times)
+// and for what no count or duration reaches: 2^64 and beyond, infinities, NaN.
+uint64_t round_positive(double x) {
+    if (!(x > 0 && x < 18446744073709549568.0)) return 0;  // the largest double below 2^64
+    auto whole = static_cast<uint64_t>(x);
+    // Exact: below 2^53 both are exact and within a factor of two; above, x is whole.
+    return whole + (x - static_cast<double>(whole) >= 0.5 ? 1 : 0);
 }
+
+uint64_t to_ns(double seconds) { return round_positive(seconds * 1e9); }
 
 class PstatsInterpreter {
 public:
@@ -109,7 +114,7 @@ private:
         }
         if (t == Type::Float) {
             double d = doc_.number(value);
-            return d > 0 && d < 1.8e19 ? static_cast<uint64_t>(std::llround(d)) : 0;
+            return round_positive(d);
         }
         fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
     }
@@ -418,8 +423,8 @@ private:
                 // The `profile` module stores only a count: share the callee's times by calls.
                 const Entry& e = entries_[r.callee];
                 double share = e.nc > 0 ? static_cast<double>(r.calls) / static_cast<double>(e.nc) : 0.0;
-                tt = static_cast<uint64_t>(std::llround(static_cast<double>(e.tt) * share));
-                ct = static_cast<uint64_t>(std::llround(static_cast<double>(e.ct) * share));
+                tt = round_positive(static_cast<double>(e.tt) * share);
+                ct = round_positive(static_cast<double>(e.ct) * share);
             }
             add_costs(arc.callee_self, std::span<const uint64_t>(&tt, 1));
             add_costs(arc.inclusive, std::span<const uint64_t>(&ct, 1));
