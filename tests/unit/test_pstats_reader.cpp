@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -286,6 +287,23 @@ TEST(PstatsReader, TimesRoundOnceAndNegativeTimesAreZero) {
     EXPECT_EQ(first(f->inclusive), 123456789u);
     EXPECT_EQ(self_time(*g), 0u);
     EXPECT_EQ(first(g->inclusive), 0u);
+}
+
+TEST(PstatsReader, TimesBeyondAnyDurationAreZero) {
+    // Half a nanosecond rounds away from zero; infinities, NaN and 2^64 ns and beyond are no
+    // duration (a hostile or corrupt file), and must not wrap the sums.
+    double huge[] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), 1e300,
+                     18446744073.709552};  // 2^64 ns
+    for (double t : huge) {
+        std::string stats = dict({{key("/p/m.py", 1, "f"), tuple({num(1), num(1), flt(t), flt(2.5e-9), dict({})})}});
+        Profile p = read(stats);
+        const Function* f = find(p, "f");
+        ASSERT_TRUE(f);
+        EXPECT_EQ(self_time(*f), 0u) << t;
+        EXPECT_EQ(first(f->inclusive), 3u) << t;
+    }
+    std::string stats = dict({{key("/p/m.py", 1, "f"), tuple({num(1), num(1), flt(18446744073.709), flt(0), dict({})})}});
+    EXPECT_GT(self_time(*find(read(stats), "f")), 18'446'744'073'000'000'000u);  // just below 2^64 ns: kept
 }
 
 TEST(PstatsReader, IntCallersShareTheCalleesTimesByCalls) {
