@@ -96,6 +96,13 @@ inline char* put(char* p, uint64_t v) {
     digits += digits == 0 ? 1 : 0;  // 0 itself
     char* end = p + digits;
     char* q = end;
+    while (v >= 10000) {  // four digits per division
+        auto four = static_cast<unsigned>(v % 10000);
+        v /= 10000;
+        q -= 4;
+        std::memcpy(q, kPairs + (four / 100) * 2, 2);
+        std::memcpy(q + 2, kPairs + (four % 100) * 2, 2);
+    }
     while (v >= 100) {
         auto pair = static_cast<unsigned>(v % 100) * 2;
         v /= 100;
