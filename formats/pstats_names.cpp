@@ -1,7 +1,12 @@
 #include "formats/pstats_names.h"
 
 #include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
+
+#include "model/flat_map.h"
+#include "model/names.h"
 
 namespace calltree {
 
@@ -40,6 +45,90 @@ std::vector<std::string_view> components(std::string_view path) {
     return out;
 }
 
+std::string_view basename(std::string_view file) {
+    size_t slash = file.rfind('/');
+    return slash == std::string_view::npos ? file : file.substr(slash + 1);
+}
+
+// Up to `depth` parent directories of `file` dot-joined with a trailing dot ("src.a."), and
+// whether the path has directories above them.
+std::pair<std::string, bool> parents(std::string_view file, size_t depth) {
+    std::string_view dir = file.substr(0, file.size() - basename(file).size());
+    auto trim = [&dir] {
+        while (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
+    };
+    std::string prefix;
+    for (trim(); depth > 0 && !dir.empty(); --depth, trim()) {
+        std::string_view part = basename(dir);
+        dir.remove_suffix(part.size());
+        prefix = std::string(part) + "." + prefix;
+    }
+    return {prefix, !dir.empty()};
+}
+
+// Objects by file id: the module name, qualified by as many parent directories as needed where
+// two files share their basename and module.
+std::vector<std::string> file_objects(std::span<const PstatsFunction> functions, size_t id_count) {
+    std::vector<std::string> objects(id_count);
+    std::vector<std::string_view> files(id_count);
+    std::vector<bool> seen_file(id_count);
+    std::unordered_map<std::string, std::vector<uint32_t>> by_identity;
+    for (const PstatsFunction& f : functions) {
+        if (f.file == kBuiltinFile || seen_file[f.file_id]) continue;
+        seen_file[f.file_id] = true;
+        files[f.file_id] = f.file;
+        objects[f.file_id] = module_from_path(f.file);
+        by_identity[std::string(basename(f.file)) + '\0' + objects[f.file_id]].push_back(f.file_id);
+    }
+    for (auto& [identity, group] : by_identity) {
+        for (size_t depth = 1; group.size() > 1; ++depth) {
+            std::unordered_set<std::string> seen;
+            std::vector<std::string> candidates;
+            bool distinct = true, more = false;
+            for (uint32_t id : group) {
+                auto [prefix, above] = parents(files[id], depth);
+                candidates.push_back(prefix + objects[id]);
+                distinct &= seen.insert(candidates.back()).second;
+                more |= above;
+            }
+            if (distinct || !more) {
+                for (size_t j = 0; j < group.size(); ++j) objects[group[j]] = std::move(candidates[j]);
+                break;
+            }
+        }
+    }
+    return objects;
+}
+
+// Functions whose (file, name) pair occurs at more than one line.
+std::vector<bool> shared_names(std::span<const PstatsFunction> functions) {
+    struct Hash {
+        size_t operator()(uint64_t v) const noexcept { return hash_u64(v); }
+    };
+    std::vector<bool> shared(functions.size(), false);
+    FlatMap<uint64_t, uint32_t, Hash> first_with(~uint64_t{0}, functions.size() * 2);
+    for (uint32_t i = 0; i < functions.size(); ++i) {
+        uint64_t file_name = uint64_t{functions[i].file_id} << 32 | functions[i].name_id;
+        if (const uint32_t* first = first_with.find(file_name))
+            shared[*first] = shared[i] = true;
+        else
+            first_with.insert(file_name, i);
+    }
+    return shared;
+}
+
+// What KCachegrind tells functions apart by; views into the names and objects being built.
+struct Identity {
+    std::string_view name, base, object;
+    bool operator==(const Identity&) const = default;
+};
+struct IdentityHash {
+    size_t operator()(const Identity& k) const noexcept {
+        std::hash<std::string_view> h;
+        return h(k.name) ^ (h(k.base) * 0x9e3779b97f4a7c15ULL) ^ (h(k.object) * 0xff51afd7ed558ccdULL);
+    }
+};
+
 }  // namespace
 
 std::string module_from_path(std::string_view file) {
@@ -66,6 +155,49 @@ std::string module_from_path(std::string_view file) {
         module += parts[i];
     }
     return module;
+}
+
+PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, size_t id_count) {
+    constexpr uint32_t kNoObject = ~0u;
+    PstatsNames out;
+    out.names.resize(functions.size());
+    out.object_of.resize(functions.size());
+    // The identities below hold views into these strings: neither vector may reallocate (a
+    // short string lives inside its vector's storage), and there are at most as many objects
+    // as functions.
+    out.objects.reserve(functions.size());
+    std::vector<bool> shared = shared_names(functions);
+    std::vector<std::string> by_file = file_objects(functions, id_count);
+    std::vector<uint32_t> file_object(id_count, kNoObject);
+    std::unordered_map<std::string, uint32_t> builtin_objects;
+    std::unordered_set<Identity, IdentityHash> identities;
+    identities.reserve(functions.size());
+    for (size_t i = 0; i < functions.size(); ++i) {
+        const PstatsFunction& f = functions[i];
+        uint32_t& object = out.object_of[i];
+        if (f.file == kBuiltinFile) {
+            std::string name = builtin_object(f.name);
+            object = builtin_objects.try_emplace(name, static_cast<uint32_t>(out.objects.size())).first->second;
+            if (object == out.objects.size()) out.objects.push_back(std::move(name));
+        } else {
+            if (file_object[f.file_id] == kNoObject) {
+                file_object[f.file_id] = static_cast<uint32_t>(out.objects.size());
+                out.objects.push_back(std::move(by_file[f.file_id]));
+            }
+            object = file_object[f.file_id];
+        }
+        std::string& name = out.names[i];
+        name = f.name;
+        if (shared[i]) name += ":" + std::to_string(f.line);
+        // What the rules above cannot separate (a function literally named "f:3" next to two
+        // f's, paths equal but for repeated slashes) is numbered.
+        size_t plain = name.size();
+        for (int n = 2; !identities.insert(Identity{name, basename(f.file), out.objects[object]}).second; ++n) {
+            name.resize(plain);
+            name += "#" + std::to_string(n);
+        }
+    }
+    return out;
 }
 
 }  // namespace calltree

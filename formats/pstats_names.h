@@ -1,8 +1,11 @@
 // Names for functions read from pstats files, which carry only (file, line, name): the object
 // (callgrind ob=) is derived from the file's path, as `import` would name the module.
 #pragma once
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace calltree {
 
@@ -15,5 +18,28 @@ namespace calltree {
 //   <frozen importlib._bootstrap> -> importlib._bootstrap     <string> -> <string>
 // Windows paths (backslashes) from profiles made elsewhere are read the same way.
 std::string module_from_path(std::string_view path);
+
+// A function of a pstats file: its (file, first line, name) key, the strings interned (ids
+// below a bound the caller gives) so that equal texts are equal ids.
+struct PstatsFunction {
+    std::string_view file;  // "~" for builtins
+    int64_t line;
+    std::string_view name;
+    uint32_t file_id;
+    uint32_t name_id;
+};
+
+struct PstatsNames {
+    std::vector<std::string> names;    // per function: unique under KCachegrind's identity
+    std::vector<std::string> objects;  // the distinct objects (callgrind ob=)
+    std::vector<uint32_t> object_of;   // per function: index into objects
+};
+
+// KCachegrind tells functions apart by name + basename(file) + basename(object) and merges
+// the rest. So: one name in one file at several lines (lambdas, redefinitions) gets
+// ":<line>"; files that share their basename and module get as many parent directories in their
+// object as needed (a/util.py, b/util.py -> a.util, b.util); builtins group under their
+// module's object; whatever is still equal is numbered "#2", "#3"...
+PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, size_t id_count);
 
 }  // namespace calltree

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "formats/call_sites.h"
 #include "formats/gzip_input.h"
@@ -21,14 +19,7 @@ namespace {
 
 using Type = MarshalDocument::Type;
 
-// A pstats function key: (filename, first line, function name).
-struct Key {
-    std::string_view file;
-    int64_t line;
-    std::string_view name;
-    uint32_t file_id;  // interned file name
-    uint32_t name_id;  // interned function name
-};
+using Key = PstatsFunction;
 
 // The same key as interned string ids: cheap to hash and compare.
 struct KeyIds {
@@ -91,7 +82,7 @@ public:
             stream_.clear();
         }
         stream_.finish();
-        name_functions();
+        names_ = name_pstats_functions(keys_, texts_.size());
         return fill();
     }
 
@@ -112,10 +103,7 @@ private:
             int64_t n = doc_.integer(value);
             return n > 0 ? static_cast<uint64_t>(n) : 0;
         }
-        if (t == Type::Float) {
-            double d = doc_.number(value);
-            return round_positive(d);
-        }
+        if (t == Type::Float) return round_positive(doc_.number(value));
         fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
     }
 
@@ -211,124 +199,6 @@ private:
 
     uint32_t builtin_file_id() { return intern(kBuiltinFile); }
 
-    static std::string_view basename(std::string_view file) {
-        size_t slash = file.rfind('/');
-        return slash == std::string_view::npos ? file : file.substr(slash + 1);
-    }
-
-    // Up to `depth` parent directories of `file` dot-joined with a trailing dot ("src.a."), and
-    // whether the path has directories above them.
-    static std::pair<std::string, bool> parents(std::string_view file, size_t depth) {
-        std::string_view dir = file.substr(0, file.size() - basename(file).size());
-        auto trim = [&dir] {
-            while (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
-        };
-        std::string prefix;
-        for (trim(); depth > 0 && !dir.empty(); --depth, trim()) {
-            std::string_view part = basename(dir);
-            dir.remove_suffix(part.size());
-            prefix = std::string(part) + "." + prefix;
-        }
-        return {prefix, !dir.empty()};
-    }
-
-    // Objects by file id: the module name, qualified by as many parent directories as needed
-    // where two files share their basename and module (a/util.py and b/util.py -> a.util, b.util),
-    // because KCachegrind tells functions apart by name + basename(file) + basename(object).
-    std::vector<std::string> file_objects() const {
-        std::vector<std::string> objects(texts_.size());
-        std::vector<std::string_view> files(texts_.size());
-        std::vector<bool> seen_file(texts_.size());
-        std::unordered_map<std::string, std::vector<uint32_t>> by_identity;
-        for (const Key& k : keys_) {
-            if (k.file == kBuiltinFile || seen_file[k.file_id]) continue;
-            seen_file[k.file_id] = true;
-            files[k.file_id] = k.file;
-            objects[k.file_id] = module_from_path(k.file);
-            by_identity[std::string(basename(k.file)) + '\0' + objects[k.file_id]].push_back(k.file_id);
-        }
-        for (auto& [identity, group] : by_identity) {
-            for (size_t depth = 1; group.size() > 1; ++depth) {
-                std::unordered_set<std::string> seen;
-                std::vector<std::string> candidates;
-                bool distinct = true, more = false;
-                for (uint32_t id : group) {
-                    auto [prefix, above] = parents(files[id], depth);
-                    candidates.push_back(prefix + objects[id]);
-                    distinct &= seen.insert(candidates.back()).second;
-                    more |= above;
-                }
-                if (distinct || !more) {
-                    for (size_t j = 0; j < group.size(); ++j) objects[group[j]] = std::move(candidates[j]);
-                    break;
-                }
-            }
-        }
-        return objects;
-    }
-
-    // What KCachegrind tells functions apart by; views into names_, objects and the input.
-    struct Identity {
-        std::string_view name, base, object;
-        bool operator==(const Identity&) const = default;
-    };
-    struct IdentityHash {
-        size_t operator()(const Identity& k) const noexcept {
-            std::hash<std::string_view> h;
-            return h(k.name) ^ (h(k.base) * 0x9e3779b97f4a7c15ULL) ^ (h(k.object) * 0xff51afd7ed558ccdULL);
-        }
-    };
-
-    // Names unique under KCachegrind's identity (name + basename(file) + basename(object)).
-    void name_functions() {
-        names_.resize(keys_.size());
-        object_of_.resize(keys_.size());
-        // One name in one file at several lines (lambdas, redefinitions): the line tells them
-        // apart.
-        std::vector<bool> shared_name(keys_.size(), false);
-        {
-            FlatMap<uint64_t, uint32_t, U64Hash> first_with(~uint64_t{0}, keys_.size() * 2);
-            for (uint32_t i = 0; i < keys_.size(); ++i) {
-                uint64_t file_name = uint64_t{keys_[i].file_id} << 32 | keys_[i].name_id;
-                if (const uint32_t* first = first_with.find(file_name))
-                    shared_name[*first] = shared_name[i] = true;
-                else
-                    first_with.insert(file_name, i);
-            }
-        }
-
-        std::vector<std::string> by_file = file_objects();
-        std::vector<uint32_t> file_object(by_file.size(), kNoObject);
-        std::unordered_map<std::string, uint32_t> builtin_objects;
-        std::unordered_set<Identity, IdentityHash> identities;
-        identities.reserve(keys_.size());
-        for (size_t i = 0; i < keys_.size(); ++i) {
-            const Key& k = keys_[i];
-            uint32_t& object = object_of_[i];
-            if (k.file == kBuiltinFile) {
-                std::string name = builtin_object(k.name);
-                object = builtin_objects.try_emplace(name, static_cast<uint32_t>(objects_.size())).first->second;
-                if (object == objects_.size()) objects_.push_back(std::move(name));
-            } else {
-                if (file_object[k.file_id] == kNoObject) {
-                    file_object[k.file_id] = static_cast<uint32_t>(objects_.size());
-                    objects_.push_back(std::move(by_file[k.file_id]));
-                }
-                object = file_object[k.file_id];
-            }
-            std::string& name = names_[i];
-            name = k.name;
-            if (shared_name[i]) name += ":" + std::to_string(k.line);
-            // What the rules above cannot separate (a function literally named "f:3" next to
-            // two f's, paths equal but for repeated slashes) is numbered.
-            size_t plain = name.size();
-            for (int n = 2; !identities.insert(Identity{name, basename(k.file), objects_[object]}).second; ++n) {
-                name.resize(plain);
-                name += "#" + std::to_string(n);
-            }
-        }
-    }
-
     // Whether the caller's source file can be read, asked once per file.
     bool has_source(const Key& k) {
         if (k.file == kBuiltinFile || k.file.empty() || k.file.front() != '/') return false;
@@ -349,7 +219,7 @@ private:
         std::vector<uint64_t> groups;
         std::vector<uint32_t> group(keys_.size());
         for (uint32_t i = 0; i < keys_.size(); ++i) {
-            uint64_t key = uint64_t{object_of_[i]} << 32 | keys_[i].file_id;
+            uint64_t key = uint64_t{names_.object_of[i]} << 32 | keys_[i].file_id;
             if (const uint32_t* known = group_of.find(key)) {
                 group[i] = *known;
             } else {
@@ -379,8 +249,8 @@ private:
         Profile profile({EventType{"Time", "Time (ns)"}});
         profile.reserve(keys_.size(), arcs_.size());
         std::vector<uint32_t> order = grouped_by_object_and_file();
-        std::vector<ObjectId> objects(objects_.size());
-        for (size_t o = 0; o < objects_.size(); ++o) objects[o] = profile.intern_object(objects_[o]);
+        std::vector<ObjectId> objects(names_.objects.size());
+        for (size_t o = 0; o < objects.size(); ++o) objects[o] = profile.intern_object(names_.objects[o]);
         std::vector<FileId> files(texts_.size());
         std::vector<bool> file_known(texts_.size(), false);
         std::vector<FunctionId> ids(keys_.size());
@@ -394,7 +264,7 @@ private:
                 files[k.file_id] = profile.intern_file(k.file);
                 file_known[k.file_id] = true;
             }
-            ids[i] = profile.intern_function(names_[i], files[k.file_id], objects[object_of_[i]], Line(line));
+            ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
@@ -442,10 +312,7 @@ private:
     IdIndex string_ids_;
     std::vector<std::string_view> texts_;  // by string id
     std::vector<int8_t> source_exists_;
-    std::vector<std::string> names_;
-    std::vector<std::string> objects_;  // distinct object names
-    std::vector<uint32_t> object_of_;   // index into objects_, per entry
-    static constexpr uint32_t kNoObject = ~0u;
+    PstatsNames names_;
 };
 
 }  // namespace

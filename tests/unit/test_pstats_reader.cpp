@@ -371,6 +371,27 @@ TEST(PstatsReader, ReferencesThatMultiplyTheWorkAreRefused) {
     }
 }
 
+TEST(PstatsReader, ManyModulesWithShortNamesAndClashingFunctions) {
+    // Hundreds of objects with short (inline-stored) names, each holding a function "f" and a
+    // second file whose basename and module clash: names stay unique and nothing is lost.
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (int i = 0; i < 300; ++i) {
+        std::string m = "/p/m" + std::to_string(i) + ".py";
+        entries.push_back({key(m, 1, "f"), tuple({num(1), num(1), flt(1e-6), flt(1e-6), dict({})})});
+        entries.push_back({key("/q" + m, 1, "f"), tuple({num(1), num(1), flt(1e-6), flt(1e-6), dict({})})});
+        entries.push_back({key("~", 0, "<built-in method b" + std::to_string(i) + ".x>"),
+                           tuple({num(1), num(1), flt(0), flt(0), dict({})})});
+    }
+    Profile p = read(dict(entries));
+    ASSERT_EQ(p.function_count(), 900u);
+    std::set<std::tuple<std::string, std::string, std::string>> identities;
+    for (const Function& f : p.functions()) {
+        std::string file = p.file(f.file), object = p.object(f.object);
+        identities.insert({f.name, file.substr(file.rfind('/') + 1), object.substr(object.rfind('/') + 1)});
+    }
+    EXPECT_EQ(identities.size(), 900u);
+}
+
 TEST(PstatsReader, ProfileModuleEmptyFileIsTheBuiltinFile) {
     std::string stats = dict({{key("", 0, "len"), tuple({num(1), num(1), flt(0), flt(0), dict({})})}});
     Profile p = read(stats);
