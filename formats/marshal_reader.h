@@ -5,9 +5,9 @@
 // into the input buffer, so a 100k-entry file costs a few allocations, not one per value.
 // MarshalDocument::parse reads a whole object; MarshalStream reads a top-level dict one item at
 // a time into an arena that is cleared between items, so a large .prof is interpreted while it
-// is read, in memory that stays in the cache. A back-reference to a value read earlier is
-// resolved by reading that value again at its recorded offset (within a budget, so nested
-// references cannot multiply the work).
+// is read, in memory that stays in the cache. A back-reference to a value of an earlier item is
+// answered from the reader's tag on it (see tag()) or by reading the value again at its
+// recorded offset, within a budget, so nested references cannot multiply the work.
 #pragma once
 #include <cstdint>
 #include <memory>
