@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <exception>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace calltree {
@@ -20,7 +22,8 @@ namespace {
 // profiles. Every piece but a name is short, so one check of the room left covers it.
 class Buffer {
 public:
-    explicit Buffer(std::ostream& out) : out_(out), data_(new char[kSize]), at_(data_.get()) {}
+    explicit Buffer(std::ostream& out) : out_(&out), data_(new char[kSize]), at_(data_.get()) {}
+    explicit Buffer(std::string& out) : text_(&out), data_(new char[kSize]), at_(data_.get()) {}
     ~Buffer() { flush(); }
 
     Buffer& operator<<(std::string_view text) {
@@ -46,7 +49,10 @@ public:
         for (char c : text) *at_++ = (c == '\n' || c == '\r') ? ' ' : c;
     }
     void flush() {
-        out_.write(data_.get(), at_ - data_.get());
+        if (out_ != nullptr)
+            out_->write(data_.get(), at_ - data_.get());
+        else
+            text_->append(data_.get(), at_);
         at_ = data_.get();
     }
     // The hot lines are written in place: after ensure(), kSlack bytes may be written from the
@@ -74,7 +80,8 @@ private:
         }
         return *this;
     }
-    std::ostream& out_;
+    std::ostream* out_ = nullptr;  // one of the two
+    std::string* text_ = nullptr;
     std::unique_ptr<char[]> data_;
     char* at_;
 };
@@ -163,9 +170,18 @@ public:
         out << '\n';
     }
 
+    // Records that `id` is written (by another thread's part of the file).
+    void mark(uint32_t id) {
+        if (compress_) written_[id] = true;
+    }
+
 private:
     std::vector<bool> written_;
     bool compress_;
+};
+
+struct NameTables {
+    NameTable objects, files, names;
 };
 
 // "<line> <cost>...\n"; trailing zero costs may be omitted.
@@ -185,6 +201,155 @@ void write_costs(Buffer& out, uint32_t line, const Costs& costs) {
     *p++ = '\n';
     out.commit(p);
 }
+
+// Arcs at which writing is split between two threads: below it a thread costs more than it saves.
+constexpr size_t kParallelArcs = 16384;
+
+// The callee's ids, packed: arcs visit callees in random order, and whole Function records
+// would miss the cache on every call line.
+struct CalleeIds {
+    ObjectId object;
+    FileId file;
+    uint32_t line;
+};
+
+// The profile in writing order: functions grouped by object, then file (so ob=/fl= lines change
+// rarely), each followed by its calls.
+struct Layout {
+    std::vector<uint32_t> order;      // function ids
+    std::vector<uint32_t> first;      // the calls of order[p] are by_caller[first[p], first[p + 1])
+    std::vector<uint32_t> by_caller;  // arc indices
+    std::vector<CalleeIds> ids;       // per function id
+};
+
+Layout lay_out(const Profile& profile) {
+    const auto& functions = profile.functions();
+    Layout layout;
+    layout.order.resize(functions.size());
+    std::iota(layout.order.begin(), layout.order.end(), 0);
+    std::stable_sort(layout.order.begin(), layout.order.end(), [&](uint32_t a, uint32_t b) {
+        const Function& fa = functions[a];
+        const Function& fb = functions[b];
+        if (fa.object != fb.object) return fa.object < fb.object;
+        return fa.file < fb.file;
+    });
+    std::vector<uint32_t> rank(functions.size());
+    for (uint32_t i = 0; i < layout.order.size(); ++i) rank[layout.order[i]] = i;
+    // A counting sort of the arcs' indices by their caller's rank (copying whole arcs there
+    // cost more than visiting them by index).
+    const auto& arcs = profile.arcs();
+    layout.first.assign(functions.size() + 1, 0);
+    for (const Arc& a : arcs) ++layout.first[rank[a.caller.value] + 1];
+    std::partial_sum(layout.first.begin(), layout.first.end(), layout.first.begin());
+    layout.by_caller.resize(arcs.size());
+    std::vector<uint32_t> next(layout.first.begin(), layout.first.end() - 1);
+    for (uint32_t i = 0; i < arcs.size(); ++i) layout.by_caller[next[rank[arcs[i].caller.value]]++] = i;
+    layout.ids.resize(functions.size());
+    for (size_t i = 0; i < functions.size(); ++i)
+        layout.ids[i] = {functions[i].object, functions[i].file, functions[i].line.value};
+    return layout;
+}
+
+// The current ob= and fl= between two functions.
+struct Context {
+    bool have_object = false, have_file = false;
+    ObjectId object;
+    FileId file;
+};
+
+// Visits the lines of functions [begin, end) in writing order: which ob=/fl=/cob=/cfi= lines
+// are due is decided here only, for both visitors below.
+template <class Visitor>
+void walk(const Profile& profile, const Layout& layout, uint32_t begin, uint32_t end, Context& at, Visitor& visit) {
+    const auto& functions = profile.functions();
+    const auto& arcs = profile.arcs();
+    const auto& by_caller = layout.by_caller;
+    constexpr size_t kAhead = 8;
+    for (uint32_t position = begin; position < end; ++position) {
+        uint32_t fid = layout.order[position];
+        const Function& fn = functions[fid];
+        if (!at.have_object || fn.object != at.object) {
+            visit.object("ob=", fn.object);
+            at.object = fn.object;
+            at.have_object = true;
+        }
+        if (!at.have_file || fn.file != at.file) {
+            visit.file("fl=", fn.file);
+            at.file = fn.file;
+            at.have_file = true;
+        }
+        visit.function(fid, fn);
+        for (uint32_t k = layout.first[position]; k < layout.first[position + 1]; ++k) {
+            // Arcs are visited in random order: fetching a few ahead overlaps the cache misses.
+            if (k + kAhead < by_caller.size()) {
+                const Arc& ahead = arcs[by_caller[k + kAhead]];
+                __builtin_prefetch(&ahead);
+                __builtin_prefetch(reinterpret_cast<const char*>(&ahead) + sizeof(Arc) - 1);
+                __builtin_prefetch(&layout.ids[arcs[by_caller[k + kAhead / 2]].callee.value]);
+            }
+            const Arc& call = arcs[by_caller[k]];
+            const CalleeIds& callee = layout.ids[call.callee.value];
+            if (callee.object != at.object) visit.object("cob=", callee.object);
+            if (callee.file != at.file) visit.file("cfi=", callee.file);
+            visit.call(call, callee);
+        }
+        visit.end_function();
+    }
+}
+
+// Writes the lines.
+class Formatter {
+public:
+    Formatter(Buffer& out, NameTables& tables, const Profile& profile)
+        : out_(out), tables_(tables), profile_(profile), zero_(profile.event_count(), 0) {}
+
+    template <size_t N>
+    void object(const char (&prefix)[N], ObjectId id) {
+        tables_.objects.write(out_, prefix, id.value, profile_.object(id));
+    }
+    template <size_t N>
+    void file(const char (&prefix)[N], FileId id) {
+        tables_.files.write(out_, prefix, id.value, profile_.file(id));
+    }
+    void function(uint32_t fid, const Function& fn) {
+        tables_.names.write(out_, "fn=", fid, fn.name);
+        if (fn.self_by_line.empty()) write_costs(out_, fn.line.value, zero_);
+        for (const auto& [line, costs] : fn.self_by_line) write_costs(out_, line.value, costs);
+    }
+    void call(const Arc& call, const CalleeIds& callee) {
+        tables_.names.write(out_, "cfn=", call.callee.value, profile_.function(call.callee).name);
+        char* p = put(out_.ensure(), "calls=");
+        p = put(p, call.calls);
+        *p++ = ' ';
+        p = put(p, uint64_t{callee.line});
+        *p++ = '\n';
+        out_.commit(p);
+        write_costs(out_, call.call_line.value, call.inclusive.empty() ? zero_ : call.inclusive);
+    }
+    void end_function() { out_ << '\n'; }
+
+private:
+    Buffer& out_;
+    NameTables& tables_;
+    const Profile& profile_;
+    Costs zero_;
+};
+
+// Only records which names have been written.
+struct Marker {
+    NameTables& tables;
+    template <size_t N>
+    void object(const char (&)[N], ObjectId id) {
+        tables.objects.mark(id.value);
+    }
+    template <size_t N>
+    void file(const char (&)[N], FileId id) {
+        tables.files.mark(id.value);
+    }
+    void function(uint32_t fid, const Function&) { tables.names.mark(fid); }
+    void call(const Arc& call, const CalleeIds&) { tables.names.mark(call.callee.value); }
+    void end_function() {}
+};
 
 }  // namespace
 
@@ -213,93 +378,42 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
     for (const EventType& e : profile.events()) out << ' ' << e.name;
     out << "\n\n";
 
-    const auto& functions = profile.functions();
-    // Functions grouped by object, then file, so ob=/fl= lines change rarely.
-    std::vector<uint32_t> order(functions.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-        const Function& fa = functions[a];
-        const Function& fb = functions[b];
-        if (fa.object != fb.object) return fa.object < fb.object;
-        return fa.file < fb.file;
-    });
-    std::vector<uint32_t> rank(functions.size());
-    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
-
-    // The arcs grouped by caller in writing order: a counting sort of their indices by the
-    // caller's rank (copying whole arcs there cost more than visiting them by index).
-    const auto& arcs = profile.arcs();
-    std::vector<uint32_t> first(functions.size() + 1, 0);
-    for (const Arc& a : arcs) ++first[rank[a.caller.value] + 1];
-    std::partial_sum(first.begin(), first.end(), first.begin());
-    std::vector<uint32_t> by_caller(arcs.size());
-    constexpr size_t kAhead = 8;
-    {
-        std::vector<uint32_t> next(first.begin(), first.end() - 1);
-        for (uint32_t i = 0; i < arcs.size(); ++i) by_caller[next[rank[arcs[i].caller.value]]++] = i;
-    }
-
-    // The callee's ids, packed: arcs visit callees in random order, and whole Function records
-    // would miss the cache on every call line.
-    struct CalleeIds {
-        ObjectId object;
-        FileId file;
-        uint32_t line;
-    };
-    std::vector<CalleeIds> ids(functions.size());
-    for (size_t i = 0; i < functions.size(); ++i)
-        ids[i] = {functions[i].object, functions[i].file, functions[i].line.value};
-
-    NameTable objects(profile.object_count(), options.compress_names);
-    NameTable files(profile.file_count(), options.compress_names);
-    NameTable names(functions.size(), options.compress_names);
-    const size_t events = profile.event_count();
-    Costs zero(events, 0);
-    bool have_object = false, have_file = false;
-    ObjectId current_object;
-    FileId current_file;
-    for (uint32_t position = 0; position < order.size(); ++position) {
-        uint32_t fid = order[position];
-        const Function& fn = functions[fid];
-        if (!have_object || fn.object != current_object) {
-            objects.write(out, "ob=", fn.object.value, profile.object(fn.object));
-            current_object = fn.object;
-            have_object = true;
+    Layout layout = lay_out(profile);
+    NameTables tables{NameTable(profile.object_count(), options.compress_names),
+                      NameTable(profile.file_count(), options.compress_names),
+                      NameTable(profile.function_count(), options.compress_names)};
+    const auto functions = static_cast<uint32_t>(layout.order.size());
+    Context at;
+    if (!options.parallel || profile.arcs().size() < kParallelArcs) {
+        Formatter all{out, tables, profile};
+        walk(profile, layout, 0, functions, at, all);
+    } else {
+        // Two halves formatted at once: the second half starts from the names and the ob=/fl=
+        // context the first half leaves, found by a walk that only marks names.
+        uint32_t half = 0;
+        while (half < functions && layout.first[half] < profile.arcs().size() / 2) ++half;
+        NameTables second_tables = tables;
+        Context second_at;
+        Marker marker{second_tables};
+        walk(profile, layout, 0, half, second_at, marker);
+        std::string second;
+        std::exception_ptr failure;
+        {
+            std::jthread worker([&] {
+                try {
+                    Buffer text(second);
+                    Formatter rest{text, second_tables, profile};
+                    walk(profile, layout, half, functions, second_at, rest);
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+            });
+            Formatter first_half{out, tables, profile};
+            walk(profile, layout, 0, half, at, first_half);
         }
-        if (!have_file || fn.file != current_file) {
-            files.write(out, "fl=", fn.file.value, profile.file(fn.file));
-            current_file = fn.file;
-            have_file = true;
-        }
-        names.write(out, "fn=", fid, fn.name);
-        if (fn.self_by_line.empty()) write_costs(out, fn.line.value, zero);
-        for (const auto& [line, costs] : fn.self_by_line) write_costs(out, line.value, costs);
-        for (uint32_t k = first[position]; k < first[position + 1]; ++k) {
-            // Arcs are visited in random order: fetching a few ahead overlaps the cache misses.
-            if (k + kAhead < by_caller.size()) {
-                const Arc& ahead = arcs[by_caller[k + kAhead]];
-                __builtin_prefetch(&ahead);
-                __builtin_prefetch(reinterpret_cast<const char*>(&ahead) + sizeof(Arc) - 1);
-                __builtin_prefetch(&ids[arcs[by_caller[k + kAhead / 2]].callee.value]);
-            }
-            const Arc& call = arcs[by_caller[k]];
-            const CalleeIds& callee = ids[call.callee.value];
-            if (callee.object != current_object) {
-                objects.write(out, "cob=", callee.object.value, profile.object(callee.object));
-            }
-            if (callee.file != current_file) {
-                files.write(out, "cfi=", callee.file.value, profile.file(callee.file));
-            }
-            names.write(out, "cfn=", call.callee.value, functions[call.callee.value].name);
-            char* p = put(out.ensure(), "calls=");
-            p = put(p, call.calls);
-            *p++ = ' ';
-            p = put(p, uint64_t{callee.line});
-            *p++ = '\n';
-            out.commit(p);
-            write_costs(out, call.call_line.value, call.inclusive.empty() ? zero : call.inclusive);
-        }
-        out << '\n';
+        if (failure) std::rethrow_exception(failure);
+        out.flush();
+        stream.write(second.data(), static_cast<std::streamsize>(second.size()));
     }
     Costs totals = profile.totals();
     out << "totals:";
