@@ -151,6 +151,7 @@ private:
     // Interned id of the string at `value`. Tagged: a string the file shares (file names,
     // function names) is hashed once, and its later references are not read at all.
     uint32_t string_id(uint32_t value) {
+        expect(value, Type::String, "a string");
         if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
         uint32_t id = intern(doc_.string(value));
         doc_.set_tag(value, id);
@@ -171,8 +172,9 @@ private:
     // Entry index of the (file, line, name) key tuple at `value`, tagged like strings: cProfile
     // writes each caller's key once and references it from every other callers dict.
     uint32_t entry_index(uint32_t value) {
-        if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
+        // The type first: a tag means an entry on a tuple only (a string's is its string id).
         expect(value, Type::Tuple, "a (file, line, name) key");
+        if (uint32_t known = doc_.tag(value); known != MarshalDocument::kNone) return known;
         auto parts = doc_.children(value);
         if (parts.size() != 3) fail(value, "expected a (file, line, name) key of 3 items");
         expect(parts[0], Type::String, "a file name");

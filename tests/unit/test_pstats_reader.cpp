@@ -355,6 +355,22 @@ TEST(PstatsReader, BackReferencesToEarlierEntries) {
     }
 }
 
+TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
+    // A reference to the function-name string where a caller key belongs: found by the fuzzer,
+    // when the string's tag (its string id) was taken for an entry index.
+    std::string stats = dict({
+        {tuple({flagged(str("/a.py")), num(1), flagged(str("f"))}),
+         tuple({num(1), num(1), flt(0), flt(0), dict({{ref(1), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    try {
+        read(stats);
+        ADD_FAILURE() << "no error";
+    } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("expected a (file, line, name) key, found string"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(PstatsReader, ReferencesThatMultiplyTheWorkAreRefused) {
     // Every entry's callers dict is a reference to the first one: legal marshal, but each
     // would be read again in full. The reader stops at 16x the input.
