@@ -118,13 +118,6 @@ const CallSiteFinder::Calls& CallSiteFinder::calls_in(const std::string& file, u
     if (found != bodies_.end()) return found->second;
     Calls& calls = bodies_.try_emplace(key, ~uint64_t{0}, 64).first->second;
     const auto& src = source.lines;
-    auto record = [&calls](size_t index) {
-        return [&calls, index](std::string_view name) {
-            uint64_t h = name_hash(name);
-            if (calls.find(h) == nullptr)
-                calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(index + 1)});
-        };
-    };
     size_t first = def_line - 1;
     // Decorators come before the def: the body starts after the line that opens the function.
     size_t opener = first;
@@ -149,7 +142,11 @@ const CallSiteFinder::Calls& CallSiteFinder::calls_in(const std::string& file, u
                 continue;
             }
         }
-        called_names(line, record(i));
+        called_names(line, [&calls, i](std::string_view name) {  // the first call of each name wins
+            uint64_t h = name_hash(name);
+            if (calls.find(h) == nullptr)
+                calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(i + 1)});
+        });
     }
     return calls;
 }

@@ -20,6 +20,11 @@ constexpr uint8_t kFlagRef = 0x80;
 constexpr int kMaxDepth = 200;
 constexpr uint32_t kUnfilled = std::numeric_limits<uint32_t>::max();
 constexpr size_t kNoSlot = std::numeric_limits<size_t>::max();
+
+void check_input(std::span<const uint8_t> data) {
+    if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
+    if (data.size() > MarshalDocument::kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
+}
 }  // namespace
 
 class MarshalParser {
@@ -168,12 +173,17 @@ private:
         return refs_.size() - 1;
     }
 
-    void fill_ref(size_t slot, uint32_t index) {
-        if (slot == kNoSlot) return;
+    // The slot now names `index` in the current document, and the value knows its slot.
+    void point(size_t slot, uint32_t index) {
         refs_[slot].index = index;
         refs_[slot].generation = doc_.generation_;
-        refs_[slot].type = doc_.values_[index].type;
         doc_.values_[index].slot = static_cast<uint32_t>(slot);
+    }
+
+    void fill_ref(size_t slot, uint32_t index) {
+        if (slot == kNoSlot) return;
+        refs_[slot].type = doc_.values_[index].type;
+        point(slot, index);
     }
 
     // A back-reference to a value no longer in the document: read it again where it starts.
@@ -190,9 +200,7 @@ private:
             fail_at(static_cast<uint32_t>(resume - 5), "back-references re-read more than " +
                                                            std::to_string(replay_budget_ >> 20) + " MiB");
         pos_ = resume;
-        refs_[ref].index = index;
-        refs_[ref].generation = doc_.generation_;
-        doc_.values_[index].slot = ref;
+        point(ref, index);
         return index;
     }
 
@@ -374,14 +382,7 @@ private:
 MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
     MarshalDocument doc;
     doc.data_ = data;
-    if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
-    if (data.size() > kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
-    // Reserved address space is free until touched: one generous reservation avoids copying
-    // the arena while it grows (pstats files hold about one value per 4-5 bytes).
-    doc.values_.reserve(data.size() / 3 + 16);
-    doc.children_.reserve(data.size() / 3 + 16);
-    prefer_huge_pages(doc.values_);
-    prefer_huge_pages(doc.children_);
+    check_input(data);
     MarshalParser parser(data, doc);
     doc.root_ = parser.read_object(0);
     if (parser.position() != data.size())
@@ -391,8 +392,7 @@ MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
 }
 
 MarshalStream::MarshalStream(std::span<const uint8_t> data) {
-    if (data.empty()) throw FormatError("empty input, expected marshal data", 0);
-    if (data.size() > MarshalDocument::kMaxInput) throw FormatError("input larger than 4 GiB, not a profile", 0);
+    check_input(data);
     doc_.data_ = data;
     // A registered value takes at least 2 bytes of input (a flagged type code and one byte).
     reserve_large(doc_.refs_, data.size() / 2 + 16);

@@ -102,11 +102,8 @@ std::vector<std::string> file_objects(std::span<const PstatsFunction> functions,
 
 // Functions whose (file, name) pair occurs at more than one line.
 std::vector<bool> shared_names(std::span<const PstatsFunction> functions) {
-    struct Hash {
-        size_t operator()(uint64_t v) const noexcept { return hash_u64(v); }
-    };
     std::vector<bool> shared(functions.size(), false);
-    FlatMap<uint64_t, uint32_t, Hash> first_with(~uint64_t{0}, functions.size() * 2);
+    FlatMap<uint64_t, uint32_t, U64Hash> first_with(~uint64_t{0}, functions.size() * 2);
     for (uint32_t i = 0; i < functions.size(); ++i) {
         uint64_t file_name = uint64_t{functions[i].file_id} << 32 | functions[i].name_id;
         if (const uint32_t* first = first_with.find(file_name))

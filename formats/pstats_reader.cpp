@@ -33,10 +33,6 @@ struct KeyIdsHash {
     }
 };
 
-struct U64Hash {
-    size_t operator()(uint64_t v) const noexcept { return hash_u64(v); }
-};
-
 struct Entry {
     uint64_t cc = 0, nc = 0, tt = 0, ct = 0;
 };

@@ -77,4 +77,8 @@ inline size_t hash_u64(uint64_t x) {
     return static_cast<size_t>(x);
 }
 
+struct U64Hash {
+    size_t operator()(uint64_t v) const noexcept { return hash_u64(v); }
+};
+
 }  // namespace calltree
