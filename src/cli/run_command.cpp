@@ -75,6 +75,19 @@ bool check_script(const Program& program) {
     return false;
 }
 
+// The collectors the options ask for, in the order their events appear in the file.
+Collectors make_collectors(const RunOptions& options) {
+    Collectors collectors;
+    TracerOptions tracer_options;
+    tracer_options.clock = options.clock == "cpu"       ? TracerClock::Cpu
+                           : options.clock == "counter" ? TracerClock::Counter
+                                                        : TracerClock::Wall;
+    std::error_code ec;
+    tracer_options.cwd = std::filesystem::current_path(ec).string();
+    collectors.push_back(make_tracer_collector(tracer_options));
+    return collectors;
+}
+
 }  // namespace
 
 int split_program(const CLI::App& app, int argc, char** argv, Program& program, bool& found) {
@@ -134,19 +147,20 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
     }
     if (!check_script(options.program)) return 2;
 
-    TracerOptions tracer_options;
-    tracer_options.clock = options.clock == "cpu"       ? TracerClock::Cpu
-                           : options.clock == "counter" ? TracerClock::Counter
-                                                        : TracerClock::Wall;
-    std::error_code ec;
-    tracer_options.cwd = std::filesystem::current_path(ec).string();
-
+    Collectors collectors = make_collectors(options);
     RunHooks hooks;
-    hooks.start = [&] { return tracer::start(tracer_options); };
-    hooks.stop = [] { tracer::stop(); };
+    hooks.start = [&] {
+        for (auto& c : collectors)
+            if (!c->start()) return false;
+        return true;
+    };
+    hooks.stop = [&] {
+        for (auto& c : collectors) c->stop();
+    };
     hooks.finish = [&]() -> bool {
         try {
-            Profile profile = tracer::build_profile();
+            Profile profile;
+            for (auto& c : collectors) c->add_to(profile);
             profile.command = command_line;
             profile.pid = static_cast<uint64_t>(getpid());
             save_profile(profile, path, format);

@@ -447,3 +447,22 @@ Profile build_profile() {
 }
 
 }  // namespace calltree::tracer
+
+namespace calltree {
+namespace {
+class TracerCollector final : public Collector {
+public:
+    explicit TracerCollector(TracerOptions options) : options_(std::move(options)) {}
+    bool start() override { return tracer::start(options_); }
+    void stop() override { tracer::stop(); }
+    void add_to(Profile& profile) override { profile.merge(tracer::build_profile()); }
+
+private:
+    TracerOptions options_;
+};
+}  // namespace
+
+std::unique_ptr<Collector> make_tracer_collector(const TracerOptions& options) {
+    return std::make_unique<TracerCollector>(options);
+}
+}  // namespace calltree

@@ -36,3 +36,12 @@ Profile build_profile();
 
 }  // namespace tracer
 }  // namespace calltree
+
+#include <memory>
+
+#include "collect/collector.h"
+
+namespace calltree {
+// The tracer in the shape the run command composes.
+std::unique_ptr<Collector> make_tracer_collector(const TracerOptions& options);
+}  // namespace calltree

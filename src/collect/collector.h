@@ -1,0 +1,26 @@
+// The one shape every collector has (tracer, sampler, memory hooks), so the run command composes
+// the ones the options ask for instead of growing a branch per combination.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/profile.h"
+
+namespace calltree {
+
+class Collector {
+public:
+    virtual ~Collector() = default;
+    // With the GIL, after interpreter start-up and before the program's first line. Returns
+    // false with a Python exception set if the collector cannot run.
+    virtual bool start() = 0;
+    // Idempotent. Either with the GIL, or (when a signal ends the program) while no Python
+    // thread can run: a collector must not need Python to stop.
+    virtual void stop() = 0;
+    // After stop(), without Python: adds what was seen to the model (events appended by name).
+    virtual void add_to(Profile& profile) = 0;
+};
+
+using Collectors = std::vector<std::unique_ptr<Collector>>;
+
+}  // namespace calltree
