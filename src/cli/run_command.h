@@ -16,6 +16,8 @@ struct RunOptions {
     std::string clock = "wall";
     std::string format = "callgrind";
     bool open_viewer = false;
+    bool sample = false;
+    std::string interval = "1ms";
     Program program;
 };
 

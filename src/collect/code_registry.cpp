@@ -1,0 +1,130 @@
+#include "collect/code_registry.h"
+
+#include <sys/mman.h>
+
+#include <new>
+
+#include "collect/cpython_internals.h"
+
+namespace calltree {
+
+struct CodeRegistry::Slot {
+    std::atomic<uintptr_t> code{0};  // 0: free; claimed by CAS
+    std::atomic<uint32_t> id{kNone};  // published last: the entry is complete once it is set
+    // A code object's address can be reused by another after it is freed; these tell them apart.
+    const void* qualname_object;
+    const void* filename_object;
+    const void* linetable_object;
+    int32_t first_line;
+    Text name, file, module, line_table;
+};
+
+namespace {
+// Anonymous mappings cost nothing until touched, so generous sizes are free for small programs.
+void* map_zeroed(size_t bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+}
+
+size_t hash_pointer(uintptr_t p) {
+    uint64_t x = p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return static_cast<size_t>(x);
+}
+}  // namespace
+
+CodeRegistry::CodeRegistry(size_t slots, size_t arena_bytes) {
+    size_t n = 64;
+    while (n < slots) n <<= 1;
+    mask_ = n - 1;
+    slots_ = static_cast<Slot*>(map_zeroed(n * sizeof(Slot)));
+    for (size_t i = 0; i < n; ++i) new (&slots_[i]) Slot();
+    id_capacity_ = n / 2;  // keeps probes short: the table is never more than half full
+    by_id_ = static_cast<uint32_t*>(map_zeroed(id_capacity_ * sizeof(uint32_t)));
+    arena_bytes_ = arena_bytes;
+    arena_ = static_cast<char*>(map_zeroed(arena_bytes));
+}
+
+CodeRegistry::~CodeRegistry() {
+    munmap(slots_, (mask_ + 1) * sizeof(Slot));
+    munmap(by_id_, id_capacity_ * sizeof(uint32_t));
+    munmap(arena_, arena_bytes_);
+}
+
+bool CodeRegistry::copy_bytes(std::string_view bytes, Text* out) {
+    size_t at = arena_used_.fetch_add(bytes.size(), std::memory_order_relaxed);
+    if (at + bytes.size() > arena_bytes_) return false;
+    for (size_t i = 0; i < bytes.size(); ++i) arena_[at + i] = bytes[i];
+    *out = Text{static_cast<uint32_t>(at), static_cast<uint32_t>(bytes.size())};
+    return true;
+}
+
+bool CodeRegistry::copy_text(const void* text, Text* out) {
+    *out = Text{0, 0};
+    if (text == nullptr) return true;
+    char probe[1];
+    ptrdiff_t length = ct_text_bytes(text, probe, 0);
+    if (length <= 0) return length == 0 || length == -1;
+    size_t at = arena_used_.fetch_add(static_cast<size_t>(length), std::memory_order_relaxed);
+    if (at + static_cast<size_t>(length) > arena_bytes_) return false;
+    ct_text_bytes(text, arena_ + at, static_cast<size_t>(length));
+    *out = Text{static_cast<uint32_t>(at), static_cast<uint32_t>(length)};
+    return true;
+}
+
+uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
+    const void* code = frame.code;
+    ct_code_facts facts;
+    if (!ct_code_facts_of(code, &facts)) return kNone;
+    const auto key = reinterpret_cast<uintptr_t>(code);
+    for (size_t i = hash_pointer(key) & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
+        Slot& s = slots_[i];
+        uintptr_t seen = s.code.load(std::memory_order_acquire);
+        if (seen == key) {
+            uint32_t id = s.id.load(std::memory_order_acquire);
+            if (id == kNone) return kNone;  // being filled by another thread right now
+            if (s.qualname_object == facts.qualname_object && s.filename_object == facts.filename_object &&
+                s.linetable_object == facts.linetable_object && s.first_line == facts.first_line)
+                return id;
+            continue;  // an older code object that lived at this address
+        }
+        if (seen != 0) continue;
+        if (!s.code.compare_exchange_strong(seen, key, std::memory_order_acq_rel)) {
+            if (seen != key) continue;
+            return kNone;  // another thread claimed it for the same code object just now
+        }
+        // Ids are handed out in claim order; a claim that cannot complete leaves a slot whose id
+        // stays kNone (never returned), which only costs that slot.
+        size_t id = count_.fetch_add(1, std::memory_order_acq_rel);
+        if (id >= id_capacity_) {
+            overflows_.fetch_add(1, std::memory_order_relaxed);
+            return kNone;
+        }
+        s.qualname_object = facts.qualname_object;
+        s.filename_object = facts.filename_object;
+        s.linetable_object = facts.linetable_object;
+        s.first_line = facts.first_line;
+        bool ok = copy_text(facts.qualname_object, &s.name) && copy_text(facts.filename_object, &s.file) &&
+                  copy_text(ct_frame_module(&frame), &s.module) &&
+                  copy_bytes(std::string_view(facts.line_table, facts.line_table_size), &s.line_table);
+        if (!ok) {
+            s.name = s.file = s.module = s.line_table = Text{0, 0};
+            overflows_.fetch_add(1, std::memory_order_relaxed);
+        }
+        by_id_[id] = static_cast<uint32_t>(i);
+        s.id.store(static_cast<uint32_t>(id), std::memory_order_release);
+        return static_cast<uint32_t>(id);
+    }
+    overflows_.fetch_add(1, std::memory_order_relaxed);
+    return kNone;
+}
+
+CodeRegistry::Entry CodeRegistry::entry(uint32_t id) const {
+    const Slot& s = slots_[by_id_[id]];
+    return Entry{view(s.name), view(s.file), view(s.module), view(s.line_table), s.first_line};
+}
+
+}  // namespace calltree

@@ -1,0 +1,66 @@
+// Everything the sampler (and later the memory hooks) reads from CPython 3.11's internal layout,
+// in one place: thread states, interpreter frames, code objects. C, because CPython's internal
+// headers are C (pycore_atomic.h is not valid C++). These functions take no locks, allocate
+// nothing and call no C API that could, so they can run in a signal handler on the thread being
+// sampled (except the thread-list walk). tests/unit/test_cpython_internals.cpp checks every
+// assumption against the public API and fails loudly if a CPython update moves a field.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// The interpreter's thread state for the calling thread, or NULL. Signal-safe.
+const void* ct_this_thread_state(void);
+
+// One Python frame as seen from outside: the code object and function (borrowed, alive while
+// the frame is) and the byte offset of the instruction being executed.
+typedef struct {
+    const void* code;
+    const void* function;  // may be NULL
+    const void* globals;
+    int32_t lasti;
+} ct_raw_frame;
+
+// The thread's Python stack, innermost frame first; returns how many frames were written (at
+// most `max`). Frames still being set up (before their first traceable instruction) are skipped.
+// `*truncated` is set when frames beyond `max` were left out.
+size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated);
+
+// Nonzero if the instruction at `lasti` is a call (any specialisation of PRECALL, CALL or
+// CALL_FUNCTION_EX): when it is the innermost frame's instruction, the thread is inside a
+// function that is not Python code (a C function, an extension, a method of a builtin type).
+int ct_is_calling(const void* code, int32_t lasti);
+
+// What a code object says about itself, as views into the interpreter's own objects: valid only
+// while the code object is alive, so copy them at once.
+typedef struct {
+    const void* qualname_object;  // identity of the code object beyond its address
+    const void* filename_object;
+    const void* linetable_object;
+    int32_t first_line;
+    const char* line_table;  // co_linetable (the 3.11 location table)
+    size_t line_table_size;
+} ct_code_facts;
+// Zero if `code` does not look like a code object.
+int ct_code_facts_of(const void* code, ct_code_facts* facts);
+
+// Writes the UTF-8 bytes of a str object into out[0, capacity); returns the full length (which
+// may exceed capacity) or -1 if `text` is not a str. File names keep their original bytes:
+// surrogateescape'd bytes (U+DC80..U+DCFF) turn back into the byte. Signal-safe.
+ptrdiff_t ct_text_bytes(const void* text, char* out, size_t capacity);
+
+// The module name of a frame (its function's __module__, else __name__ of its globals) as a
+// str object, or NULL. Signal-safe: no dict lookup, only a bounded scan of the globals' entries.
+const void* ct_frame_module(const ct_raw_frame* frame);
+
+// Calls visit(context, thread_state, native_thread_id) for every thread of the main
+// interpreter, under the interpreter's own thread-list lock. Not signal-safe.
+void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id), void* context);
+
+#ifdef __cplusplus
+}
+#endif

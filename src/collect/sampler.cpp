@@ -1,0 +1,587 @@
+#include "collect/sampler.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "collect/code_registry.h"
+#include "collect/cpython_internals.h"
+#include "collect/line_table.h"
+#include "collect/stack_tree.h"
+#include "model/names.h"
+
+namespace calltree {
+
+uint64_t parse_interval(const std::string& text) {
+    const std::string bad = "--interval: '" + text + "' is not a duration between 0.1ms and 100ms (e.g. 1ms, 200us)";
+    size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        throw std::invalid_argument(bad);
+    }
+    std::string unit = text.substr(used);
+    double ns_per_unit = unit.empty() || unit == "ms" ? 1e6 : unit == "us" ? 1e3 : unit == "s" ? 1e9 : 0;
+    double ns = value * ns_per_unit;
+    if (ns_per_unit == 0 || !std::isfinite(ns) || ns < 1e5 - 0.5 || ns > 1e8 + 0.5) throw std::invalid_argument(bad);
+    return static_cast<uint64_t>(std::llround(ns));
+}
+
+namespace {
+
+// Event columns, in file order. Wall is the sum of the other four, first so KCachegrind shows
+// plain time by default.
+enum Event { kWall, kPython, kNative, kSystem, kIdle, kEvents };
+
+constexpr int kSignal = SIGPROF;
+constexpr size_t kMaxDepth = 1024;
+constexpr size_t kMaxThreads = 4096;
+
+enum class Where : uint8_t { Python, Native, NoFrames };
+enum SlotState : uint32_t { kIdleSlot = 0, kRequested = 1, kDone = 2 };
+
+// Written by the sampled thread's signal handler, read by the sampler thread once `state` is
+// kDone. Lives in the heap so deep stacks never touch the sampled thread's own stack.
+struct SampleSlot {
+    std::atomic<uint32_t> state{kIdleSlot};
+    uint32_t depth = 0;
+    bool truncated = false;
+    Where where = Where::NoFrames;
+    uint32_t function[kMaxDepth];
+    int32_t lasti[kMaxDepth];
+    ct_raw_frame raw[kMaxDepth];
+};
+
+// Address ranges whose code counts as "the interpreter running Python": the executable (which
+// links libpython statically), libpython if shared, libc and libm (memcpy, malloc, math called
+// by the interpreter itself). Anything else (extension modules, BLAS) is native code.
+struct Range {
+    uintptr_t start, end;
+};
+
+struct Shared {
+    std::atomic<bool> active{false};
+    pid_t pid = 0;
+    CodeRegistry* registry = nullptr;
+    std::atomic<SampleSlot*> slots[kMaxThreads];
+    Range interpreter[32];
+    size_t interpreter_ranges = 0;
+    struct sigaction previous {};
+    std::atomic<uint64_t> foreign_signals{0};
+};
+
+// Never destroyed: a late signal may still arrive while the process exits.
+Shared* const g_shared = new Shared();
+
+bool in_interpreter(uintptr_t pc) {
+    const Shared& s = *g_shared;
+    for (size_t i = 0; i < s.interpreter_ranges; ++i)
+        if (pc >= s.interpreter[i].start && pc < s.interpreter[i].end) return true;
+    return false;
+}
+
+uintptr_t interrupted_pc(void* context) {
+    auto* uc = static_cast<ucontext_t*>(context);
+#if defined(__x86_64__)
+    return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+    return static_cast<uintptr_t>(uc->uc_mcontext.pc);
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+// The sampled thread records its own stack: its frames cannot change while it runs this.
+// Async-signal-safe: atomics, plain reads of the interpreter's memory, no allocation.
+void on_sample_signal(int, siginfo_t* info, void* context) {
+    int saved_errno = errno;
+    Shared& s = *g_shared;
+    if (info->si_code != SI_QUEUE || info->si_pid != s.pid) {
+        s.foreign_signals.fetch_add(1, std::memory_order_relaxed);
+        errno = saved_errno;
+        return;
+    }
+    auto index = static_cast<size_t>(info->si_value.sival_int);
+    SampleSlot* slot = index < kMaxThreads ? s.slots[index].load(std::memory_order_acquire) : nullptr;
+    if (slot == nullptr || slot->state.load(std::memory_order_acquire) != kRequested || !s.active.load()) {
+        errno = saved_errno;
+        return;
+    }
+    int truncated = 0;
+    size_t depth = ct_read_stack(ct_this_thread_state(), slot->raw, kMaxDepth, &truncated);
+    for (size_t i = 0; i < depth; ++i) {
+        slot->function[i] = s.registry->intern(slot->raw[i]);
+        slot->lasti[i] = slot->raw[i].lasti;
+    }
+    slot->depth = static_cast<uint32_t>(depth);
+    slot->truncated = truncated != 0;
+    if (depth == 0)
+        slot->where = Where::NoFrames;
+    else if (ct_is_calling(slot->raw[0].code, slot->raw[0].lasti) || !in_interpreter(interrupted_pc(context)))
+        slot->where = Where::Native;
+    else
+        slot->where = Where::Python;
+    slot->state.store(kDone, std::memory_order_release);
+    errno = saved_errno;
+}
+
+uint64_t read_clock(clockid_t clock) {
+    timespec ts{};
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Another thread's CPU clocks, named the way the kernel encodes them (glibc's
+// pthread_getcpuclockid does the same): SCHED is exact run time, PROF and VIRT are the
+// kernel's user+system and user accounting, whose difference is system time.
+clockid_t thread_clock(pid_t tid, int which) { return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 | which); }
+constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
+
+std::vector<Range> interpreter_ranges() {
+    std::vector<std::string> objects;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) objects.emplace_back(exe, static_cast<size_t>(n));
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&PyEval_EvalCode), &info) != 0 && info.dli_fname != nullptr)
+        objects.emplace_back(info.dli_fname);
+    if (dladdr(reinterpret_cast<void*>(&getpid), &info) != 0 && info.dli_fname != nullptr)
+        objects.emplace_back(info.dli_fname);
+    std::vector<Range> ranges;
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        std::istringstream in(line);
+        std::string addresses, perms, offset, dev, inode, path;
+        in >> addresses >> perms >> offset >> dev >> inode;
+        std::getline(in >> std::ws, path);
+        if (perms.size() < 3 || perms[2] != 'x' || path.empty()) continue;
+        bool wanted = path.find("/libm.so") != std::string::npos || path.find("/libm-") != std::string::npos;
+        for (const std::string& o : objects) {
+            char resolved[4096];
+            if (path == o || (realpath(o.c_str(), resolved) != nullptr && path == resolved)) wanted = true;
+        }
+        if (!wanted) continue;
+        auto dash = addresses.find('-');
+        ranges.push_back(Range{std::stoull(addresses.substr(0, dash), nullptr, 16),
+                               std::stoull(addresses.substr(dash + 1), nullptr, 16)});
+    }
+    return ranges;
+}
+
+class Sampler final : public Collector {
+public:
+    explicit Sampler(SamplerOptions options) : options_(std::move(options)), tree_(kEvents) {}
+
+    bool start() override;
+    void stop() override;
+    void add_to(Profile& profile) override;
+
+private:
+    struct ThreadRecord {
+        const void* tstate;
+        pid_t tid;
+        uint32_t slot;
+        uint64_t last_wall, last_sched, last_prof, last_virt;
+        // Time seen since the last attribution, charged to the stack the next sample records.
+        uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0;
+        uint32_t last_node = kNoNode;
+        bool seen = true;
+        bool main_thread = false;
+    };
+    static constexpr uint32_t kNoNode = ~0u;
+
+    void run();
+    void tick(uint64_t now);
+    void refresh_clocks(ThreadRecord& t, uint64_t now);
+    bool request(ThreadRecord& t);
+    void consume(ThreadRecord& t);
+    void charge(ThreadRecord& t, uint32_t node, Where where);
+    uint32_t node_of(const SampleSlot& slot);
+    uint32_t line_of(uint32_t function, int32_t lasti);
+    uint32_t allocate_slot();
+    void release_slot(uint32_t index);
+    bool handler_still_ours();
+
+    SamplerOptions options_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    bool started_ = false;
+    bool stopped_ = false;
+
+    StackTree tree_;
+    std::vector<ThreadRecord> threads_;
+    std::vector<uint32_t> free_slots_;
+    uint32_t slot_count_ = 0;
+    std::vector<std::pair<const void*, unsigned long>> seen_now_;
+    std::unordered_map<uint64_t, uint32_t> lines_;  // (function, lasti) -> line
+    // Tree function indices are registry ids; these two follow the registry's last possible id.
+    uint32_t no_frames_function_;
+    uint32_t truncated_function_;
+
+    uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
+    uint64_t displaced_at_ns_ = 0;  // the program installed its own SIGPROF handler
+    uint64_t start_ns_ = 0;
+    const void* main_tstate_ = nullptr;
+};
+
+uint32_t Sampler::allocate_slot() {
+    if (!free_slots_.empty()) {
+        uint32_t index = free_slots_.back();
+        free_slots_.pop_back();
+        return index;
+    }
+    if (slot_count_ >= kMaxThreads) return ~0u;
+    g_shared->slots[slot_count_].store(new SampleSlot(), std::memory_order_release);
+    return slot_count_++;
+}
+
+void Sampler::release_slot(uint32_t index) {
+    if (index != ~0u) free_slots_.push_back(index);
+}
+
+bool Sampler::start() {
+    // The signal module reads the dispositions when first imported: importing it before our
+    // handler exists keeps signal.getsignal(SIGPROF) answering SIG_DFL, as under python3.
+    PyObject* signal_module = PyImport_ImportModule("signal");
+    if (signal_module == nullptr) return false;
+    Py_DECREF(signal_module);
+
+    Shared& s = *g_shared;
+    s.pid = getpid();
+    s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
+    std::vector<Range> ranges = interpreter_ranges();
+    s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));
+    std::copy_n(ranges.begin(), s.interpreter_ranges, s.interpreter);
+    main_tstate_ = ct_this_thread_state();
+    no_frames_function_ = static_cast<uint32_t>(s.registry->capacity());
+    truncated_function_ = no_frames_function_ + 1;
+
+    struct sigaction action {};
+    action.sa_sigaction = on_sample_signal;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&action.sa_mask);
+    if (sigaction(kSignal, &action, &s.previous) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return false;
+    }
+    // A forked child is another process: it samples nothing and keeps no trace of us.
+    pthread_atfork(nullptr, nullptr, [] {
+        g_shared->active.store(false);
+        sigaction(kSignal, &g_shared->previous, nullptr);
+    });
+    s.active.store(true);
+    start_ns_ = read_clock(CLOCK_MONOTONIC);
+    // The sampler thread must never receive the program's signals.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    started_ = true;
+    return true;
+}
+
+bool Sampler::handler_still_ours() {
+    struct sigaction current {};
+    if (sigaction(kSignal, nullptr, &current) != 0) return false;
+    return (current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == on_sample_signal;
+}
+
+void Sampler::run() {
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    const uint64_t interval = options_.interval_ns;
+    uint64_t next = read_clock(CLOCK_MONOTONIC) + interval;
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        timespec ts{static_cast<time_t>(next / 1'000'000'000ULL), static_cast<long>(next % 1'000'000'000ULL)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+        }
+        uint64_t now = read_clock(CLOCK_MONOTONIC);
+        if (displaced_at_ns_ == 0) {
+            // The program may install its own SIGPROF handler; then we stop sending signals.
+            if (ticks_ % 64 == 0 && !handler_still_ours()) {
+                displaced_at_ns_ = now - start_ns_;
+                g_shared->active.store(false);
+            } else {
+                tick(now);
+            }
+        }
+        ++ticks_;
+        next += interval;
+        if (next < now) {
+            missed_ticks_ += (now - next) / interval + 1;
+            next = now + interval;
+        }
+    }
+}
+
+void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now) {
+    uint64_t sched = read_clock(thread_clock(t.tid, kSchedClock));
+    uint64_t wall = now - t.last_wall;
+    uint64_t cpu = sched > t.last_sched ? sched - t.last_sched : 0;
+    t.last_wall = now;
+    t.last_sched = std::max(sched, t.last_sched);
+    uint64_t system = 0;
+    if (cpu > 0) {
+        uint64_t prof = read_clock(thread_clock(t.tid, kProfClock));
+        uint64_t virt = read_clock(thread_clock(t.tid, kVirtClock));
+        // PROF - VIRT is the kernel's system time for the thread; compare deltas.
+        uint64_t d_prof = prof > t.last_prof ? prof - t.last_prof : 0;
+        uint64_t d_virt = virt > t.last_virt ? virt - t.last_virt : 0;
+        system = d_prof > d_virt ? d_prof - d_virt : 0;
+        t.last_prof = std::max(prof, t.last_prof);
+        t.last_virt = std::max(virt, t.last_virt);
+    }
+    t.pending_wall += wall;
+    t.pending_cpu += std::min(cpu, wall);
+    t.pending_system += system;
+}
+
+bool Sampler::request(ThreadRecord& t) {
+    SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    slot->state.store(kRequested, std::memory_order_release);
+    siginfo_t info{};
+    info.si_signo = kSignal;
+    info.si_code = SI_QUEUE;
+    info.si_pid = g_shared->pid;
+    info.si_uid = getuid();
+    info.si_value.sival_int = static_cast<int>(t.slot);
+    if (syscall(SYS_rt_tgsigqueueinfo, g_shared->pid, t.tid, kSignal, &info) != 0) {
+        slot->state.store(kIdleSlot, std::memory_order_release);
+        return false;
+    }
+    return true;
+}
+
+uint32_t Sampler::line_of(uint32_t function, int32_t lasti) {
+    uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(lasti);
+    auto it = lines_.find(key);
+    if (it != lines_.end()) return it->second;
+    CodeRegistry::Entry e = g_shared->registry->entry(function);
+    uint32_t line = line_for_offset(e.line_table, e.first_line, lasti);
+    lines_.emplace(key, line);
+    return line;
+}
+
+uint32_t Sampler::node_of(const SampleSlot& slot) {
+    if (slot.depth == 0) return tree_.child(StackTree::kRoot, no_frames_function_, 0);
+    // The runner's own frames (runpy, for -m) sit below __main__'s: the profile starts at
+    // __main__, as the tracer's does.
+    size_t outermost = slot.depth - 1;
+    const CodeRegistry& registry = *g_shared->registry;
+    auto module_is = [&](size_t i, std::string_view name) {
+        return slot.function[i] != CodeRegistry::kNone && registry.entry(slot.function[i]).module == name;
+    };
+    if (!slot.truncated && module_is(outermost, "runpy")) {
+        for (size_t i = outermost; i-- > 0;)
+            if (module_is(i, "__main__")) {
+                outermost = i;
+                break;
+            }
+    }
+    uint32_t node = StackTree::kRoot;
+    if (slot.truncated) node = tree_.child(node, truncated_function_, 0);
+    for (size_t i = outermost + 1; i-- > 0;) {
+        uint32_t function = slot.function[i];
+        if (function == CodeRegistry::kNone) continue;  // could not be named: skip the frame
+        node = tree_.child(node, function, line_of(function, slot.lasti[i]));
+    }
+    return node;
+}
+
+void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
+    uint64_t costs[kEvents] = {};
+    uint64_t cpu = t.pending_cpu;
+    uint64_t system = std::min(t.pending_system, cpu);
+    costs[kSystem] = system;
+    costs[where == Where::Native ? kNative : kPython] = cpu - system;
+    costs[kIdle] = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
+    costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kIdle];
+    tree_.add(node, costs);
+    t.pending_wall = t.pending_cpu = t.pending_system = 0;
+}
+
+void Sampler::consume(ThreadRecord& t) {
+    SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    uint32_t node = node_of(*slot);
+    charge(t, node, slot->where);
+    t.last_node = node;
+    ++samples_;
+    slot->state.store(kIdleSlot, std::memory_order_release);
+}
+
+void Sampler::tick(uint64_t now) {
+    seen_now_.clear();
+    ct_for_each_thread(
+        [](void* self, const void* tstate, unsigned long tid) {
+            static_cast<Sampler*>(self)->seen_now_.emplace_back(tstate, tid);
+        },
+        this);
+    for (ThreadRecord& t : threads_) t.seen = false;
+    for (const auto& [tstate, tid] : seen_now_) {
+        ThreadRecord* record = nullptr;
+        for (ThreadRecord& t : threads_)
+            if (t.tstate == tstate && t.tid == static_cast<pid_t>(tid)) record = &t;
+        if (record == nullptr) {
+            if (tid == 0) continue;  // a thread state not bound to a thread yet
+            uint32_t slot = allocate_slot();
+            if (slot == ~0u) continue;
+            ThreadRecord t{tstate, static_cast<pid_t>(tid), slot, now, 0, 0, 0};
+            t.last_sched = read_clock(thread_clock(t.tid, kSchedClock));
+            t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
+            t.last_virt = read_clock(thread_clock(t.tid, kVirtClock));
+            t.main_thread = tstate == main_tstate_;
+            threads_.push_back(t);
+            request(threads_.back());
+            continue;
+        }
+        record->seen = true;
+        ThreadRecord& t = *record;
+        SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+        uint32_t state = slot->state.load(std::memory_order_acquire);
+        if (state == kDone) {
+            consume(t);
+            state = kIdleSlot;
+        }
+        uint64_t cpu_before = t.last_sched;
+        refresh_clocks(t, now);
+        bool ran = t.last_sched != cpu_before;
+        if (state == kRequested) continue;  // the answer is on its way; keep accumulating
+        if (!ran && t.last_node != kNoNode) {
+            // Nothing ran on the thread since its last sample, so its stack is the same: charge
+            // the time without interrupting it (a sleeping thread is never woken by us).
+            t.pending_cpu = t.pending_system = 0;
+            tree_.add(t.last_node, std::array<uint64_t, kEvents>{t.pending_wall, 0, 0, 0, t.pending_wall});
+            t.pending_wall = 0;
+            ++idle_samples_;
+            continue;
+        }
+        if (!request(t)) ++lost_;
+    }
+    // Threads that ended: what they used since their last sample goes to their last stack.
+    for (size_t i = 0; i < threads_.size();) {
+        ThreadRecord& t = threads_[i];
+        if (t.seen) {
+            ++i;
+            continue;
+        }
+        SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+        uint32_t state = slot->state.load(std::memory_order_acquire);
+        if (state == kDone) {
+            consume(t);
+        } else if (t.last_node != kNoNode) {
+            charge(t, t.last_node, Where::Python);
+        }
+        if (state == kRequested) {
+            ++lost_;  // the thread ended before answering; its slot is never reused
+        } else {
+            release_slot(t.slot);
+        }
+        threads_[i] = threads_.back();
+        threads_.pop_back();
+    }
+}
+
+void Sampler::stop() {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    stopping_.store(true);
+    thread_.join();
+    // Answers that arrived after the last tick still count.
+    for (ThreadRecord& t : threads_) {
+        SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+        if (slot->state.load(std::memory_order_acquire) == kDone) consume(t);
+    }
+    g_shared->active.store(false);
+    // The handler stays installed (inactive): a request still pending on a blocked thread must
+    // not meet SIGPROF's default action, which would kill the process.
+}
+
+void Sampler::add_to(Profile& profile) {
+    Profile own({EventType{"Wall", "Wall time (ns): the sum of the four below"},
+                 EventType{"Python", "Python (ns): the interpreter running Python code"},
+                 EventType{"Native", "Native (ns): in C functions and extensions called from Python"},
+                 EventType{"System", "System (ns): kernel CPU time (system calls doing work)"},
+                 EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O, locks, the GIL)"}});
+    const CodeRegistry& registry = *g_shared->registry;
+    // Tree function indices: registry ids, then the two pseudo functions.
+    size_t count = std::min(registry.size(), registry.capacity());
+    std::vector<FunctionId> ids(registry.capacity() + 2);
+    std::map<std::tuple<std::string, std::string, std::string>, int32_t> first_line_of_name;
+    std::map<std::tuple<std::string, std::string, std::string, int32_t>, FunctionId> by_location;
+    for (uint32_t id = 0; id < count; ++id) {
+        CodeRegistry::Entry e = registry.entry(id);
+        std::string file(e.file);
+        if (!file.empty() && file[0] != '/' && file[0] != '<' && !options_.cwd.empty()) file = options_.cwd + "/" + file;
+        std::string object(e.module);
+        if (object.empty()) {
+            auto slash = file.rfind('/');
+            object = file.substr(slash == std::string::npos ? 0 : slash + 1);
+            if (auto dot = object.rfind('.'); dot != std::string::npos && dot > 0) object.resize(dot);
+        }
+        std::string name(e.name.empty() ? "<unknown>" : e.name);
+        auto location = std::make_tuple(object, file, name, e.first_line);
+        if (auto it = by_location.find(location); it != by_location.end()) {
+            ids[id] = it->second;
+            continue;
+        }
+        // Different functions with one qualified name in one file stay apart (as the tracer's do).
+        auto [it, fresh] = first_line_of_name.emplace(std::make_tuple(object, file, name), e.first_line);
+        std::string shown = fresh || it->second == e.first_line ? name : name + ":" + std::to_string(e.first_line);
+        FunctionId fid = own.intern_function(shown, own.intern_file(file), own.intern_object(object),
+                                             Line(e.first_line > 0 ? static_cast<uint32_t>(e.first_line) : 0));
+        by_location.emplace(location, fid);
+        ids[id] = fid;
+    }
+    ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
+    ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
+                                         own.intern_object("<thread>"), Line(0));
+    own.descriptions.emplace_back("Sampling interval", std::to_string(options_.interval_ns / 1000.0) + " us of wall time");
+    own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_) + " (" + std::to_string(samples_) +
+                                                 " recorded by the thread, " + std::to_string(idle_samples_) +
+                                                 " of threads that did not run)");
+    own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
+    if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
+    if (displaced_at_ns_ > 0)
+        own.descriptions.emplace_back("Stopped", "the program installed its own SIGPROF handler after " +
+                                                     std::to_string(displaced_at_ns_ / 1'000'000) + " ms");
+    tree_.add_to(own, ids);
+    profile.merge(own);
+    for (auto& d : own.descriptions) profile.descriptions.push_back(d);
+    if (displaced_at_ns_ > 0)
+        std::cerr << "calltree: the program installed its own SIGPROF handler; sampling stopped after "
+                  << displaced_at_ns_ / 1'000'000 << " ms" << std::endl;
+}
+
+}  // namespace
+
+std::unique_ptr<Collector> make_sampler_collector(const SamplerOptions& options) {
+    return std::make_unique<Sampler>(options);
+}
+
+}  // namespace calltree

@@ -1,0 +1,25 @@
+// Sampling collector: every interval a native thread looks at each Python thread's CPU clocks
+// and, for threads that ran, asks them (with a signal) to record their own Python stack. Each
+// thread's wall time is split into Python, Native, System and Idle and charged to the line
+// that was running, so KCachegrind shows per-line costs at a few percent overhead.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "collect/collector.h"
+
+namespace calltree {
+
+struct SamplerOptions {
+    uint64_t interval_ns = 1'000'000;
+    std::string cwd;  // resolves relative source paths
+};
+
+// Parses "1ms", "0.2ms", "200us", "0.001s" or a bare number of milliseconds; the interval must
+// lie within 0.1 ms .. 100 ms. Throws std::invalid_argument with a one-line message.
+uint64_t parse_interval(const std::string& text);
+
+std::unique_ptr<Collector> make_sampler_collector(const SamplerOptions& options);
+
+}  // namespace calltree
