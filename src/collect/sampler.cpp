@@ -3,6 +3,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -162,6 +163,24 @@ uint64_t read_clock(clockid_t clock) {
 clockid_t thread_clock(pid_t tid, int which) { return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 | which); }
 constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
 
+// Nanoseconds the thread has spent runnable but waiting for a CPU (the kernel's run delay,
+// /proc/<tid>/schedstat). On a busy machine a thread that wants to run is not idle: that wait
+// is charged to what it was doing. Opened per read, so the program never sees our descriptor.
+uint64_t read_run_delay(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    unsigned long long on_cpu = 0, waiting = 0;
+    if (std::sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2) return 0;
+    return waiting;
+}
+
 std::vector<Range> interpreter_ranges() {
     std::vector<std::string> objects;
     char exe[4096];
@@ -207,10 +226,12 @@ private:
         const void* tstate;
         pid_t tid;
         uint32_t slot;
-        uint64_t last_wall, last_sched, last_prof, last_virt;
+        uint64_t last_wall, last_sched, last_prof, last_virt, last_run_delay;
         // Time seen since the last attribution, charged to the stack the next sample records.
-        uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0;
+        uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0, pending_waiting = 0;
         uint32_t last_node = kNoNode;
+        Where last_where = Where::Python;
+        uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
         bool seen = true;
         bool main_thread = false;
     };
@@ -222,6 +243,7 @@ private:
     bool request(ThreadRecord& t);
     void consume(ThreadRecord& t);
     void charge(ThreadRecord& t, uint32_t node, Where where);
+    void refresh_run_delay(ThreadRecord& t);
     uint32_t node_of(const SampleSlot& slot);
     uint32_t line_of(uint32_t function, int32_t lasti);
     uint32_t allocate_slot();
@@ -360,6 +382,10 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now) {
     t.pending_wall += wall;
     t.pending_cpu += std::min(cpu, wall);
     t.pending_system += system;
+    // A thread that ran for less than the whole interval may have waited for a CPU. One that
+    // has not run for a while is asleep: reading it every 16 ticks is enough.
+    bool quiet_settles = t.quiet_ticks <= 16 || t.quiet_ticks % 16 == 0;
+    if (cpu > 0 ? cpu + wall / 32 < wall : quiet_settles) refresh_run_delay(t);
 }
 
 bool Sampler::request(ThreadRecord& t) {
@@ -418,12 +444,23 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     uint64_t costs[kEvents] = {};
     uint64_t cpu = t.pending_cpu;
     uint64_t system = std::min(t.pending_system, cpu);
+    uint64_t off_cpu = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
+    uint64_t waiting_for_cpu = std::min(t.pending_waiting, off_cpu);
     costs[kSystem] = system;
-    costs[where == Where::Native ? kNative : kPython] = cpu - system;
-    costs[kIdle] = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
+    costs[where == Where::Native ? kNative : kPython] = cpu - system + waiting_for_cpu;
+    costs[kIdle] = off_cpu - waiting_for_cpu;
     costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kIdle];
     tree_.add(node, costs);
+    // The run delay is read at slightly different moments than the CPU clocks: what did not fit
+    // this interval belongs to the next one (bounded, so a stale reading cannot pile up).
+    t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, uint64_t{50'000'000});
     t.pending_wall = t.pending_cpu = t.pending_system = 0;
+}
+
+void Sampler::refresh_run_delay(ThreadRecord& t) {
+    uint64_t run_delay = read_run_delay(t.tid);
+    if (run_delay > t.last_run_delay) t.pending_waiting += run_delay - t.last_run_delay;
+    t.last_run_delay = std::max(run_delay, t.last_run_delay);
 }
 
 void Sampler::consume(ThreadRecord& t) {
@@ -431,6 +468,7 @@ void Sampler::consume(ThreadRecord& t) {
     uint32_t node = node_of(*slot);
     charge(t, node, slot->where);
     t.last_node = node;
+    t.last_where = slot->where;
     ++samples_;
     slot->state.store(kIdleSlot, std::memory_order_release);
 }
@@ -451,7 +489,8 @@ void Sampler::tick(uint64_t now) {
             if (tid == 0) continue;  // a thread state not bound to a thread yet
             uint32_t slot = allocate_slot();
             if (slot == ~0u) continue;
-            ThreadRecord t{tstate, static_cast<pid_t>(tid), slot, now, 0, 0, 0};
+            ThreadRecord t{tstate, static_cast<pid_t>(tid), slot, now, 0, 0, 0, 0};
+            t.last_run_delay = read_run_delay(t.tid);
             t.last_sched = read_clock(thread_clock(t.tid, kSchedClock));
             t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
             t.last_virt = read_clock(thread_clock(t.tid, kVirtClock));
@@ -468,17 +507,19 @@ void Sampler::tick(uint64_t now) {
             consume(t);
             state = kIdleSlot;
         }
-        uint64_t cpu_before = t.last_sched;
+        bool ran = read_clock(thread_clock(t.tid, kSchedClock)) > t.last_sched;
+        if (ran && t.quiet_ticks > 0 && state != kRequested && t.last_node != kNoNode) {
+            refresh_run_delay(t);
+            charge(t, t.last_node, t.last_where);  // the quiet stretch before this interval
+        }
+        t.quiet_ticks = ran ? 0 : t.quiet_ticks + 1;
         refresh_clocks(t, now);
-        bool ran = t.last_sched != cpu_before;
         if (state == kRequested) continue;  // the answer is on its way; keep accumulating
         if (!ran && t.last_node != kNoNode) {
-            // Nothing ran on the thread since its last sample, so its stack is the same: charge
-            // the time without interrupting it (a sleeping thread is never woken by us).
-            t.pending_cpu = t.pending_system = 0;
-            tree_.add(t.last_node, std::array<uint64_t, kEvents>{t.pending_wall, 0, 0, 0, t.pending_wall});
-            t.pending_wall = 0;
+            // Nothing ran on the thread since its last sample, so its stack is the same: its time
+            // goes there without interrupting it (a sleeping thread is never woken by us).
             ++idle_samples_;
+            if (t.quiet_ticks <= 16 || t.quiet_ticks % 16 == 0) charge(t, t.last_node, t.last_where);
             continue;
         }
         if (!request(t)) ++lost_;

@@ -3,7 +3,8 @@
 parse(path) -> Callgrind with:
   functions: {(name, file, object): Function(def_line, self_cost, calls_in)}
   arcs: [Arc(caller_key, callee_key, calls, call_line, inclusive)]
-  totals: list of ints or None, events: list of names
+  totals: list of ints or None, events: list of names, desc: {key: value} from desc: lines
+  Function.self_by_line: {line: costs}
 """
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class Function:
     def_line: int = None
     self_cost: list = field(default_factory=list)
     calls_in: int = 0
+    self_by_line: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Callgrind:
     functions: dict
     arcs: list
     totals: list
+    desc: dict = field(default_factory=dict)
 
     def by_name(self, name):
         """All function keys whose name is `name`."""
@@ -76,7 +79,7 @@ def parse(path):
             return text
         return tables[kind][ident]
 
-    events, functions, arcs, totals = [], {}, [], None
+    events, functions, arcs, totals, desc = [], {}, [], None, {}
     ob = fl = None
     current = None
     cob = cfl = cfn = None
@@ -89,6 +92,10 @@ def parse(path):
                 continue
             if line.startswith("events:"):
                 events = line.split(":", 1)[1].split()
+                continue
+            if line.startswith("desc:"):
+                key, _, value = line[5:].strip().partition(":")
+                desc[key.strip()] = value.strip()
                 continue
             if line.startswith("totals:") or line.startswith("summary:"):
                 totals = [int(x) for x in line.split(":", 1)[1].split()]
@@ -127,10 +134,11 @@ def parse(path):
                 else:
                     fn = functions[current]
                     fn.self_cost = _add(fn.self_cost, costs)
+                    fn.self_by_line[pos] = _add(fn.self_by_line.get(pos, []), costs)
                     if fn.def_line is None or pos < fn.def_line:
                         fn.def_line = pos
                 continue
             if ":" in line:
                 continue  # other header lines
             raise ValueError(f"{path}: unexpected line {line!r}")
-    return Callgrind(events, functions, arcs, totals)
+    return Callgrind(events, functions, arcs, totals, desc)

@@ -1,0 +1,208 @@
+// Every assumption cpython_internals.c makes about CPython 3.11's layout, checked against what the
+// public API says about the same objects. If a CPython update moves a field, these fail loudly.
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "collect/code_registry.h"
+#include "collect/cpython_internals.h"
+#include "collect/line_table.h"
+
+namespace calltree {
+namespace {
+
+// One interpreter for the whole test binary.
+class Interpreter : public ::testing::Environment {
+public:
+    void SetUp() override { Py_InitializeEx(0); }
+    void TearDown() override { Py_FinalizeEx(); }
+};
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new Interpreter);
+
+// What the C function below saw of the stack that called it.
+std::vector<ct_raw_frame> g_seen;
+int g_calling = -1;
+
+PyObject* capture(PyObject*, PyObject*) {
+    ct_raw_frame frames[64];
+    int truncated = 0;
+    size_t n = ct_read_stack(ct_this_thread_state(), frames, 64, &truncated);
+    g_seen.assign(frames, frames + n);
+    g_calling = n > 0 ? ct_is_calling(frames[0].code, frames[0].lasti) : -1;
+    Py_RETURN_NONE;
+}
+PyMethodDef g_capture_def = {"capture", capture, METH_NOARGS, nullptr};
+
+PyObject* run(const char* code, PyObject* globals) {
+    PyObject* result = PyRun_String(code, Py_file_input, globals, globals);
+    if (result == nullptr) PyErr_Print();
+    return result;
+}
+
+PyObject* new_globals(const char* name) {
+    PyObject* globals = PyDict_New();
+    PyDict_SetItemString(globals, "__name__", PyUnicode_FromString(name));
+    PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins());
+    PyObject* fn = PyCFunction_New(&g_capture_def, nullptr);
+    PyDict_SetItemString(globals, "capture", fn);
+    Py_DECREF(fn);
+    return globals;
+}
+
+TEST(CPythonInternals, StackMatchesFramesSeenByPython) {
+    PyObject* globals = new_globals("probe_module");
+    ASSERT_NE(run(R"(
+import sys
+class K:
+    def method(self):
+        frames = []
+        f = sys._getframe()
+        while f is not None:
+            frames.append((f.f_code, f.f_lasti, f.f_lineno, f.f_globals.get("__name__")))
+            f = f.f_back
+        capture()
+        return frames
+def outer():
+    return [x for x in [K().method()]][0]
+expected = outer()
+)", globals), nullptr);
+    PyObject* expected = PyDict_GetItemString(globals, "expected");
+    ASSERT_TRUE(expected != nullptr && PyList_Check(expected));
+    // The frames Python saw (taken one line before capture()) and the ones we read: same code
+    // objects in the same order; our innermost frame is at the capture() call, a CALL.
+    ASSERT_EQ(g_seen.size(), static_cast<size_t>(PyList_GET_SIZE(expected)));
+    for (size_t i = 0; i < g_seen.size(); ++i) {
+        PyObject* item = PyList_GET_ITEM(expected, i);
+        EXPECT_EQ(g_seen[i].code, PyTuple_GET_ITEM(item, 0)) << "frame " << i;
+        PyObject* module = PyTuple_GET_ITEM(item, 3);
+        const void* ours = ct_frame_module(&g_seen[i]);
+        ASSERT_NE(ours, nullptr) << "frame " << i;
+        EXPECT_EQ(PyUnicode_Compare(static_cast<PyObject*>(const_cast<void*>(ours)), module), 0) << "frame " << i;
+        if (i > 0) {  // callers have not moved since Python looked at them
+            EXPECT_EQ(g_seen[i].lasti, PyLong_AsLong(PyTuple_GET_ITEM(item, 1))) << "frame " << i;
+        }
+        int line = PyCode_Addr2Line(static_cast<PyCodeObject*>(const_cast<void*>(g_seen[i].code)), g_seen[i].lasti);
+        if (i > 0) {
+            EXPECT_EQ(line, PyLong_AsLong(PyTuple_GET_ITEM(item, 2))) << "frame " << i;
+        }
+    }
+    EXPECT_EQ(g_calling, 1);
+    Py_DECREF(globals);
+}
+
+TEST(CPythonInternals, NotCallingWhileRunningBytecode) {
+    // A + on two ints executes inside the eval loop: the instruction is a BINARY_OP.
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("import sys\ndef f():\n    return sys._getframe()\nfr = f()\n", globals), nullptr);
+    PyObject* code = PyDict_GetItemString(globals, "f");
+    PyCodeObject* co = reinterpret_cast<PyCodeObject*>(PyFunction_GetCode(code));
+    // Every offset: is_calling agrees with the disassembler's opname.
+    PyObject* dis = PyImport_ImportModule("dis");
+    ASSERT_NE(dis, nullptr);
+    PyObject* instructions = PyObject_CallMethod(dis, "get_instructions", "O", co);
+    PyObject* list = PySequence_List(instructions);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); ++i) {
+        PyObject* ins = PyList_GET_ITEM(list, i);
+        PyObject* opname = PyObject_GetAttrString(ins, "opname");
+        PyObject* offset = PyObject_GetAttrString(ins, "offset");
+        std::string name = PyUnicode_AsUTF8(opname);
+        bool call = name == "CALL" || name == "PRECALL" || name == "CALL_FUNCTION_EX";
+        EXPECT_EQ(ct_is_calling(co, static_cast<int32_t>(PyLong_AsLong(offset))) != 0, call) << name;
+        Py_DECREF(opname);
+        Py_DECREF(offset);
+    }
+    Py_DECREF(list);
+    Py_DECREF(instructions);
+    Py_DECREF(dis);
+    Py_DECREF(globals);
+}
+
+TEST(CPythonInternals, TextBytesAreFsencodedUtf8) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("samples = ['plain', 'h\\u00e9llo \\u2713 \\U0001f600', b'caf\\xff.py'.decode('utf-8', 'surrogateescape')]\n"
+                  "expected = [s.encode('utf-8', 'surrogateescape') for s in samples]\n",
+                  globals),
+              nullptr);
+    PyObject* samples = PyDict_GetItemString(globals, "samples");
+    PyObject* expected = PyDict_GetItemString(globals, "expected");
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(samples); ++i) {
+        char buf[256];
+        ptrdiff_t n = ct_text_bytes(PyList_GET_ITEM(samples, i), buf, sizeof buf);
+        PyObject* want = PyList_GET_ITEM(expected, i);
+        ASSERT_EQ(n, PyBytes_GET_SIZE(want));
+        EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), std::string(PyBytes_AS_STRING(want), static_cast<size_t>(n)));
+    }
+    EXPECT_EQ(ct_text_bytes(Py_None, nullptr, 0), -1);
+    Py_DECREF(globals);
+}
+
+// Collects every code object reachable from a module's code.
+void collect_codes(PyObject* code, std::vector<PyCodeObject*>& out) {
+    out.push_back(reinterpret_cast<PyCodeObject*>(code));
+    PyObject* consts = reinterpret_cast<PyCodeObject*>(code)->co_consts;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(consts); ++i)
+        if (PyCode_Check(PyTuple_GET_ITEM(consts, i))) collect_codes(PyTuple_GET_ITEM(consts, i), out);
+}
+
+TEST(LineTable, AgreesWithPyCodeAddr2LineOnTheStandardLibrary) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run(R"(
+import importlib.util, json.decoder, argparse, asyncio.base_events, email.message, typing, dataclasses
+sources = [m.__file__ for m in (json.decoder, argparse, asyncio.base_events, email.message, typing, dataclasses)]
+codes = [compile(open(p).read(), p, "exec") for p in sources]
+)", globals), nullptr);
+    PyObject* codes = PyDict_GetItemString(globals, "codes");
+    std::vector<PyCodeObject*> all;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(codes); ++i) collect_codes(PyList_GET_ITEM(codes, i), all);
+    ASSERT_GT(all.size(), 500u);
+    size_t checked = 0;
+    for (PyCodeObject* co : all) {
+        std::string_view table(PyBytes_AS_STRING(co->co_linetable), static_cast<size_t>(PyBytes_GET_SIZE(co->co_linetable)));
+        for (int offset = 0; offset < Py_SIZE(co) * 2; offset += 2) {
+            int want = PyCode_Addr2Line(co, offset);
+            ASSERT_EQ(line_for_offset(table, co->co_firstlineno, offset), static_cast<uint32_t>(want < 0 ? 0 : want))
+                << PyUnicode_AsUTF8(co->co_qualname) << " offset " << offset;
+            ++checked;
+        }
+    }
+    EXPECT_GT(checked, 50000u);
+    Py_DECREF(globals);
+}
+
+TEST(CodeRegistry, InternsOncePerCodeObjectAndCopiesNames) {
+    PyObject* globals = new_globals("probe_module");
+    ASSERT_NE(run("class C:\n    def m(self):\n        capture()\nC().m()\n", globals), nullptr);
+    CodeRegistry registry(256, 1 << 16);
+    ASSERT_GE(g_seen.size(), 2u);
+    uint32_t id = registry.intern(g_seen[0]);
+    ASSERT_NE(id, CodeRegistry::kNone);
+    EXPECT_EQ(registry.intern(g_seen[0]), id);
+    uint32_t other = registry.intern(g_seen[1]);
+    EXPECT_NE(other, id);
+    CodeRegistry::Entry e = registry.entry(id);
+    EXPECT_EQ(e.name, "C.m");
+    EXPECT_EQ(e.file, "<string>");
+    EXPECT_EQ(e.module, "probe_module");
+    EXPECT_EQ(e.first_line, 2);
+    EXPECT_EQ(line_for_offset(e.line_table, e.first_line, g_seen[0].lasti), 3u);
+    EXPECT_EQ(registry.entry(other).name, "<module>");
+    EXPECT_EQ(registry.entry(other).module, "probe_module");  // module code: from the globals
+    Py_DECREF(globals);
+}
+
+TEST(CodeRegistry, FullTableAndArenaAreReportedNotOverrun) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("def a():\n    capture()\ndef b():\n    a()\nb()\n", globals), nullptr);
+    CodeRegistry tiny(1, 4);  // 64 slots (32 ids), 4 bytes of text
+    uint32_t id = tiny.intern(g_seen[0]);
+    ASSERT_NE(id, CodeRegistry::kNone);
+    EXPECT_GT(tiny.overflows(), 0u);  // the names did not fit: entry kept, text dropped
+    EXPECT_EQ(tiny.entry(id).name, "");
+    Py_DECREF(globals);
+}
+
+}  // namespace
+}  // namespace calltree
