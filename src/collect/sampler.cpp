@@ -58,7 +58,10 @@ namespace {
 // plain time by default.
 enum Event { kWall, kPython, kNative, kSystem, kIdle, kEvents };
 
-constexpr int kSignal = SIGPROF;
+// A real-time signal no Python program is likely to use, rather than SIGPROF: a program (or a
+// library) that sets up SIGPROF/ITIMER_PROF for itself keeps it. If the program takes this one
+// anyway, sampling stops and the profile says so.
+int sample_signal() { return SIGRTMIN + 5; }
 constexpr size_t kMaxDepth = 1024;
 constexpr size_t kMaxThreads = 4096;
 
@@ -267,7 +270,7 @@ private:
     uint32_t truncated_function_;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
-    uint64_t displaced_at_ns_ = 0;  // the program installed its own SIGPROF handler
+    uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
 };
@@ -289,7 +292,7 @@ void Sampler::release_slot(uint32_t index) {
 
 bool Sampler::start() {
     // The signal module reads the dispositions when first imported: importing it before our
-    // handler exists keeps signal.getsignal(SIGPROF) answering SIG_DFL, as under python3.
+    // handler exists keeps signal.getsignal() answering SIG_DFL for it, as under python3.
     PyObject* signal_module = PyImport_ImportModule("signal");
     if (signal_module == nullptr) return false;
     Py_DECREF(signal_module);
@@ -308,14 +311,14 @@ bool Sampler::start() {
     action.sa_sigaction = on_sample_signal;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&action.sa_mask);
-    if (sigaction(kSignal, &action, &s.previous) != 0) {
+    if (sigaction(sample_signal(), &action, &s.previous) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
     }
     // A forked child is another process: it samples nothing and keeps no trace of us.
     pthread_atfork(nullptr, nullptr, [] {
         g_shared->active.store(false);
-        sigaction(kSignal, &g_shared->previous, nullptr);
+        sigaction(sample_signal(), &g_shared->previous, nullptr);
     });
     s.active.store(true);
     start_ns_ = read_clock(CLOCK_MONOTONIC);
@@ -331,7 +334,7 @@ bool Sampler::start() {
 
 bool Sampler::handler_still_ours() {
     struct sigaction current {};
-    if (sigaction(kSignal, nullptr, &current) != 0) return false;
+    if (sigaction(sample_signal(), nullptr, &current) != 0) return false;
     return (current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == on_sample_signal;
 }
 
@@ -345,8 +348,8 @@ void Sampler::run() {
         }
         uint64_t now = read_clock(CLOCK_MONOTONIC);
         if (displaced_at_ns_ == 0) {
-            // The program may install its own SIGPROF handler; then we stop sending signals.
-            if (ticks_ % 64 == 0 && !handler_still_ours()) {
+            // The program may take our signal for itself; then we stop sending it at once.
+            if (!handler_still_ours()) {
                 displaced_at_ns_ = now - start_ns_;
                 g_shared->active.store(false);
             } else {
@@ -392,12 +395,12 @@ bool Sampler::request(ThreadRecord& t) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
     slot->state.store(kRequested, std::memory_order_release);
     siginfo_t info{};
-    info.si_signo = kSignal;
+    info.si_signo = sample_signal();
     info.si_code = SI_QUEUE;
     info.si_pid = g_shared->pid;
     info.si_uid = getuid();
     info.si_value.sival_int = static_cast<int>(t.slot);
-    if (syscall(SYS_rt_tgsigqueueinfo, g_shared->pid, t.tid, kSignal, &info) != 0) {
+    if (syscall(SYS_rt_tgsigqueueinfo, g_shared->pid, t.tid, sample_signal(), &info) != 0) {
         slot->state.store(kIdleSlot, std::memory_order_release);
         return false;
     }
@@ -560,7 +563,7 @@ void Sampler::stop() {
     }
     g_shared->active.store(false);
     // The handler stays installed (inactive): a request still pending on a blocked thread must
-    // not meet SIGPROF's default action, which would kill the process.
+    // not meet the signal's default action, which would kill the process.
 }
 
 void Sampler::add_to(Profile& profile) {
@@ -609,13 +612,14 @@ void Sampler::add_to(Profile& profile) {
     own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
     if (displaced_at_ns_ > 0)
-        own.descriptions.emplace_back("Stopped", "the program installed its own SIGPROF handler after " +
+        own.descriptions.emplace_back("Stopped", "the program installed its own handler for signal " + std::to_string(sample_signal()) + " after " +
                                                      std::to_string(displaced_at_ns_ / 1'000'000) + " ms");
     tree_.add_to(own, ids);
     profile.merge(own);
     for (auto& d : own.descriptions) profile.descriptions.push_back(d);
     if (displaced_at_ns_ > 0)
-        std::cerr << "calltree: the program installed its own SIGPROF handler; sampling stopped after "
+        std::cerr << "calltree: the program installed its own handler for signal " << sample_signal()
+                  << ", which the sampler uses; sampling stopped after "
                   << displaced_at_ns_ / 1'000'000 << " ms" << std::endl;
 }
 
