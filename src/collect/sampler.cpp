@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -340,6 +341,9 @@ bool Sampler::handler_still_ours() {
 
 void Sampler::run() {
     prctl(PR_SET_TIMERSLACK, 1UL);
+    // A late tick charges the time since the last one to whatever runs after it: on a busy
+    // machine, ask for precedence over ordinary threads (allowed for root; ignored otherwise).
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), -10);
     const uint64_t interval = options_.interval_ns;
     uint64_t next = read_clock(CLOCK_MONOTONIC) + interval;
     while (!stopping_.load(std::memory_order_relaxed)) {
@@ -456,7 +460,7 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     tree_.add(node, costs);
     // The run delay is read at slightly different moments than the CPU clocks: what did not fit
     // this interval belongs to the next one (bounded, so a stale reading cannot pile up).
-    t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, uint64_t{50'000'000});
+    t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
     t.pending_wall = t.pending_cpu = t.pending_system = 0;
 }
 
