@@ -21,19 +21,23 @@ def profiled_run(self):
     profiler.runcall(original_run, self)
 
 
-def main():
-    out, script = sys.argv[1], sys.argv[2]
-    sys.argv = sys.argv[2:]
+def profile_all_threads(script, argv):
+    """Runs `script` with sys.argv[1:] = argv as `python3 script` would; returns the merged Stats."""
+    sys.argv = [script, *argv]
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python3 script.py` sets it
     threading.Thread.run = profiled_run
     main_profile = cProfile.Profile()
     try:
         main_profile.runcall(runpy.run_path, script, run_name="__main__")
+    except SystemExit:
+        pass
     finally:
         stats = pstats.Stats(main_profile)
         for profiler in thread_profiles:
             stats.add(profiler)
-        stats.dump_stats(out)
+    return stats
 
 
-main()
+if __name__ == "__main__":
+    out = sys.argv[1]
+    profile_all_threads(sys.argv[2], sys.argv[3:]).dump_stats(out)

@@ -1,6 +1,10 @@
 """Bad input gets one clear line and a non-zero status, never a crash; output problems are found
 before the program runs; nothing half-written is left behind."""
 import os
+import resource
+import signal
+import subprocess
+import time
 import unittest
 
 from callgrind_parse import parse
@@ -47,6 +51,48 @@ class BadInput(TempDirTest):
         self.assertEqual(r.stdout, "ran\n")
         self.assertEqual(r.stderr.strip(), "calltree: cannot write output file '/dev/full': No space left on device")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["prog.py"])
+
+
+# A program that imports enough to make a profile of tens of kilobytes, then waits for a signal.
+WAITS = "import json, argparse, time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.005)\n"
+OLD_PROFILE = "# an earlier profile that must survive\n" * 10
+
+
+def small_file_limit():
+    """In the child: files may not grow beyond 4 KiB. Writing past the limit then fails with EFBIG
+    (python3, and so calltree, ignores SIGXFSZ), even for root, which permission bits do not stop."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class OutputSurvivesAFailedWrite(TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.out = self.write("out.callgrind", OLD_PROFILE)
+        self.script = self.write("prog.py", WAITS)
+
+    def assert_old_profile_intact(self, status, stderr):
+        self.assertNotEqual(status, 0)
+        self.assertRegex(stderr, r"(^|\n)calltree: cannot write output file '[^\n]*out\.callgrind': File too large\n")
+        with open(self.out) as f:
+            self.assertEqual(f.read(), OLD_PROFILE)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["out.callgrind", "prog.py"], "temporary files left")
+
+    def test_program_that_ends(self):
+        script = self.write("prog.py", "import json, argparse\n")
+        r = run([CALLTREE, "-o", self.out, script], preexec_fn=small_file_limit)
+        self.assert_old_profile_intact(r.returncode, r.stderr)
+
+    def test_after_sigint_and_sigterm(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                proc = subprocess.Popen([CALLTREE, "-o", self.out, self.script], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=small_file_limit)
+                self.assertEqual(proc.stdout.readline(), "looping\n")
+                time.sleep(0.1)
+                proc.send_signal(sig)
+                _, err = proc.communicate(timeout=60)
+                self.assert_old_profile_intact(proc.returncode, err)
 
 
 class OutputNaming(TempDirTest):
