@@ -389,10 +389,10 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now) {
     t.pending_wall += wall;
     t.pending_cpu += std::min(cpu, wall);
     t.pending_system += system;
-    // A thread that ran for less than the whole interval may have waited for a CPU. One that
-    // has not run for a while is asleep: reading it every 16 ticks is enough.
+    // A thread that ran may have waited for a CPU in between. One that has not run for a while
+    // is asleep: reading it every 16 ticks is enough (its quiet time is settled as often).
     bool quiet_settles = t.quiet_ticks <= 16 || t.quiet_ticks % 16 == 0;
-    if (cpu > 0 ? cpu + wall / 32 < wall : quiet_settles) refresh_run_delay(t);
+    if (cpu > 0 || quiet_settles) refresh_run_delay(t);
 }
 
 bool Sampler::request(ThreadRecord& t) {
@@ -458,10 +458,11 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     costs[kIdle] = off_cpu - waiting_for_cpu;
     costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kIdle];
     tree_.add(node, costs);
-    // The run delay is read at slightly different moments than the CPU clocks: what did not fit
-    // this interval belongs to the next one (bounded, so a stale reading cannot pile up).
-    t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
-    t.pending_wall = t.pending_cpu = t.pending_system = 0;
+    t.pending_waiting = 0;
+    // The kernel's user/system split advances a scheduler tick (several ms) at a time, while the
+    // run time is exact: system time beyond this interval's CPU belongs to the next intervals.
+    t.pending_system -= system;
+    t.pending_wall = t.pending_cpu = 0;
 }
 
 void Sampler::refresh_run_delay(ThreadRecord& t) {

@@ -1,0 +1,220 @@
+"""calltree --sample against ground truth: programs in tests/e2e/sampling time their own phases
+(perf_counter, os.times, process_time); the profile's shares must agree with what they measure,
+and the program must not be able to tell it is sampled.
+
+Targets (issue 7) are 1 pp on phase shares, 97% category purity, 5 pp on System, 1% on the
+per-call ratio, 3% on the threads' CPU; the assertions leave room for a shared 2-core machine
+and print the measured figures (run with -v to see them)."""
+import json
+import os
+import subprocess
+import unittest
+
+from callgrind_parse import parse
+from helpers import CALLTREE, PYTHON, TempDirTest, run
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAMS = os.path.join(HERE, "sampling")
+EVENTS = ["Wall", "Python", "Native", "System", "Idle"]
+# One BLAS thread: the matrix product then runs on the thread that called it, so the ground
+# truth (all of it native CPU on the main thread) does not depend on how BLAS waits for workers.
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+
+def program(name):
+    return os.path.join(PROGRAMS, name)
+
+
+def line_of(name, text):
+    """The line number of the first line of program `name` containing `text`."""
+    with open(program(name)) as f:
+        return next(i for i, line in enumerate(f, 1) if text in line)
+
+
+def costs_by_function(profile):
+    """{function name: {event: self cost}} (names are unique in these programs)."""
+    out = {}
+    for (name, _file, _ob), fn in profile.functions.items():
+        c = dict(zip(profile.events, fn.self_cost + [0] * (len(profile.events) - len(fn.self_cost))))
+        out[name] = {e: out.get(name, {}).get(e, 0) + c.get(e, 0) for e in profile.events}
+    return out
+
+
+def inclusive_by_function(profile):
+    """{function name: {event: inclusive cost}}: self plus calls made (KCachegrind's view)."""
+    out = costs_by_function(profile)
+    for arc in profile.arcs:
+        if arc.caller[0] == arc.callee[0]:
+            continue
+        for e, v in zip(profile.events, arc.inclusive):
+            out[arc.caller[0]][e] += v
+    return out
+
+
+class Sampled(TempDirTest):
+    def sample(self, args, extra=(), env=ENV):
+        out = self.path("sample.callgrind")
+        res = run([CALLTREE, "--sample", *extra, "-o", out, *args], env=env, timeout=300)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return res, parse(out)
+
+    def plain(self, args, env=ENV):
+        res = run([PYTHON, *args], env=env, timeout=300)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return json.loads(res.stdout)
+
+
+class Accuracy(Sampled):
+    def test_phase_shares_and_categories(self):
+        args = [program("phases.py"), "8000000", "8", "0.6"]
+        truth = self.plain(args)
+        res, profile = self.sample(args)
+        self.assertEqual(profile.events, EVENTS)
+        f = inclusive_by_function(profile)
+        phases = {"python": "python_phase", "native": "native_phase", "idle": "idle_phase"}
+        total = sum(f[fn]["Wall"] for fn in phases.values())
+        truth_total = sum(truth[k] for k in phases)
+        own = json.loads(res.stdout)  # the same run, timed by the program itself
+        own_total = sum(own[k] for k in phases)
+        for key, fn in phases.items():
+            ours, real, same_run = f[fn]["Wall"] / total, truth[key] / truth_total, own[key] / own_total
+            print(f"\n{fn}: share {ours:.3f} (unprofiled {real:.3f}, this run {same_run:.3f}); " +
+                  ", ".join(f"{e} {f[fn][e] / f[fn]['Wall']:.3f}" for e in EVENTS[1:]))
+            self.assertLess(abs(ours - same_run), 0.015, fn)
+            # Another run of a numpy phase on a shared machine varies by more than the sampler's
+            # error: this bound is for gross mistakes only.
+            self.assertLess(abs(ours - real), 0.08, fn)
+        self.assertGreaterEqual(f["python_phase"]["Python"] / f["python_phase"]["Wall"], 0.95)
+        self.assertGreaterEqual(f["native_phase"]["Native"] / f["native_phase"]["Wall"], 0.95)
+        self.assertGreaterEqual(f["idle_phase"]["Idle"] / f["idle_phase"]["Wall"], 0.95)
+        # Every cost line: Wall is the sum of the four, and the file's totals are the sums.
+        for fn in profile.functions.values():
+            for line, c in fn.self_by_line.items():
+                c = c + [0] * (5 - len(c))
+                self.assertEqual(c[0], sum(c[1:]), line)
+        self.assertEqual(profile.totals[0], sum(profile.totals[1:]))
+        self.assertIn("Samples", profile.desc)
+        self.assertIn("Samples lost", profile.desc)
+
+    def test_lines_of_a_function(self):
+        # The loop body's line carries the python phase's cost; the sleep's line the idle.
+        _, profile = self.sample([program("phases.py"), "3000000", "2", "0.3"])
+        by_name = {k[0]: v for k, v in profile.functions.items()}
+        loop_lines = by_name["python_phase"].self_by_line
+        hottest = max(loop_lines, key=lambda line: loop_lines[line][0])
+        self.assertIn(hottest, (line_of("phases.py", "for i in range(n):"), line_of("phases.py", "total += i * i")))
+        self.assertEqual(list(by_name["idle_phase"].self_by_line), [line_of("phases.py", "time.sleep(seconds)")])
+        # The call into idle_phase sits on its call line in main.
+        calls = [a for a in profile.arcs if a.callee[0] == "idle_phase"]
+        self.assertEqual([a.call_line for a in calls], [line_of("phases.py", "idle_phase(sleep)")])
+
+    def test_system_share(self):
+        args = [program("syscalls.py"), "150000"]
+        truth = self.plain(args)
+        _, profile = self.sample(args)
+        f = inclusive_by_function(profile)["system_phase"]
+        ours, real = f["System"] / f["Wall"], truth["system"] / truth["wall"]
+        print(f"\nsystem share {ours:.3f} (os.times unprofiled {real:.3f})")
+        self.assertLess(abs(ours - real), 0.08)
+
+    def test_no_per_call_bias(self):
+        # Ten times more calls than loop iterations; the program's own clock is the truth.
+        truth_runs = []
+        for _ in range(2):
+            res, profile = self.sample([program("percall.py"), "4000000", "12000000"])
+            truth = json.loads(res.stdout)
+            f = inclusive_by_function(profile)
+            ours = f["many_calls"]["Wall"] / f["plain_loop"]["Wall"]
+            real = truth["calls"] / truth["loop"]
+            truth_runs.append((ours, real))
+            print(f"\ncalls/loop ratio {ours:.3f}, measured by the program {real:.3f}")
+        self.assertTrue(any(abs(o / r - 1) < 0.03 for o, r in truth_runs), truth_runs)
+
+    def test_threads(self):
+        res, profile = self.sample([program("threads.py"), "3000000", "0.8"])
+        truth = json.loads(res.stdout)
+        f = inclusive_by_function(profile)
+        print(f"\ndoze: Idle {f['doze']['Idle'] / f['doze']['Wall']:.3f}")
+        self.assertGreaterEqual(f["doze"]["Idle"] / f["doze"]["Wall"], 0.95)
+        python = f["spin"]["Python"] + f["spin"]["System"]
+        print(f"\nspin threads' CPU {python / 1e9:.3f} s, process CPU {truth['cpu']:.3f} s")
+        self.assertLess(abs(python / 1e9 - truth["cpu"]) / truth["cpu"], 0.06)
+        self.assertGreater(f["doze"]["Wall"], 2 * 0.75e9)  # two sleeping threads, each seen
+
+    def test_stable_top_lines(self):
+        def top():
+            _, profile = self.sample([program("hotspots.py")])
+            total = profile.totals[0]
+            lines = {(k[0], line): c[0] / total for k, fn in profile.functions.items()
+                     for line, c in fn.self_by_line.items()}
+            return dict(sorted(lines.items(), key=lambda kv: -kv[1])[:10])
+        first, second = top(), top()
+        heavy = [k for k, v in first.items() if v > 0.05]
+        self.assertGreaterEqual(len(heavy), 3)
+        for k in heavy:
+            self.assertIn(k, second)
+            self.assertLess(abs(first[k] - second[k]), 0.05, k)
+
+
+class Unnoticed(Sampled):
+    def test_same_behaviour_as_python3(self):
+        args = [program("unnoticed.py")]
+        py = run([PYTHON, *args], env=ENV, timeout=60)
+        res, profile = self.sample(args)
+        self.assertEqual(res.stdout, py.stdout)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertIn("busy", [k[0] for k in profile.functions])
+
+    def test_program_that_takes_our_signal_keeps_it(self):
+        code = ("import signal, time\n"
+                "got = []\n"
+                "signal.signal(signal.SIGRTMIN + 5, lambda *a: got.append(1))\n"
+                "end = time.perf_counter() + 0.3\n"
+                "while time.perf_counter() < end: pass\n"
+                "signal.raise_signal(signal.SIGRTMIN + 5)\n"
+                "print(len(got))\n")
+        py = run([PYTHON, "-c", code], timeout=60)
+        res = run([CALLTREE, "--sample", "-o", self.path("x.cg"), "-c", code], timeout=60)
+        self.assertEqual(res.stdout, py.stdout)
+        self.assertEqual(res.returncode, 0)
+        self.assertIn("sampling stopped", res.stderr)
+        self.assertIn("Stopped", parse(self.path("x.cg")).desc)
+
+    def test_exit_status_and_output_like_python3(self):
+        code = "import sys; print('out'); sys.exit(3)"
+        py = run([PYTHON, "-c", code])
+        res = run([CALLTREE, "--sample", "-o", self.path("x.cg"), "-c", code])
+        self.assertEqual((res.stdout, res.returncode), (py.stdout, py.returncode))
+        self.assertRegex(res.stderr, r"calltree: wrote .*x\.cg")
+        # callgrind_annotate reads the file (a real callgrind reader).
+        ann = subprocess.run(["callgrind_annotate", self.path("x.cg")], capture_output=True, text=True)
+        self.assertEqual(ann.returncode, 0, ann.stderr)
+        self.assertIn("Wall", ann.stdout)
+
+
+class Options(TempDirTest):
+    def test_bad_intervals(self):
+        for bad in ("0.05ms", "200ms", "abc", "1h", "-1ms"):
+            res = run([CALLTREE, "--sample", "--interval", bad, "-o", self.path("x"), "-c", "pass"])
+            self.assertEqual(res.returncode, 2, bad)
+            self.assertEqual(len(res.stderr.strip().splitlines()), 1, res.stderr)
+            self.assertIn("--interval", res.stderr)
+            self.assertFalse(os.path.exists(self.path("x")))
+
+    def test_pstats_is_refused(self):
+        res = run([CALLTREE, "--sample", "--format", "pstats", "-o", self.path("x"), "-c", "pass"])
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("pstats", res.stderr)
+
+    def test_interval_sets_the_sample_rate(self):
+        code = "import time\nend = time.perf_counter() + 0.4\nwhile time.perf_counter() < end: pass\n"
+        counts = {}
+        for interval in ("0.2ms", "4ms"):
+            res = run([CALLTREE, "--sample", "--interval", interval, "-o", self.path("x"), "-c", code])
+            self.assertEqual(res.returncode, 0, res.stderr)
+            counts[interval] = int(parse(self.path("x")).desc["Samples"].split()[0])
+        self.assertGreater(counts["0.2ms"], 5 * counts["4ms"], counts)
+
+
+if __name__ == "__main__":
+    unittest.main()
