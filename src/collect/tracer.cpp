@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <unordered_map>
@@ -74,7 +73,6 @@ struct ThreadStack {
     std::vector<uint32_t> function_depth;
     std::vector<uint32_t> pair_depth;
     uint64_t last = 0;  // the latest clock reading on this thread
-    uint64_t overhead = 0;  // the profiler's cost on this thread so far: raw clock minus program clock
 };
 
 struct State {
@@ -83,7 +81,6 @@ struct State {
     bool use_tsc = false;
     TscCalibration calibration;
     double ns_per_tick = 1.0;
-    uint64_t bias = 0;  // the profiler's own cost per event, in clock ticks (measure_bias)
     Py_tracefunc callback = nullptr;
     PyObject* hook = nullptr;  // builtin that (re)installs `callback` when used as a Python-level profiler
 
@@ -102,9 +99,8 @@ struct State {
 };
 
 // Never destroyed: callbacks may outlive static destructors. A namespace-scope pointer, not a
-// function-local static, so the hot path reads it without an initialisation guard. Pointed at
-// a scratch state only while the bias is measured, before the program starts.
-State* g_state = new State();
+// function-local static, so the hot path reads it without an initialisation guard.
+State* const g_state = new State();
 
 inline State& state() { return *g_state; }
 
@@ -265,24 +261,12 @@ inline void leave(ThreadStack& ts, void* key, uint64_t now) {
     if (stack.empty()) root_returned(ts);
 }
 
-// The clock the program would have read without the profiler. Each interval between two events
-// on a thread holds the cost of one event (the end of one callback, the start of the next):
-// s.bias is taken out of each. The program clock never runs backwards; an interval shorter than
-// the bias counts as zero.
-inline uint64_t program_clock(ThreadStack& ts, uint64_t raw) {
-    uint64_t now = raw > ts.overhead ? raw - ts.overhead : 0;
-    if (now < ts.last) now = ts.last;
-    ts.overhead = raw - now + state().bias;
-    return now;
-}
-
 template <class Clock>
 int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    uint64_t raw = Clock::now();
+    uint64_t now = Clock::now();
     State& s = state();
     if (!s.active) return 0;
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
-    uint64_t now = program_clock(*ts, raw);
     switch (what) {
         case PyTrace_CALL:
             enter(*ts, python_function(frame), frame, true, now);
@@ -356,82 +340,6 @@ uint64_t read_clock(const State& s) {
     return s.use_tsc ? TscClock::now() : MonotonicClock::now();
 }
 
-// What the bias is measured on: the same loop with and without a call per iteration.
-constexpr const char* kBiasProgram = R"(
-def tiny():
-    pass
-
-def calls(n):
-    for _ in range(n):
-        tiny()
-
-def loop(n):
-    for _ in range(n):
-        pass
-)";
-
-// The profiler's own cost per event, in clock ticks, measured at start-up as the `profile`
-// module's calibrate() does, but automatically: a loop making calls is timed plain and under the
-// callback (recording into a scratch state, dropped afterwards), minimum of several runs. Under
-// any profile hook CPython also sends every bytecode through its tracing dispatch, a slowdown
-// factor measured on the loop without calls; that part is not per event and stays in the costs
-// (it slows all code alike), so only what the calls cost beyond it is divided by their events.
-uint64_t measure_bias(State& s) {
-    constexpr long kCalls = 10000;
-    constexpr int kRuns = 9;
-    PyObject* globals = PyDict_New();
-    if (globals == nullptr || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) != 0) {
-        Py_XDECREF(globals);
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject* defined = PyRun_String(kBiasProgram, Py_file_input, globals, globals);
-    PyObject* calls = PyDict_GetItemString(globals, "calls");
-    PyObject* loop = PyDict_GetItemString(globals, "loop");
-    PyObject* n = PyLong_FromLong(kCalls);
-    bool ok = defined != nullptr && calls != nullptr && loop != nullptr && n != nullptr;
-    State scratch;
-    scratch.options = s.options;
-    scratch.functions.emplace_back();
-    scratch.namings.emplace_back();
-    scratch.active = true;
-    ThreadStack* own_stack = t_stack;
-    auto time = [&](PyObject* fn, bool profiled) {
-        if (profiled) {
-            g_state = &scratch;
-            t_stack = nullptr;
-            PyEval_SetProfile(s.callback, nullptr);
-        }
-        uint64_t start = read_clock(s);
-        PyObject* result = PyObject_CallOneArg(fn, n);
-        uint64_t end = read_clock(s);
-        if (profiled) {
-            PyEval_SetProfile(nullptr, nullptr);
-            g_state = &s;
-            t_stack = own_stack;
-        }
-        ok = ok && result != nullptr;
-        Py_XDECREF(result);
-        return end > start ? end - start : 0;
-    };
-    uint64_t plain_calls = UINT64_MAX, plain_loop = UINT64_MAX, traced_calls = UINT64_MAX, traced_loop = UINT64_MAX;
-    for (int run = 0; ok && run < kRuns; ++run) {
-        plain_calls = std::min(plain_calls, time(calls, false));
-        traced_calls = std::min(traced_calls, time(calls, true));
-        plain_loop = std::min(plain_loop, time(loop, false));
-        traced_loop = std::min(traced_loop, time(loop, true));
-    }
-    for (PyObject* code : scratch.held_code) Py_DECREF(code);
-    Py_XDECREF(n);
-    Py_XDECREF(defined);
-    Py_DECREF(globals);
-    PyErr_Clear();
-    if (!ok || plain_loop == 0) return 0;
-    double dispatch = static_cast<double>(traced_loop) / static_cast<double>(plain_loop);
-    double per_event = (static_cast<double>(traced_calls) - dispatch * static_cast<double>(plain_calls)) / (2.0 * kCalls + 2);
-    return per_event > 0 ? static_cast<uint64_t>(per_event) : 0;
-}
-
 }  // namespace
 
 bool start(const TracerOptions& options) {
@@ -452,8 +360,6 @@ bool start(const TracerOptions& options) {
     }
     s.functions.emplace_back();  // kRoot
     s.namings.emplace_back().name = "<root>";
-    // The counter clock's costs are exact by design: nothing to take out.
-    if (options.clock != TracerClock::Counter) s.bias = measure_bias(s);
     s.hook = PyCFunction_New(&g_hook_def, nullptr);
     if (s.hook == nullptr) return false;
     PyObject* threading = PyImport_ImportModule("threading");
@@ -478,7 +384,7 @@ void stop() {
     for (auto& ts : s.threads) {
         // CPU clocks are per thread: another thread's stack closes at its own last reading.
         bool own_clock = ts.get() == t_stack || s.options.clock != TracerClock::Cpu;
-        uint64_t close_at = own_clock ? program_clock(*ts, now) : ts->last;
+        uint64_t close_at = own_clock ? now : ts->last;
         while (!ts->stack.empty()) pop(*ts, close_at);
     }
     if (s.use_tsc) s.ns_per_tick = s.calibration.finish();
