@@ -263,6 +263,8 @@ private:
                 file_known[k.file_id] = true;
             }
             ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
+            // Written back as read: --format pstats keeps the input's keys.
+            if (names_.names[i] != k.name) profile.function(ids[i]).pstats_name = k.name;
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));

@@ -78,14 +78,22 @@ struct CallerSums {
 void write_pstats(const Profile& profile, std::ostream& out) {
     errno = 0;
     const auto& functions = profile.functions();
-    // pstats keys ignore the object: two functions that would share (file, line, name) get the
-    // object appended to the name, so neither is lost.
+    // Keys are (file, first line, name) with cProfile's name (Function::pstats_name). Functions
+    // that would share a key (two lambdas on one line, which cProfile's own file merges, losing
+    // one) use their display names, unique within a file and object; functions of two objects
+    // whose names are still equal get the object appended, so none is lost.
     using Key = std::tuple<std::string, uint32_t, std::string>;
+    auto key_of = [&](const Function& f) {
+        return Key{profile.file(f.file), f.line.value, f.pstats_name.empty() ? f.name : f.pstats_name};
+    };
+    std::map<Key, uint32_t> sharing;
+    for (const Function& f : functions) ++sharing[key_of(f)];
     std::vector<Key> keys(functions.size());
     std::map<Key, uint32_t> seen;
     for (uint32_t i = 0; i < functions.size(); ++i) {
         const Function& f = functions[i];
-        Key key{profile.file(f.file), f.line.value, f.name};
+        Key key = key_of(f);
+        if (sharing[key] > 1) std::get<2>(key) = f.name;
         // Repeat the suffix in the (unlikely) case that a real function already has that name.
         while (!seen.emplace(key, i).second) std::get<2>(key) += " [" + profile.object(f.object) + "]";
         keys[i] = key;

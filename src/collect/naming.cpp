@@ -1,5 +1,8 @@
 #include "collect/naming.h"
 
+#include <unordered_map>
+#include <unordered_set>
+
 #include "model/names.h"
 
 namespace calltree {
@@ -39,16 +42,72 @@ std::string module_name(PyFrameObject* frame, const std::string& file) {
     return dot == std::string::npos || dot == 0 ? stem : stem.substr(0, dot);
 }
 
+// Where the code's body starts on its line: the column of the first instruction that has a
+// source span. The prologue (RESUME, MAKE_CELL, COPY_FREE_VARS...) sits at column 0 with an empty
+// span in every code object, so the first instruction's own column would not tell two lambdas
+// apart. -1 without column information (python3 -X no_debug_ranges).
+int32_t body_column(PyCodeObject* code) {
+    const int units = static_cast<int>(_PyCode_NBYTES(code) / sizeof(_Py_CODEUNIT));
+    for (int unit = 0; unit < units; ++unit) {
+        int line = -1, column = -1, end_line = -1, end_column = -1;
+        if (PyCode_Addr2Location(code, unit * static_cast<int>(sizeof(_Py_CODEUNIT)), &line, &column, &end_line,
+                                 &end_column) == 0)
+            break;
+        if (column >= 0 && (end_line > line || (end_line == line && end_column > column))) return column;
+    }
+    return -1;
+}
+
+// Functions sharing this key share their display name before it is made unique.
+std::string name_key(const FunctionNaming& n, const std::string& name) {
+    std::string key;
+    key.reserve(n.object.size() + n.file.size() + name.size() + 2);
+    key.append(n.object).push_back('\0');
+    key.append(n.file).push_back('\0');
+    key.append(name);
+    return key;
+}
+
 }  // namespace
 
 FunctionNaming name_python_function(PyCodeObject* code, PyFrameObject* frame, const std::string& cwd) {
     FunctionNaming n;
+    n.co_name = utf8(code->co_name);
     n.name = utf8(code->co_qualname);
-    if (n.name.empty()) n.name = utf8(code->co_name);
+    if (n.name.empty()) n.name = n.co_name;
     n.file = absolute_path(utf8(code->co_filename), cwd);
     n.object = module_name(frame, n.file);
     n.line = code->co_firstlineno > 0 ? static_cast<uint32_t>(code->co_firstlineno) : 0;
+    n.column = body_column(code);
     return n;
+}
+
+std::string identity_of(const FunctionNaming& n) {
+    return name_key(n, n.name) + '\0' + std::to_string(n.line) + ':' + std::to_string(n.column);
+}
+
+std::vector<std::string> display_names(std::span<const FunctionNaming> functions) {
+    std::unordered_map<std::string, uint32_t> lines_of_name;  // distinct first lines per name
+    std::unordered_map<std::string, uint32_t> at_line;        // functions per (name, line)
+    for (const FunctionNaming& f : functions) {
+        uint32_t& here = at_line[name_key(f, f.name) + '\0' + std::to_string(f.line)];
+        if (here++ == 0) ++lines_of_name[name_key(f, f.name)];
+    }
+    std::vector<std::string> names(functions.size());
+    std::unordered_set<std::string> taken;
+    for (size_t i = 0; i < functions.size(); ++i) {
+        const FunctionNaming& f = functions[i];
+        std::string& name = names[i] = f.name;
+        bool shares_line = at_line[name_key(f, f.name) + '\0' + std::to_string(f.line)] > 1;
+        if (shares_line || lines_of_name[name_key(f, f.name)] > 1) name += ":" + std::to_string(f.line);
+        if (shares_line && f.column >= 0) name += ":" + std::to_string(f.column + 1);
+        size_t plain = name.size();
+        for (int n = 2; !taken.insert(name_key(f, name)).second; ++n) {
+            name.resize(plain);
+            name += "#" + std::to_string(n);
+        }
+    }
+    return names;
 }
 
 // Mirrors how cProfile (Modules/_lsprof.c) labels C functions, so users recognise them and

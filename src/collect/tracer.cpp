@@ -20,7 +20,6 @@ namespace {
 constexpr uint32_t kRoot = 0;
 
 struct FunctionRecord {
-    FunctionNaming naming;
     uint64_t calls = 0;
     uint64_t primitive_calls = 0;
     uint64_t self = 0;
@@ -86,9 +85,9 @@ struct State {
     PyObject* hook = nullptr;  // builtin that (re)installs `callback` when used as a Python-level profiler
 
     std::vector<FunctionRecord> functions;
+    std::vector<FunctionNaming> namings;  // per function; apart from the counters the hot path touches
     FlatMap<const void*, uint32_t, PointerHash> function_ids{nullptr};  // code object / PyMethodDef*
-    std::unordered_map<std::string, uint32_t> by_location;              // same source -> same function
-    std::unordered_map<std::string, uint32_t> by_name;                  // for unique names
+    std::unordered_map<std::string, uint32_t> by_identity;              // see identity_of
     std::vector<PyObject*> held_code;  // keeps code objects alive so their addresses stay unique
 
     std::vector<ArcRecord> arcs;
@@ -116,21 +115,15 @@ ThreadStack* attach_thread() {
     return t_stack;
 }
 
-std::string key_of(const std::string& object, const std::string& file, const std::string& name) {
-    std::string key;
-    key.reserve(object.size() + file.size() + name.size() + 2);
-    key.append(object).push_back('\0');
-    key.append(file).push_back('\0');
-    key.append(name);
-    return key;
-}
-
-uint32_t add_function(FunctionNaming naming) {
+// The function `naming` identifies, added at first sight.
+uint32_t function_named(FunctionNaming naming) {
     State& s = state();
-    auto id = static_cast<uint32_t>(s.functions.size());
-    s.by_name.emplace(key_of(naming.object, naming.file, naming.name), id);
-    s.functions.push_back(FunctionRecord{std::move(naming)});
-    return id;
+    auto [it, added] = s.by_identity.try_emplace(identity_of(naming), static_cast<uint32_t>(s.functions.size()));
+    if (added) {
+        s.functions.emplace_back();
+        s.namings.push_back(std::move(naming));
+    }
+    return it->second;
 }
 
 // Python errors raised while naming must not disturb an exception that is propagating.
@@ -147,25 +140,12 @@ private:
 };
 
 // First sight of a code object. Code objects recreated from the same source (exec in a loop,
-// reloads) share one function; different source locations under one qualified name get
-// ":<first line>" so KCachegrind never merges them.
+// reloads) share one function (naming.h: identity_of); names are made unique when the profile
+// is built, once every function is known.
 [[gnu::noinline]] uint32_t intern_code(PyCodeObject* code, PyFrameObject* frame) {
     State& s = state();
     PreserveError preserve;
-    FunctionNaming naming = name_python_function(code, frame, s.options.cwd);
-    std::string location = key_of(naming.object, naming.file, naming.name) + '\0' + std::to_string(naming.line);
-    uint32_t id;
-    if (auto it = s.by_location.find(location); it != s.by_location.end()) {
-        id = it->second;
-    } else {
-        if (s.by_name.count(key_of(naming.object, naming.file, naming.name)) != 0) {
-            naming.name += ":" + std::to_string(naming.line);
-            for (int n = 2; s.by_name.count(key_of(naming.object, naming.file, naming.name)) != 0; ++n)
-                naming.name += "#" + std::to_string(n);
-        }
-        id = add_function(std::move(naming));
-        s.by_location.emplace(std::move(location), id);
-    }
+    uint32_t id = function_named(name_python_function(code, frame, s.options.cwd));
     Py_INCREF(code);
     s.held_code.push_back(reinterpret_cast<PyObject*>(code));
     s.function_ids.insert(code, id);
@@ -177,12 +157,7 @@ private:
 [[gnu::noinline]] uint32_t intern_c_function(PyCFunctionObject* fn) {
     State& s = state();
     PreserveError preserve;
-    FunctionNaming naming = name_c_function(fn);
-    uint32_t id;
-    if (auto it = s.by_name.find(key_of(naming.object, naming.file, naming.name)); it != s.by_name.end())
-        id = it->second;
-    else
-        id = add_function(std::move(naming));
+    uint32_t id = function_named(name_c_function(fn));
     s.function_ids.insert(fn->m_ml, id);
     return id;
 }
@@ -383,7 +358,8 @@ bool start(const TracerOptions& options) {
             s.callback = profile_callback<CounterClock>;
             break;
     }
-    s.functions.push_back(FunctionRecord{FunctionNaming{"<root>", "", "", 0}});  // kRoot
+    s.functions.emplace_back();  // kRoot
+    s.namings.emplace_back().name = "<root>";
     s.hook = PyCFunction_New(&g_hook_def, nullptr);
     if (s.hook == nullptr) return false;
     PyObject* threading = PyImport_ImportModule("threading");
@@ -422,11 +398,14 @@ Profile build_profile() {
         return s.ns_per_tick == 1.0 ? ticks : static_cast<uint64_t>(std::llround(static_cast<double>(ticks) * s.ns_per_tick));
     };
     std::vector<FunctionId> ids(s.functions.size());
+    std::vector<std::string> names = display_names(s.namings);
     for (size_t i = 1; i < s.functions.size(); ++i) {
         const FunctionRecord& f = s.functions[i];
-        const FunctionNaming& n = f.naming;
-        FunctionId id = profile.intern_function(n.name, profile.intern_file(n.file), profile.intern_object(n.object),
+        const FunctionNaming& n = s.namings[i];
+        FunctionId id = profile.intern_function(names[i], profile.intern_file(n.file), profile.intern_object(n.object),
                                                 Line(n.line));
+        // pstats tools key a Python function by (file, first line, co_name), as cProfile writes it.
+        if (!n.co_name.empty() && n.co_name != names[i]) profile.function(id).pstats_name = n.co_name;
         ids[i] = id;
         profile.add_calls(id, f.calls, f.primitive_calls);
         uint64_t self = ns(f.self);

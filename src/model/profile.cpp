@@ -120,6 +120,7 @@ void Profile::merge(const Profile& other) {
         FunctionId id = intern_function(f.name, intern_file(other.file(f.file)),
                                         intern_object(other.object(f.object)), f.line);
         fmap[i] = id;
+        if (functions_[id.value].pstats_name.empty()) functions_[id.value].pstats_name = f.pstats_name;
         add_calls(id, f.calls, f.primitive_calls);
         add_inclusive(id, remap(f.inclusive));
         for (const auto& [line, costs] : f.self_by_line) add_self_cost(id, line, remap(costs));

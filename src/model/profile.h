@@ -36,6 +36,9 @@ struct Function {
     FileId file;
     ObjectId object;
     Line line;           // first line (def line); 0 for builtins
+    // The name in a pstats key (file, first line, name) when it is not `name`: a Python
+    // function's co_name, as cProfile writes it, where `name` is the qualified display name.
+    std::string pstats_name;
     uint64_t calls = 0;            // every call, recursive ones included (pstats nc)
     uint64_t primitive_calls = 0;  // calls not made while already active (pstats cc)
     Costs inclusive;               // over outermost activations only (pstats ct)

@@ -20,8 +20,8 @@ ALL_THREADS_CPROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 
 
 def co_name(name):
-    """Our name (co_qualname, maybe with a ':<line>' or ':<line>#<n>' suffix) -> co_name."""
-    return re.sub(r":\d+(#\d+)?$", "", name).rsplit(".", 1)[-1]
+    """Our name (co_qualname, maybe with a ':<line>', ':<line>:<column>' or '#<n>' suffix) -> co_name."""
+    return re.sub(r":\d+(:\d+)?(#\d+)?$", "", name).rsplit(".", 1)[-1]
 
 
 def our_python_counts(cg, script):

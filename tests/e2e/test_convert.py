@@ -235,18 +235,16 @@ class PstatsOutput(TempDirTest):
         r = run([CALLTREE, "convert", prof, "--format", "pstats", "-o", back])
         self.assertEqual(r.returncode, 0, r.stderr)
         a, b = pstats.Stats(prof).stats, pstats.Stats(back).stats
-        self.assertEqual(len(a), len(b))
+        # The keys are the input's, even where the callgrind names get ":<line>" suffixes.
+        self.assertEqual(set(a), set(b))
         # Repeated keys and file names are back-references, as in CPython's marshal output.
         self.assertLessEqual(os.path.getsize(back), os.path.getsize(prof) * 1.05)
-        rename = {}
-        for k in b:
-            rename[(k[0], k[1], base_name(k[2]) if k[0] != "~" else k[2])] = k
         for k, (cc, nc, tt, ct, callers) in a.items():
-            mine = b[rename[k]]
+            mine = b[k]
             self.assertEqual(mine[:2], (cc, nc))
             self.assertAlmostEqual(mine[2], tt, delta=1e-9)
             self.assertAlmostEqual(mine[3], ct, delta=1e-9)
-            self.assertEqual(len(mine[4]), len(callers))
+            self.assertEqual(set(mine[4]), set(callers))
 
 
 
