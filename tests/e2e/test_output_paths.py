@@ -52,27 +52,47 @@ class WritesThroughLinks(TempDirTest):
         self.assertTrue(os.path.islink(link))
         self.assertTrue(stat.S_ISCHR(os.stat("/dev/null").st_mode))
 
+    # /dev/stdout is shared by every process on the machine: each test first proves on a link of
+    # its own that the link survives (a failed assertion ends the test before /dev/stdout is
+    # touched), and puts /dev/stdout back should it still be replaced.
+    def _profile_to(self, target, **kwargs):
+        r = run([CALLTREE, "-o", target, "-c", "pass"], cwd=self.tmp, **kwargs)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r
+
+    def _guard_dev_stdout(self):
+        if not os.path.islink("/dev/stdout"):
+            self.skipTest("/dev/stdout is not a symbolic link here")
+
+        def restore():
+            if not os.path.islink("/dev/stdout"):
+                os.symlink("/proc/self/fd/1", "/dev/.stdout.calltree-test")
+                os.replace("/dev/.stdout.calltree-test", "/dev/stdout")
+                self.fail("/dev/stdout was replaced (restored)")
+        self.addCleanup(restore)
+
     def test_dev_stdout_redirected_to_a_file(self):
-        # Through our own link to /dev/stdout first: if that went wrong only our link would suffer.
+        self._guard_dev_stdout()
+        link = self.path("stdout.cg")
+        os.symlink("/dev/stdout", link)
+        out = self.path("out.txt")
+        for target in (link, "/dev/stdout"):
+            with open(out, "w") as f:
+                self._profile_to(target, capture_output=False, stdout=f, stderr=subprocess.PIPE)
+            self.assertTrue(os.path.islink(link), "our link to /dev/stdout was replaced")
+            self.assertTrue(os.path.islink("/dev/stdout"), "/dev/stdout was replaced")
+            self.assertEqual(callgrind_header(out), b"# callgrind format", target)
+            parse(out)
+
+    def test_dev_stdout_to_a_pipe_is_written_in_place(self):
+        self._guard_dev_stdout()
         link = self.path("stdout.cg")
         os.symlink("/dev/stdout", link)
         for target in (link, "/dev/stdout"):
-            with self.subTest(output=target):
-                out = self.path("out.txt")
-                with open(out, "w") as f:
-                    r = run([CALLTREE, "-o", target, "-c", "pass"], cwd=self.tmp, capture_output=False, stdout=f,
-                            stderr=subprocess.PIPE)
-                self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertTrue(os.path.islink(link))
-                self.assertTrue(os.path.islink("/dev/stdout"), "/dev/stdout was replaced")
-                self.assertEqual(callgrind_header(out), b"# callgrind format")
-                parse(out)
-
-    def test_dev_stdout_to_a_pipe_is_written_in_place(self):
-        r = run([CALLTREE, "-o", "/dev/stdout", "-c", "pass"], cwd=self.tmp)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertTrue(r.stdout.startswith("# callgrind format"), r.stdout[:100])
-        self.assertTrue(os.path.islink("/dev/stdout"))
+            r = self._profile_to(target)
+            self.assertTrue(os.path.islink(link), "our link to /dev/stdout was replaced")
+            self.assertTrue(os.path.islink("/dev/stdout"), "/dev/stdout was replaced")
+            self.assertTrue(r.stdout.startswith("# callgrind format"), r.stdout[:100])
 
     def test_a_fifo_is_written_directly(self):
         fifo = self.path("fifo")
@@ -199,6 +219,18 @@ class FileNamesThatAreNotUtf8(TempDirTest):
         self.assertIn(b"-- Auto-annotated source: " + scripts[0], a.stdout)
         self.assertIn(b"return sum(range(100))", a.stdout)
 
+    def test_function_names_with_lone_surrogates_are_kept(self):
+        script = self.write("names.py", "def f():\n    return 1\ndef g():\n    return 2\n"
+                                        "f.__code__ = f.__code__.replace(co_qualname='f\\udcff')\n"
+                                        "g.__code__ = g.__code__.replace(co_qualname='g\\ud800')\nf()\ng()\n")
+        out = self.path("names.cg")
+        r = run([CALLTREE, "-o", out, script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            data = f.read()
+        self.assertIn(b" f\xff\n", data)  # an escaped byte is that byte again
+        self.assertIn(b" g\\ud800\n", data)  # any other surrogate stays visible, escaped
+
     def test_pstats_output_loads_in_python_with_the_same_names(self):
         script = os.path.join(os.fsencode(self.tmp), b"prog\xff.py")
         with open(script, "w") as f:
@@ -264,6 +296,8 @@ class OutputChecks(TempDirTest):
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
                 self.assertIn("cannot write output file", r.stderr)
                 self.assertFalse(os.path.exists(marker), "the program ran")
+            if os.path.exists(marker):
+                os.remove(marker)
 
 
 if __name__ == "__main__":
