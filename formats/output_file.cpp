@@ -1,6 +1,7 @@
 #include "formats/output_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,10 +30,67 @@ std::string base_of(const std::string& path) {
     throw std::runtime_error("cannot write output file '" + path + "': " + why);
 }
 
-// Devices, FIFOs and the like are written in place: renaming over /dev/null would be a disaster.
-bool is_special(const std::string& path) {
+// Where the bytes for `path` go. A symbolic link is written through, never replaced: the
+// temporary file goes beside the link's final target and is renamed over that. Anything that
+// is not a regular file (a pipe, a tty, /dev/null, /dev/full, /dev/stdout when it is a pipe)
+// is written in place: renaming over it would replace the device node or the link for every
+// other process.
+struct Target {
+    std::string path;       // the real file (links followed), or the given path when in place
+    bool in_place = false;  // open and write `path` directly, no temporary file, no rename
+};
+
+// The final target of a chain of symbolic links, by name; the path itself if it is no link
+// (or does not exist yet: a dangling link's target is created, as a shell's `>` would).
+std::string follow_links(std::string path) {
+    for (int hops = 0; hops < 40; ++hops) {  // the kernel's own limit (ELOOP)
+        char buf[PATH_MAX];
+        ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+        if (n < 0) return path;
+        std::string target(buf, static_cast<size_t>(n));
+        path = target.front() == '/' ? target : directory_of(path) + "/" + target;
+    }
+    fail(path, std::strerror(ELOOP));
+}
+
+Target resolve(const std::string& path) {
     struct stat st {};
-    return stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+    if (stat(path.c_str(), &st) != 0) return {follow_links(path), false};
+    if (S_ISDIR(st.st_mode)) fail(path, "it is a directory");
+    if (!S_ISREG(st.st_mode)) return {path, true};
+    // A regular file. /proc/self/fd/N ("magic" links, what /dev/stdout points to) name a file
+    // that may be deleted or in another mount namespace: unless the name found is that very
+    // file, write through the link itself.
+    Target target{follow_links(path), false};
+    struct stat real {};
+    if (stat(target.path.c_str(), &real) != 0 || real.st_dev != st.st_dev || real.st_ino != st.st_ino)
+        return {path, true};
+    return target;
+}
+
+std::string temp_path_for(const std::string& path) {
+    return directory_of(path) + "/." + base_of(path) + ".tmp." + std::to_string(getpid());
+}
+
+// Creates the temporary file for `path`; returns its descriptor or -1 with errno set.
+int create_temp(const std::string& temp_path) {
+    int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {  // a stale temporary of a crashed run with our pid
+        unlink(temp_path.c_str());
+        fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    return fd;
+}
+
+// The reason a temporary file could not be created, in the user's terms.
+std::string create_error(const std::string& path, int error) {
+    if (error == ENOENT || error == ENOTDIR) {
+        std::string dir = directory_of(path);
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0) return "directory '" + dir + "' does not exist";
+        if (!S_ISDIR(st.st_mode)) return "'" + dir + "' is not a directory";
+    }
+    return std::strerror(error);
 }
 
 }  // namespace
@@ -40,16 +98,31 @@ bool is_special(const std::string& path) {
 void check_output_writable(const std::string& path) {
     if (path == "-") return;
     if (path.empty()) fail(path, "empty file name");
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) fail(path, "it is a directory");
-        if (access(path.c_str(), W_OK) != 0) fail(path, std::strerror(errno));
-        if (!S_ISREG(st.st_mode)) return;
+    Target target = resolve(path);
+    if (target.in_place) {
+        // Opening a FIFO would wait for (and then disappoint) its reader: ask, don't try.
+        if (access(target.path.c_str(), W_OK) != 0) fail(path, std::strerror(errno));
+        return;
     }
-    std::string dir = directory_of(path);
-    if (stat(dir.c_str(), &st) != 0) fail(path, "directory '" + dir + "' does not exist");
-    if (!S_ISDIR(st.st_mode)) fail(path, "'" + dir + "' is not a directory");
-    if (access(dir.c_str(), W_OK | X_OK) != 0) fail(path, "directory '" + dir + "': " + std::strerror(errno));
+    // Permission bits say nothing for root, /proc or a read-only mount: create the very
+    // temporary file the save will create, then remove it.
+    std::string temp = temp_path_for(target.path);
+    int fd = create_temp(temp);
+    if (fd < 0) fail(path, create_error(target.path, errno));
+    ::close(fd);
+    unlink(temp.c_str());
+}
+
+void check_not_input(const std::string& output, const std::string& input) {
+    auto identify = [](const std::string& path, int std_fd, struct stat& st) {
+        return path == "-" ? fstat(std_fd, &st) == 0 : stat(path.c_str(), &st) == 0;
+    };
+    struct stat out {}, in {};
+    if (!identify(output, STDOUT_FILENO, out) || !identify(input, STDIN_FILENO, in)) return;
+    // Only a regular file can be destroyed this way; a terminal may well be both stdin and stdout.
+    if (S_ISREG(out.st_mode) && out.st_dev == in.st_dev && out.st_ino == in.st_ino)
+        throw std::runtime_error("output file '" + output + "' is the input file '" + input +
+                                 "': writing it would destroy the input (choose another -o)");
 }
 
 // A plain fd-backed buffer: unlike std::ofstream it remembers *why* a write failed, so a full
@@ -115,21 +188,19 @@ private:
 };
 
 AtomicOutputFile::AtomicOutputFile(std::string path) : path_(std::move(path)) {
+    Target target = resolve(path_);
     int fd;
-    if (is_special(path_)) {
-        fd = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (target.in_place) {
+        fd = open(target.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
         if (fd < 0) fail(path_, std::strerror(errno));
     } else {
-        temp_path_ = directory_of(path_) + "/." + base_of(path_) + ".tmp." + std::to_string(getpid());
-        fd = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST) {  // a stale temporary of a crashed run with our pid
-            unlink(temp_path_.c_str());
-            fd = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        }
+        target_path_ = target.path;
+        temp_path_ = temp_path_for(target_path_);
+        fd = create_temp(temp_path_);
         if (fd < 0) {
-            std::string why = std::strerror(errno);
+            int error = errno;
             temp_path_.clear();
-            fail(path_, why);
+            fail(path_, create_error(target_path_, error));
         }
     }
     buffer_ = std::make_unique<FileBuffer>(fd);
@@ -142,7 +213,7 @@ AtomicOutputFile::AtomicOutputFile(std::string path) : path_(std::move(path)) {
 // False when there is nothing to replace or the filesystem cannot exchange (then rename).
 bool AtomicOutputFile::exchange_into_place() {
 #ifdef RENAME_EXCHANGE
-    if (renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_EXCHANGE) != 0) return false;
+    if (renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target_path_.c_str(), RENAME_EXCHANGE) != 0) return false;
     unlink(temp_path_.c_str());  // now the previous file
     return true;
 #else
@@ -168,7 +239,7 @@ void AtomicOutputFile::commit(Durability durability) {
             committed_ = true;
             return;
         }
-        if (rename(temp_path_.c_str(), path_.c_str()) != 0) fail(path_, std::strerror(errno));
+        if (rename(temp_path_.c_str(), target_path_.c_str()) != 0) fail(path_, std::strerror(errno));
     }
     committed_ = true;
 }

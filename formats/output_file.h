@@ -1,5 +1,8 @@
 // Output files are written to a temporary file in the target directory and renamed into place,
 // so a reader never sees a half-written profile and a failed write leaves nothing behind.
+// Symbolic links are written through (the link stays, its final target gets the data), and
+// whatever is not a regular file (pipes, ttys, /dev/null, /dev/stdout when it is a pipe) is
+// written directly: nothing but a regular file is ever replaced.
 #pragma once
 #include <memory>
 #include <ostream>
@@ -7,9 +10,15 @@
 
 namespace calltree {
 
-// Throws std::runtime_error with a one-line message if `path`'s directory does not exist or is
-// not writable, or `path` exists and is not a writable regular file. "-" (stdout) always passes.
+// Throws std::runtime_error with a one-line message unless `path` can be written: by creating
+// (and removing) the temporary file the save will create, or for a device or pipe, by its
+// permissions. "-" (stdout) always passes.
 void check_output_writable(const std::string& path);
+
+// Throws std::runtime_error with a one-line message if writing `output` would replace the
+// regular file `input` (the same file under any name: hard or symbolic links, /dev/stdin...).
+// "-" stands for stdout as output and stdin as input.
+void check_not_input(const std::string& output, const std::string& input);
 
 class AtomicOutputFile {
 public:
@@ -30,8 +39,9 @@ public:
 private:
     class FileBuffer;
     bool exchange_into_place();
-    std::string path_;
-    std::string temp_path_;
+    std::string path_;         // as the user named it, for messages
+    std::string target_path_;  // the file the temporary replaces (symbolic links followed)
+    std::string temp_path_;    // empty when writing in place
     std::unique_ptr<FileBuffer> buffer_;
     std::unique_ptr<std::ostream> out_;
     bool committed_ = false;

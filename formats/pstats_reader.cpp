@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <numeric>
 
 #include "formats/call_sites.h"
 #include "formats/gzip_input.h"
 #include "formats/pstats_names.h"
+#include "formats/surrogate_escape.h"
 #include "model/flat_map.h"
 #include "model/id_index.h"
 #include "model/memory_hints.h"
@@ -156,9 +158,13 @@ private:
 
     uint32_t intern(std::string_view text) {
         uint64_t hash = hash_text(text);
-        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return texts_[candidate] == text; });
+        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return raw_texts_[candidate] == text; });
         if (id == IdIndex::kNone) {
             id = static_cast<uint32_t>(texts_.size());
+            raw_texts_.push_back(text);
+            // A file name with bytes that are not UTF-8, as Python's marshal stores it: the
+            // model keeps the real bytes, which name the file.
+            if (has_escaped_bytes(text)) text = unescaped_.emplace_back(from_marshal_text(text));
             texts_.push_back(text);
             string_ids_.insert(hash, id);
         }
@@ -310,7 +316,9 @@ private:
     std::vector<ArcRecord> arcs_;
     FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
     IdIndex string_ids_;
-    std::vector<std::string_view> texts_;  // by string id
+    std::vector<std::string_view> texts_;      // by string id
+    std::vector<std::string_view> raw_texts_;  // as in the file, by string id
+    std::deque<std::string> unescaped_;        // texts_ that differ from raw_texts_
     std::vector<int8_t> source_exists_;
     PstatsNames names_;
 };

@@ -10,6 +10,8 @@
 #include <tuple>
 #include <vector>
 
+#include "formats/surrogate_escape.h"
+
 namespace calltree {
 
 namespace {
@@ -55,8 +57,11 @@ public:
     }
     void string(const std::string& s, bool flag_ref = false) {
         out_.push_back(static_cast<char>(flag_ref ? 'u' | kFlagRef : 'u'));
-        u32(static_cast<uint32_t>(s.size()));
-        out_.append(s);
+        size_t length_at = out_.size();
+        u32(0);
+        append_marshal_text(out_, s);  // a file name's undecodable bytes as Python escapes them
+        uint32_t length = static_cast<uint32_t>(out_.size() - length_at - 4);
+        for (int i = 0; i < 4; ++i) out_[length_at + i] = static_cast<char>((length >> (8 * i)) & 0xff);
     }
 
 private:

@@ -36,6 +36,7 @@ int run_convert(const ConvertOptions& options) {
         output = first == "-" ? "-" : first + (format == OutputFormat::Pstats ? ".pstats" : ".callgrind");
     }
     try {
+        for (const std::string& input : options.inputs) check_not_input(output, input);
         check_output_writable(output);
     } catch (const std::exception& e) {
         std::cerr << "calltree: " << e.what() << "\n";

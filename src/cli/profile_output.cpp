@@ -40,11 +40,22 @@ void save_profile(const Profile& profile, const std::string& path, OutputFormat 
     file.commit(durable ? AtomicOutputFile::Durability::Synced : AtomicOutputFile::Durability::Unsynced);
 }
 
+namespace {
+// `path` as one shell word, so the suggested command can be pasted as it is.
+std::string shell_quoted(const std::string& path) {
+    bool plain = !path.empty() && path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789_@%+=:,./-") == std::string::npos;
+    if (plain) return path;
+    std::string quoted = "'";
+    for (char c : path) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+}  // namespace
+
 std::string saved_message(const std::string& path, OutputFormat format) {
     if (path == "-") return {};
-    if (format == OutputFormat::Pstats)
-        return "calltree: wrote " + path + " (view it with: python3 -m pstats " + path + ")";
-    return "calltree: wrote " + path + " (view it with: kcachegrind " + path + ")";
+    std::string viewer = format == OutputFormat::Pstats ? "python3 -m pstats " : "kcachegrind ";
+    return "calltree: wrote " + path + " (view it with: " + viewer + shell_quoted(path) + ")";
 }
 
 }  // namespace calltree

@@ -49,7 +49,8 @@ namespace {
 
 bool takes_value(const CLI::App& app, const std::string& arg) {
     for (const CLI::Option* opt : app.get_options()) {
-        if (opt->get_expected_max() == 0) continue;  // a flag
+        // A flag (--open, --help): CLI11 gives flags a type size of 1 but no expected values.
+        if (opt->get_items_expected_max() == 0) continue;
         for (const std::string& name : opt->get_lnames())
             if (arg == "--" + name) return true;
         for (const std::string& name : opt->get_snames())
@@ -182,6 +183,10 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
         for (auto& c : collectors) c->stop();
     };
     hooks.finish = [&]() -> bool {
+        // python3 already said why (no such module, a syntax error...): an empty profile would
+        // only be clutter to clean up.
+        for (auto& c : collectors)
+            if (!c->program_started()) return true;
         try {
             Profile profile;
             for (auto& c : collectors) c->add_to(profile);

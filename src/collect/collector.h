@@ -19,6 +19,9 @@ public:
     virtual void stop() = 0;
     // After stop(), without Python: adds what was seen to the model (events appended by name).
     virtual void add_to(Profile& profile) = 0;
+    // After stop(): false if the collector knows the program's first line never ran (`-m` of a
+    // missing module, a syntax error): then there is no profile to write.
+    virtual bool program_started() const { return true; }
 };
 
 using Collectors = std::vector<std::unique_ptr<Collector>>;

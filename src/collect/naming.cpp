@@ -9,15 +9,45 @@ namespace calltree {
 
 namespace {
 
+// Takes a new reference to a bytes object (or null, with the error cleared).
+std::string take_bytes(PyObject* bytes) {
+    if (bytes == nullptr) {
+        PyErr_Clear();
+        return {};
+    }
+    std::string result(PyBytes_AS_STRING(bytes), static_cast<size_t>(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return result;
+}
+
+// A name as UTF-8. Text UTF-8 cannot hold (lone surrogates, as a qualname or __name__ set from
+// undecodable bytes may have) is never dropped: surrogateescape'd bytes become those bytes
+// again, anything else a visible \udxxx escape.
 std::string utf8(PyObject* text) {
     if (text == nullptr || !PyUnicode_Check(text)) return {};
     Py_ssize_t size = 0;
     const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {
+    if (data != nullptr) return std::string(data, static_cast<size_t>(size));
+    PyErr_Clear();
+    PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "surrogateescape");
+    if (bytes == nullptr) {
         PyErr_Clear();
-        return {};
+        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
     }
-    return std::string(data, static_cast<size_t>(size));
+    return take_bytes(bytes);
+}
+
+// A file name as the bytes the file system knows it by (os.fsencode): co_filename holds a name
+// that is not valid in the file system encoding with surrogateescape'd bytes, and only those
+// original bytes open the file in KCachegrind's source view.
+std::string file_name(PyObject* text) {
+    if (text == nullptr || !PyUnicode_Check(text)) return {};
+    PyObject* bytes = PyUnicode_EncodeFSDefault(text);
+    if (bytes == nullptr) {  // surrogates no file name can contain
+        PyErr_Clear();
+        return utf8(text);
+    }
+    return take_bytes(bytes);
 }
 
 // Pseudo-files such as "<frozen importlib._bootstrap>" or "<string>" stay as they are.
@@ -75,7 +105,7 @@ FunctionNaming name_python_function(PyCodeObject* code, PyFrameObject* frame, co
     n.co_name = utf8(code->co_name);
     n.name = utf8(code->co_qualname);
     if (n.name.empty()) n.name = n.co_name;
-    n.file = absolute_path(utf8(code->co_filename), cwd);
+    n.file = absolute_path(file_name(code->co_filename), cwd);
     n.object = module_name(frame, n.file);
     n.line = code->co_firstlineno > 0 ? static_cast<uint32_t>(code->co_firstlineno) : 0;
     n.column = body_column(code);

@@ -390,6 +390,8 @@ void stop() {
     if (s.use_tsc) s.ns_per_tick = s.calibration.finish();
 }
 
+bool main_started() { return state().main_stack != nullptr; }
+
 Profile build_profile() {
     State& s = state();
     const char* long_name = s.options.clock == TracerClock::Cpu ? "CPU time (ns)" : "Wall time (ns)";
@@ -435,6 +437,7 @@ public:
     bool start() override { return tracer::start(options_); }
     void stop() override { tracer::stop(); }
     void add_to(Profile& profile) override { profile.merge(tracer::build_profile()); }
+    bool program_started() const override { return tracer::main_started(); }
 
 private:
     TracerOptions options_;

@@ -31,6 +31,9 @@ bool start(const TracerOptions& options);
 // Idempotent; needs the GIL.
 void stop();
 
+// Whether __main__'s code (the script, -c code or -m module) was ever entered.
+bool main_started();
+
 // The recorded profile: one event "Time" in ns, functions, arcs, costs of every thread merged.
 Profile build_profile();
 

@@ -85,7 +85,8 @@ def parse(path):
     cob = cfl = cfn = None
     pending_calls = None
     last_pos = 0
-    with open(path, encoding="utf-8") as f:
+    # File names are bytes: one that is not UTF-8 comes back as os.fsdecode would give it.
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for raw in f:
             line = raw.rstrip("\n")
             if not line or line.startswith("#"):
