@@ -90,6 +90,8 @@ std::string create_error(const std::string& path, int error) {
         if (stat(dir.c_str(), &st) != 0) return "directory '" + dir + "' does not exist";
         if (!S_ISDIR(st.st_mode)) return "'" + dir + "' is not a directory";
     }
+    if (error == EACCES || error == EROFS || error == EPERM)
+        return "directory '" + directory_of(path) + "' is not writable (" + std::strerror(error) + ")";
     return std::strerror(error);
 }
 

@@ -183,4 +183,19 @@ FunctionNaming name_c_function(PyCFunctionObject* fn) {
     return n;
 }
 
+bool runs_main_module(PyFrameObject* frame) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* globals = PyFrame_GetGlobals(frame);
+    bool is_main = false;
+    if (globals != nullptr && PyDict_Check(globals)) {
+        PyObject* name = PyDict_GetItemString(globals, "__name__");
+        is_main = name != nullptr && PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__main__") == 0;
+    }
+    Py_XDECREF(globals);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    return is_main;
+}
+
 }  // namespace calltree

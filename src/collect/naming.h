@@ -35,4 +35,8 @@ std::vector<std::string> display_names(std::span<const FunctionNaming> functions
 FunctionNaming name_python_function(PyCodeObject* code, PyFrameObject* frame, const std::string& cwd);
 FunctionNaming name_c_function(PyCFunctionObject* fn);
 
+// Whether the frame runs code of the __main__ module (the script, -c code, or the -m module):
+// where a collector's view of "the program" begins. Leaves any pending Python error alone.
+bool runs_main_module(PyFrameObject* frame);
+
 }  // namespace calltree

@@ -32,6 +32,7 @@
 #include "collect/code_registry.h"
 #include "collect/cpython_internals.h"
 #include "collect/line_table.h"
+#include "collect/naming.h"
 #include "collect/stack_tree.h"
 #include "model/names.h"
 
@@ -217,6 +218,19 @@ std::vector<Range> interpreter_ranges() {
     return ranges;
 }
 
+// Whether the program's __main__ ever ran (`-m no_such_module` never gets there, and then no
+// profile is written). A profile hook that removes itself at the first call into __main__, so
+// it costs nothing once the program runs.
+std::atomic<bool> g_main_started{false};
+
+int watch_for_main(PyObject*, PyFrameObject* frame, int what, PyObject*) {
+    if (what == PyTrace_CALL && runs_main_module(frame)) {
+        g_main_started.store(true);
+        PyEval_SetProfile(nullptr, nullptr);
+    }
+    return 0;
+}
+
 class Sampler final : public Collector {
 public:
     explicit Sampler(SamplerOptions options) : options_(std::move(options)), tree_(kEvents) {}
@@ -224,6 +238,7 @@ public:
     bool start() override;
     void stop() override;
     void add_to(Profile& profile) override;
+    bool program_started() const override { return g_main_started.load(); }
 
 private:
     struct ThreadRecord {
@@ -330,6 +345,7 @@ bool Sampler::start() {
     thread_ = std::thread([this] { run(); });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     started_ = true;
+    PyEval_SetProfile(watch_for_main, nullptr);
     return true;
 }
 

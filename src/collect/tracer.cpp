@@ -314,15 +314,7 @@ PyMethodDef g_hook_def = {"_calltree_profile_hook", reinterpret_cast<PyCFunction
 int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) {
     if (what != PyTrace_CALL) return 0;
     State& s = state();
-    PreserveError preserve;
-    PyObject* globals = PyFrame_GetGlobals(frame);
-    bool is_main = false;
-    if (globals != nullptr && PyDict_Check(globals)) {
-        PyObject* name = PyDict_GetItemString(globals, "__name__");
-        is_main = name != nullptr && PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__main__") == 0;
-    }
-    Py_XDECREF(globals);
-    if (!is_main) return 0;
+    if (!runs_main_module(frame)) return 0;
     s.main_stack = t_stack != nullptr ? t_stack : attach_thread();
     PyEval_SetProfile(s.callback, s.hook);
     return s.callback(obj, frame, what, arg);

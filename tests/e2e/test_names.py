@@ -135,8 +135,8 @@ class Names(TempDirTest):
         script = example("closures_decorators.py")
         cg, _ = self.run_both(script)
         self.assertLessEqual({("counted.<locals>.wrapper", "__main__"), ("make_adder.<locals>.add", "__main__"),
-                              ("<lambda>", "__main__"), ("<lambda>:36", "__main__"),
-                              ("<genexpr>", "__main__"), ("<genexpr>:34", "__main__")},
+                              ("<lambda>:35", "__main__"), ("<lambda>:36", "__main__"),
+                              ("<genexpr>:33", "__main__"), ("<genexpr>:34", "__main__")},
                              self.keys(cg, script))
         script = example("classes.py")
         cg, _ = self.run_both(script)
