@@ -66,4 +66,33 @@ uint32_t line_for_offset(std::string_view table, int32_t first_line, int32_t las
     return 0;
 }
 
+int32_t body_column_of(std::string_view table) {
+    Reader r(table);
+    while (!r.done()) {
+        uint8_t head = r.byte();
+        if ((head & 0x80) == 0) return -1;
+        int form = (head >> 3) & 15;
+        int32_t column = -1, end_column = -1, end_line_delta = 0;
+        if (form < 10) {  // short form: column = form * 8 + high bits of the next byte
+            if (r.at_entry_start()) return -1;
+            uint8_t b = r.byte();
+            column = form * 8 + ((b >> 4) & 7);
+            end_column = column + (b & 15);
+        } else if (form <= 12) {  // one-line form: start and end columns as bytes
+            if (r.at_entry_start()) return -1;
+            column = r.byte();
+            if (r.at_entry_start()) return -1;
+            end_column = r.byte();
+        } else if (form == 14) {  // long form
+            r.svarint();
+            end_line_delta = static_cast<int32_t>(r.varint());
+            column = static_cast<int32_t>(r.varint()) - 1;
+            end_column = static_cast<int32_t>(r.varint()) - 1;
+        }
+        r.skip_to_entry();
+        if (column >= 0 && (end_line_delta > 0 || end_column > column)) return column;
+    }
+    return -1;
+}
+
 }  // namespace calltree

@@ -11,4 +11,9 @@ namespace calltree {
 // is cut short).
 uint32_t line_for_offset(std::string_view table, int32_t first_line, int32_t lasti);
 
+// The 0-based column where the code's body starts: that of the first instruction with a
+// non-empty source span (the prologue sits at column 0 with an empty span), or -1 without column
+// information. The same rule as naming.cpp's body_column, which asks the live code object.
+int32_t body_column_of(std::string_view table);
+
 }  // namespace calltree

@@ -231,6 +231,23 @@ int watch_for_main(PyObject*, PyFrameObject* frame, int what, PyObject*) {
     return 0;
 }
 
+// A registry entry named by the tracer's rules (naming.h), from the copies the registry made.
+FunctionNaming naming_of(const CodeRegistry::Entry& e, const std::string& cwd) {
+    FunctionNaming n;
+    n.name = e.name.empty() ? "<unknown>" : std::string(e.name);
+    n.file = std::string(e.file);
+    if (!n.file.empty() && n.file[0] != '/' && n.file[0] != '<' && !cwd.empty()) n.file = cwd + "/" + n.file;
+    n.object = std::string(e.module);
+    if (n.object.empty()) {
+        auto slash = n.file.rfind('/');
+        n.object = n.file.substr(slash == std::string::npos ? 0 : slash + 1);
+        if (auto dot = n.object.rfind('.'); dot != std::string::npos && dot > 0) n.object.resize(dot);
+    }
+    n.line = e.first_line > 0 ? static_cast<uint32_t>(e.first_line) : 0;
+    n.column = body_column_of(e.line_table);
+    return n;
+}
+
 class Sampler final : public Collector {
 public:
     explicit Sampler(SamplerOptions options) : options_(std::move(options)), tree_(kEvents) {}
@@ -594,35 +611,26 @@ void Sampler::add_to(Profile& profile) {
                  EventType{"System", "System (ns): kernel CPU time (system calls doing work)"},
                  EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O, locks, the GIL)"}});
     const CodeRegistry& registry = *g_shared->registry;
-    // Tree function indices: registry ids, then the two pseudo functions.
+    // Tree function indices are registry ids (then the two pseudo functions). Registry entries
+    // of the same source (code recreated by exec) are one function, named as the tracer names.
     size_t count = std::min(registry.size(), registry.capacity());
     std::vector<FunctionId> ids(registry.capacity() + 2);
-    std::map<std::tuple<std::string, std::string, std::string>, int32_t> first_line_of_name;
-    std::map<std::tuple<std::string, std::string, std::string, int32_t>, FunctionId> by_location;
+    std::vector<FunctionNaming> namings;
+    std::vector<uint32_t> naming_of_id(count);
+    std::unordered_map<std::string, uint32_t> by_identity;
     for (uint32_t id = 0; id < count; ++id) {
-        CodeRegistry::Entry e = registry.entry(id);
-        std::string file(e.file);
-        if (!file.empty() && file[0] != '/' && file[0] != '<' && !options_.cwd.empty()) file = options_.cwd + "/" + file;
-        std::string object(e.module);
-        if (object.empty()) {
-            auto slash = file.rfind('/');
-            object = file.substr(slash == std::string::npos ? 0 : slash + 1);
-            if (auto dot = object.rfind('.'); dot != std::string::npos && dot > 0) object.resize(dot);
-        }
-        std::string name(e.name.empty() ? "<unknown>" : e.name);
-        auto location = std::make_tuple(object, file, name, e.first_line);
-        if (auto it = by_location.find(location); it != by_location.end()) {
-            ids[id] = it->second;
-            continue;
-        }
-        // Different functions with one qualified name in one file stay apart (as the tracer's do).
-        auto [it, fresh] = first_line_of_name.emplace(std::make_tuple(object, file, name), e.first_line);
-        std::string shown = fresh || it->second == e.first_line ? name : name + ":" + std::to_string(e.first_line);
-        FunctionId fid = own.intern_function(shown, own.intern_file(file), own.intern_object(object),
-                                             Line(e.first_line > 0 ? static_cast<uint32_t>(e.first_line) : 0));
-        by_location.emplace(location, fid);
-        ids[id] = fid;
+        FunctionNaming n = naming_of(registry.entry(id), options_.cwd);
+        auto [it, added] = by_identity.try_emplace(identity_of(n), static_cast<uint32_t>(namings.size()));
+        if (added) namings.push_back(std::move(n));
+        naming_of_id[id] = it->second;
     }
+    std::vector<std::string> names = display_names(namings);
+    std::vector<FunctionId> by_naming(namings.size());
+    for (size_t i = 0; i < namings.size(); ++i) {
+        const FunctionNaming& n = namings[i];
+        by_naming[i] = own.intern_function(names[i], own.intern_file(n.file), own.intern_object(n.object), Line(n.line));
+    }
+    for (uint32_t id = 0; id < count; ++id) ids[id] = by_naming[naming_of_id[id]];
     ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
     ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
                                          own.intern_object("<thread>"), Line(0));

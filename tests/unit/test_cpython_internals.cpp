@@ -169,6 +169,20 @@ codes = [compile(open(p).read(), p, "exec") for p in sources]
         }
     }
     EXPECT_GT(checked, 50000u);
+    // The body column from the copied table equals what the live code object says.
+    for (PyCodeObject* co : all) {
+        int32_t want = -1;
+        for (int offset = 0; offset < Py_SIZE(co) * 2; offset += 2) {
+            int line, column, end_line, end_column;
+            if (PyCode_Addr2Location(co, offset, &line, &column, &end_line, &end_column) == 0) break;
+            if (column >= 0 && (end_line > line || (end_line == line && end_column > column))) {
+                want = column;
+                break;
+            }
+        }
+        std::string_view table(PyBytes_AS_STRING(co->co_linetable), static_cast<size_t>(PyBytes_GET_SIZE(co->co_linetable)));
+        ASSERT_EQ(body_column_of(table), want) << PyUnicode_AsUTF8(co->co_qualname);
+    }
     Py_DECREF(globals);
 }
 
