@@ -301,6 +301,7 @@ private:
     // Tree function indices are registry ids; these two follow the registry's last possible id.
     uint32_t no_frames_function_;
     uint32_t truncated_function_;
+    bool used_no_frames_ = false, used_truncated_ = false;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
@@ -455,7 +456,10 @@ uint32_t Sampler::line_of(uint32_t function, int32_t lasti) {
 }
 
 uint32_t Sampler::node_of(const SampleSlot& slot) {
-    if (slot.depth == 0) return tree_.child(StackTree::kRoot, no_frames_function_, 0);
+    if (slot.depth == 0) {
+        used_no_frames_ = true;
+        return tree_.child(StackTree::kRoot, no_frames_function_, 0);
+    }
     // The runner's own frames (runpy, for -m) sit below __main__'s: the profile starts at
     // __main__, as the tracer's does.
     size_t outermost = slot.depth - 1;
@@ -471,7 +475,10 @@ uint32_t Sampler::node_of(const SampleSlot& slot) {
             }
     }
     uint32_t node = StackTree::kRoot;
-    if (slot.truncated) node = tree_.child(node, truncated_function_, 0);
+    if (slot.truncated) {
+        used_truncated_ = true;
+        node = tree_.child(node, truncated_function_, 0);
+    }
     for (size_t i = outermost + 1; i-- > 0;) {
         uint32_t function = slot.function[i];
         if (function == CodeRegistry::kNone) continue;  // could not be named: skip the frame
@@ -631,8 +638,10 @@ void Sampler::add_to(Profile& profile) {
         by_naming[i] = own.intern_function(names[i], own.intern_file(n.file), own.intern_object(n.object), Line(n.line));
     }
     for (uint32_t id = 0; id < count; ++id) ids[id] = by_naming[naming_of_id[id]];
-    ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
-    ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
+    if (used_no_frames_)
+        ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
+    if (used_truncated_)
+        ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
                                          own.intern_object("<thread>"), Line(0));
     own.descriptions.emplace_back("Sampling interval", std::to_string(options_.interval_ns / 1000.0) + " us of wall time");
     own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_) + " (" + std::to_string(samples_) +
