@@ -304,6 +304,7 @@ private:
     bool used_no_frames_ = false, used_truncated_ = false;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
+    uint64_t waiting_total_ = 0;  // time threads were ready to run but the machine's CPUs were busy
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
@@ -423,10 +424,9 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now) {
     t.pending_wall += wall;
     t.pending_cpu += std::min(cpu, wall);
     t.pending_system += system;
-    // A thread that ran may have waited for a CPU in between. One that has not run for a while
-    // is asleep: reading it every 16 ticks is enough (its quiet time is settled as often).
-    bool quiet_settles = t.quiet_ticks <= 16 || t.quiet_ticks % 16 == 0;
-    if (cpu > 0 || quiet_settles) refresh_run_delay(t);
+    // A thread that ran for less than the whole interval may have waited for a CPU; one that
+    // ran throughout is read every 8th tick (a schedstat read costs a few microseconds).
+    if (cpu > 0 && (cpu + wall / 32 < wall || ticks_ % 8 == 0)) refresh_run_delay(t);
 }
 
 bool Sampler::request(ThreadRecord& t) {
@@ -493,12 +493,15 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     uint64_t system = std::min(t.pending_system, cpu);
     uint64_t off_cpu = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
     uint64_t waiting_for_cpu = std::min(t.pending_waiting, off_cpu);
+    waiting_total_ += waiting_for_cpu;
     costs[kSystem] = system;
     costs[where == Where::Native ? kNative : kPython] = cpu - system + waiting_for_cpu;
     costs[kIdle] = off_cpu - waiting_for_cpu;
     costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kIdle];
     tree_.add(node, costs);
-    t.pending_waiting = 0;
+    // A wait shows in the run delay when it ends: what does not fit this interval's time off
+    // the CPU belongs to the next ones (bounded, so an old reading cannot pile up).
+    t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
     // The kernel's user/system split advances a scheduler tick (several ms) at a time, while the
     // run time is exact: system time beyond this interval's CPU belongs to the next intervals.
     t.pending_system -= system;
@@ -556,18 +559,21 @@ void Sampler::tick(uint64_t now) {
             state = kIdleSlot;
         }
         bool ran = read_clock(thread_clock(t.tid, kSchedClock)) > t.last_sched;
-        if (ran && t.quiet_ticks > 0 && state != kRequested && t.last_node != kNoNode) {
+        if (ran && t.quiet_ticks > 0) {
+            // The end of a stretch without CPU. The kernel adds a wait for a CPU to the run delay
+            // only when the thread gets one, so only now can the stretch be split into waiting
+            // (charged to what the thread was doing) and idle.
             refresh_run_delay(t);
-            charge(t, t.last_node, t.last_where);  // the quiet stretch before this interval
+            if (state != kRequested && t.last_node != kNoNode) charge(t, t.last_node, t.last_where);
         }
         t.quiet_ticks = ran ? 0 : t.quiet_ticks + 1;
         refresh_clocks(t, now);
         if (state == kRequested) continue;  // the answer is on its way; keep accumulating
         if (!ran && t.last_node != kNoNode) {
             // Nothing ran on the thread since its last sample, so its stack is the same: its time
-            // goes there without interrupting it (a sleeping thread is never woken by us).
+            // goes there when the stretch ends, without interrupting it (a sleeping thread is
+            // never woken by us) and without reading anything per tick.
             ++idle_samples_;
-            if (t.quiet_ticks <= 16 || t.quiet_ticks % 16 == 0) charge(t, t.last_node, t.last_where);
             continue;
         }
         if (!request(t)) ++lost_;
@@ -601,10 +607,14 @@ void Sampler::stop() {
     stopped_ = true;
     stopping_.store(true);
     thread_.join();
-    // Answers that arrived after the last tick still count.
+    // Answers that arrived after the last tick still count, and stretches without CPU end here.
     for (ThreadRecord& t : threads_) {
         SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
         if (slot->state.load(std::memory_order_acquire) == kDone) consume(t);
+        if (t.last_node != kNoNode && t.pending_wall > 0) {
+            refresh_run_delay(t);
+            charge(t, t.last_node, t.last_where);
+        }
     }
     g_shared->active.store(false);
     // The handler stays installed (inactive): a request still pending on a blocked thread must
@@ -649,6 +659,9 @@ void Sampler::add_to(Profile& profile) {
                                                  " of threads that did not run)");
     own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
+    own.descriptions.emplace_back("Waiting for a CPU",
+                                  std::to_string(waiting_total_) +
+                                      " ns (ready to run while the machine's CPUs were busy: charged to what the thread was doing)");
     if (displaced_at_ns_ > 0)
         own.descriptions.emplace_back("Stopped", "the program installed its own handler for signal " + std::to_string(sample_signal()) + " after " +
                                                      std::to_string(displaced_at_ns_ / 1'000'000) + " ms");
