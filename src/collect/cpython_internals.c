@@ -1,5 +1,9 @@
+#define _GNU_SOURCE 1
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <string.h>
 
@@ -23,6 +27,37 @@ const void* ct_this_thread_state(void) { return PyGILState_GetThisThreadState();
 
 static int looks_like_code(const PyCodeObject* code) { return code != NULL && Py_TYPE(code) == &PyCode_Type; }
 
+// Frames pushed by a Python-to-Python call live in the thread's data stack: memory the thread
+// owns, always mapped and fully written before a frame is linked. Anything else (a generator's
+// frame inside its object, or, in the few instructions where _PyEval_EvalFrameDefault has made
+// its new C frame current but not yet stored its first frame pointer, a stale value from the C
+// stack) is read with process_vm_readv, which fails instead of faulting on unmapped memory.
+static int in_data_stack(const PyThreadState* tstate, const void* p, size_t size) {
+    size_t chunks = 0;
+    for (const _PyStackChunk* c = tstate->datastack_chunk; c != NULL && chunks < 64; c = c->previous, ++chunks)
+        if ((const char*)p >= (const char*)c->data && (const char*)p + size <= (const char*)c + c->size) return 1;
+    return 0;
+}
+
+static int safe_read(const void* address, void* out, size_t size) {
+    struct iovec local = {out, size};
+    struct iovec remote = {(void*)address, size};
+    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL) == (long)size;
+}
+
+// A copy of the frame's header and the checked code object, or 0 if `f` is not a readable frame.
+static int frame_header(const PyThreadState* tstate, const _PyInterpreterFrame* f, _PyInterpreterFrame* copy) {
+    const size_t header = offsetof(_PyInterpreterFrame, localsplus);
+    if (((uintptr_t)f & (sizeof(void*) - 1)) != 0) return 0;
+    if (in_data_stack(tstate, f, header)) {
+        memcpy(copy, f, header);
+        return looks_like_code(copy->f_code);
+    }
+    PyTypeObject* type = NULL;
+    return safe_read(f, copy, header) && copy->f_code != NULL &&
+           safe_read((const char*)copy->f_code + offsetof(PyObject, ob_type), &type, sizeof type) && type == &PyCode_Type;
+}
+
 size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated) {
     *truncated = 0;
     const PyThreadState* tstate = thread_state;
@@ -30,19 +65,20 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     size_t n = 0;
     // Bounded: a signal handler must never loop forever, whatever it reads.
     size_t steps = 0;
-    for (_PyInterpreterFrame* f = tstate->cframe->current_frame; f != NULL && steps < 100000; f = f->previous, ++steps) {
-        PyCodeObject* code = f->f_code;
-        if (!looks_like_code(code)) break;
-        if (_PyFrame_IsIncomplete(f)) continue;
+    _PyInterpreterFrame f;
+    for (const _PyInterpreterFrame* at = tstate->cframe->current_frame; at != NULL && steps < 100000;
+         at = f.previous, ++steps) {
+        if (!frame_header(tstate, at, &f)) break;
+        if (_PyFrame_IsIncomplete(&f)) continue;
         if (n == max) {
             *truncated = 1;
             break;
         }
-        PyObject* func = (PyObject*)f->f_func;
-        out[n].code = code;
+        PyObject* func = (PyObject*)f.f_func;
+        out[n].code = f.f_code;
         out[n].function = func != NULL && Py_TYPE(func) == &PyFunction_Type ? func : NULL;
-        out[n].globals = f->f_globals;
-        out[n].lasti = (int32_t)(_PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT));
+        out[n].globals = f.f_globals;
+        out[n].lasti = (int32_t)(_PyInterpreterFrame_LASTI(&f) * (int)sizeof(_Py_CODEUNIT));
         ++n;
     }
     return n;

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""Sampling-mode overhead, measured side by side in one run and reported as ratios.
+
+For each workload in bench/workloads, runs interleaved: plain python3, calltree --sample at the
+default 1 ms interval and at 0.1 ms. Prints median wall time, the ratio to plain python3 and the
+peak RSS over plain, then checks the targets of issue 7:
+  --sample <= 1.03x plain python3 on every workload; --interval 0.1ms <= 1.15x;
+  peak RSS within 20 MiB of plain python3.
+
+Usage: sample_bench.py [--calltree PATH] [--build DIR] [--reps N | --quick] [--workloads a,b]
+Exit status is 0 unless --check is given and a target is missed.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import run_bench
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOADS = ["call_heavy", "loop_heavy", "many_functions", "native", "threads"]
+TARGETS = {"sample-1ms": 1.03, "sample-0.1ms": 1.15}
+MAX_EXTRA_MIB = 20
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calltree", default=os.environ.get("CALLTREE", os.path.join(run_bench.ROOT, "build/src/cli/calltree")))
+    ap.add_argument("--build", help="build tree holding bench/calltree_measure_run")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one repetition (CI smoke run)")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    args = ap.parse_args()
+    if args.quick:
+        args.reps = 1
+    args.workloads = args.workloads.split(",")
+    args.build = args.build or run_bench.up(args.calltree, 3)
+    with tempfile.TemporaryDirectory(prefix="calltree_sample_bench_") as tmp:
+        out = os.path.join(tmp, "out.callgrind")
+        commands = {
+            "plain": lambda w: [run_bench.PY, w],
+            "sample-1ms": lambda w: [args.calltree, "--sample", "-o", out, w],
+            "sample-0.1ms": lambda w: [args.calltree, "--sample", "--interval", "0.1ms", "-o", out, w],
+        }
+        measure_run = os.path.join(args.build, "bench", "calltree_measure_run")
+        if not os.access(measure_run, os.X_OK):
+            print(f"note: {measure_run} not built: peak RSS includes this driver's own")
+            measure_run = None
+        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        results = run_bench.measure(args, commands, run_bench.Runner(measure_run, tmp))
+    print(f"{'workload':<15} {'variant':<14} {'median s':>9} {'x plain':>8} {'peak MiB':>9} {'+MiB':>6}")
+    checks = []
+    for workload, res in results.items():
+        plain = res["plain"]
+        for v, r in res.items():
+            ratio = r["seconds"] / plain["seconds"]
+            extra = (r["peak_kib"] - plain["peak_kib"]) / 1024
+            print(f"{workload:<15} {v:<14} {r['seconds']:9.3f} {ratio:8.3f} {r['peak_kib'] / 1024:9.1f} {extra:+6.1f}")
+            if v in TARGETS:
+                checks.append((f"{v} <= {TARGETS[v]}x plain on {workload} ({ratio:.3f})", ratio <= TARGETS[v]))
+                checks.append((f"{v} peak RSS within {MAX_EXTRA_MIB} MiB of plain on {workload} ({extra:+.1f})",
+                               extra <= MAX_EXTRA_MIB))
+    if args.reps == 1:
+        print("smoke run (1 repetition): the verdicts below are indicative; measure with --reps 5")
+    for label, ok in checks:
+        print(("PASS " if ok else "FAIL ") + label)
+    return 1 if args.check and not all(ok for _, ok in checks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
