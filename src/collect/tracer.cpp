@@ -11,6 +11,7 @@
 #include "collect/clock.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
+#include "collect/profile_chain.h"
 #include "model/flat_map.h"
 
 namespace calltree::tracer {
@@ -79,6 +80,7 @@ struct ThreadStack {
     std::vector<uint32_t> function_depth;
     std::vector<uint32_t> pair_depth;
     uint64_t last = 0;       // the latest clock reading on this thread
+    ProfileChain chain;      // the program's own profile function on this thread, if any
     bool finished = false;   // its thread has exited (guarded by State::threads_mutex)
 };
 
@@ -152,6 +154,7 @@ void detach_thread(void* stack) {
     } else {
         // The previous thread's open calls end where that thread's clock last stood.
         close_stack(*ts, ts->last);
+        ts->chain.clear();
     }
     t_stack = ts;
     pthread_setspecific(s.thread_key, ts);
@@ -313,7 +316,7 @@ void close_stack(ThreadStack& ts, uint64_t now) {
 // When __main__'s top-level code has returned, the program is over on the main thread: what
 // follows is interpreter shutdown (joining threads, which stay profiled, and atexit).
 [[gnu::noinline]] void root_returned(ThreadStack& ts) {
-    if (&ts == state().main_stack) PyEval_SetProfile(nullptr, nullptr);
+    if (&ts == state().main_stack) profile_chain::hand_over(ts.chain);
 }
 
 // A return for `key`. Frames above it whose returns we never saw (the hook was switched off
@@ -332,11 +335,26 @@ inline void leave(ThreadStack& ts, void* key, uint64_t now) {
     if (stack.empty()) root_returned(ts);
 }
 
+// After stop() (or in a forked child) the hook may stay on other threads: the program's own
+// profile function still gets its events.
+[[gnu::noinline]] int inactive_event(PyFrameObject* frame, int what, PyObject* arg) {
+    ThreadStack* ts = t_stack;
+    return ts != nullptr && ts->chain.function != nullptr ? ts->chain.call(frame, what, arg) : 0;
+}
+
+// The program's own profile function gets the event after us. When it raises on a c_call,
+// CPython skips the call and sends no c_return: the activation just opened ends at once.
+[[gnu::noinline]] int chained_event(ThreadStack& ts, PyFrameObject* frame, int what, PyObject* arg) {
+    if (ts.chain.call(frame, what, arg) == 0) return 0;
+    if (what == PyTrace_C_CALL && !ts.stack.empty() && ts.stack.back().key == arg) pop(ts, ts.last);
+    return -1;
+}
+
 template <class Clock>
 int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     uint64_t now = Clock::now();
     State& s = state();
-    if (!s.active) return 0;
+    if (!s.active) return inactive_event(frame, what, arg);
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
     switch (what) {
         case PyTrace_CALL:
@@ -356,6 +374,8 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
         default:
             break;
     }
+    if (ts->chain.function != nullptr) [[unlikely]]
+        return chained_event(*ts, frame, what, arg);
     return 0;
 }
 
@@ -397,6 +417,19 @@ int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) 
     s.main_stack = t_stack != nullptr ? t_stack : attach_thread();
     PyEval_SetProfile(s.callback, s.hook);
     return s.callback(obj, frame, what, arg);
+}
+
+ProfileChainHost chain_host() {
+    ProfileChainHost host;
+    host.current = []() -> ProfileChain* {
+        if (!state().active) return nullptr;
+        return &(t_stack != nullptr ? t_stack : attach_thread())->chain;
+    };
+    host.existing = []() -> ProfileChain* { return t_stack != nullptr ? &t_stack->chain : nullptr; };
+    host.install_hook = [] { PyEval_SetProfile(state().callback, state().hook); };
+    host.is_ours = [](Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); };
+    host.is_ours_object = [](PyObject* f) { return f == state().hook; };
+    return host;
 }
 
 uint64_t read_clock(const State& s) {
@@ -442,6 +475,7 @@ bool start(const TracerOptions& options) {
     Py_DECREF(threading);
     if (result == nullptr) return false;
     Py_DECREF(result);
+    if (!profile_chain::install(chain_host())) return false;
     // A forked child is another process: it must not keep paying for (or mixing into) our profile.
     // The lock is held across fork() so the child never inherits it taken by a thread it lacks.
     pthread_atfork([] { state().threads_mutex.lock(); }, [] { state().threads_mutex.unlock(); },
@@ -459,7 +493,10 @@ void stop() {
     if (!s.active) return;
     uint64_t now = read_clock(s);
     s.active = false;
-    PyEval_SetProfile(nullptr, nullptr);
+    if (t_stack != nullptr)
+        profile_chain::hand_over(t_stack->chain);
+    else
+        PyEval_SetProfile(nullptr, nullptr);
     // Which threads have exited is read under the lock, but the stacks are closed outside it:
     // closing releases frames, which may run Python code that lets another thread fork.
     std::vector<std::pair<ThreadStack*, bool>> stacks;

@@ -57,15 +57,16 @@ MANY_THREADS = textwrap.dedent("""
     print(warm, peak_kib())
 """)
 
-# The first thread switches the profiler off inside two calls and ends with them open; the
-# next thread takes over its stack and must start from a clean one.
+# The first thread replaces the profiler inside two calls (cProfile installs its own C hook;
+# a sys.setprofile function would be chained) and ends with them open; the next thread takes
+# over its stack and must start from a clean one.
 ENDS_WITH_OPEN_CALLS = textwrap.dedent("""
-    import sys
+    import cProfile
     import threading
 
 
     def off():
-        sys.setprofile(None)
+        cProfile.Profile().enable()
 
 
     def opened():
@@ -123,7 +124,7 @@ class ShortThreads(TempDirTest):
         cg = parse(out)
         self.assertEqual(callers(cg, "after"), {"Thread.run": 2})
         self.assertEqual(callers(cg, "off"), {"opened": 1})
-        # The open calls end at the ended thread's last clock reading (the call of setprofile),
+        # The open calls end at the ended thread's last clock reading (the call of enable),
         # not when the profile is written: 2000 ns after `opened` began, two events later.
         (opened,) = cg.by_name("opened")
         self.assertEqual(cg.inclusive(opened), 2000)
