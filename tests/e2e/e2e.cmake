@@ -5,7 +5,7 @@ foreach(suite test_callgrind_parse test_call_counts test_behaviour test_errors t
            COMMAND /usr/bin/python3 -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(e2e_${suite} PROPERTIES
-    ENVIRONMENT "CALLTREE=$<TARGET_FILE:calltree>;CALLTREE_SRC=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1"
+    ENVIRONMENT "CALLTREE=$<TARGET_FILE:calltree>;CALLTREE_SRC=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1;CALLTREE_SANITIZED=$<BOOL:${CALLTREE_SANITIZE}>"
     LABELS e2e TIMEOUT 300)
 endforeach()
 # 100 000 thread starts keep the kernel busy: alone, so wall-time assertions elsewhere (the

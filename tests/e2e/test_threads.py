@@ -9,7 +9,10 @@ import unittest
 from callgrind_parse import parse
 from helpers import PYTHON, TempDirTest, profile, run
 
-THREADS = 100_000
+# Under AddressSanitizer freed memory sits in quarantine, so RSS says nothing there; the run
+# still checks the hand-over of stacks between threads for memory errors, on fewer threads.
+SANITIZED = os.environ.get("CALLTREE_SANITIZED") == "1"
+THREADS = 20_000 if SANITIZED else 100_000
 FUNCTIONS = 2_000
 
 # Every function is seen before the threads start, so per-thread tables sized to all functions
@@ -107,8 +110,9 @@ class ShortThreads(TempDirTest):
         plain_warm, plain_end = map(int, plain.stdout.split())
         warm, end = map(int, ours.stdout.split())
         growth_mib, plain_growth_mib = (end - warm) / 1024, (plain_end - plain_warm) / 1024
-        self.assertLess(growth_mib, plain_growth_mib + 3,
-                        f"peak RSS grew {growth_mib:.1f} MiB over {THREADS} threads (python3: {plain_growth_mib:.1f})")
+        if not SANITIZED:
+            self.assertLess(growth_mib, plain_growth_mib + 3,
+                            f"peak RSS grew {growth_mib:.1f} MiB over {THREADS} threads (python3: {plain_growth_mib:.1f})")
 
         cg = parse(out)
         self.assertEqual(callers(cg, "f"), {"Thread.run": THREADS})
