@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "collect/clock.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
+#include "collect/profile_chain.h"
 #include "model/flat_map.h"
 
 namespace calltree::tracer {
@@ -66,13 +68,19 @@ struct Activation {
 };
 static_assert(sizeof(Activation) == 40, "keep shadow-stack entries small");
 
+// A thread's shadow stack. When its thread ends, it goes to State::spare and the next new
+// thread takes it over: memory is bounded by the threads alive at once, not by all threads ever
+// started (a server with a thread per request). Its costs are already in the shared records.
 struct ThreadStack {
     std::vector<Activation> stack;
     // Recursion depth per function and per arc on this thread: inclusive time is added only
-    // when the outermost activation ends, so recursion is never counted twice.
+    // when the outermost activation ends, so recursion is never counted twice. All zeros again
+    // once the stack is empty, which is what lets a new thread reuse them as they are.
     std::vector<uint32_t> function_depth;
     std::vector<uint32_t> pair_depth;
-    uint64_t last = 0;  // the latest clock reading on this thread
+    uint64_t last = 0;       // the latest clock reading on this thread
+    ProfileChain chain;      // the program's own profile function on this thread, if any
+    bool finished = false;   // its thread has exited (guarded by State::threads_mutex)
 };
 
 struct State {
@@ -94,8 +102,13 @@ struct State {
     FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids{ArcKey{~0u, ~0u, -1}};
     std::unordered_map<uint64_t, uint32_t> pair_ids;
 
-    std::vector<std::unique_ptr<ThreadStack>> threads;
+    std::vector<std::unique_ptr<ThreadStack>> threads;  // every stack, live or spare (GIL)
     ThreadStack* main_stack = nullptr;
+    // A thread ends (its TLS destructor runs) without the GIL, so handing its stack back takes
+    // this lock; only thread start and exit take it, never a profile event.
+    std::mutex threads_mutex;
+    std::vector<ThreadStack*> spare;  // stacks of exited threads (threads_mutex)
+    pthread_key_t thread_key{};       // its destructor reports a thread's exit
 };
 
 // Never destroyed: callbacks may outlive static destructors. A namespace-scope pointer, not a
@@ -104,15 +117,47 @@ State* const g_state = new State();
 
 inline State& state() { return *g_state; }
 
+// Trivially destructible, so the hot path reads it without a TLS initialisation guard; the
+// thread's exit is reported by the pthread key instead.
 thread_local ThreadStack* t_stack = nullptr;
 
-ThreadStack* attach_thread() {
+void close_stack(ThreadStack& ts, uint64_t now);
+
+// Runs at the exit of a thread that was attached, after CPython deleted its thread state: no
+// GIL, no Python. The stack is usually empty; if the thread ended with calls open (the hook
+// was switched off inside them), they are closed by whoever takes the stack, with the GIL.
+void detach_thread(void* stack) {
     State& s = state();
-    auto ts = std::make_unique<ThreadStack>();
-    ts->stack.reserve(256);
-    t_stack = ts.get();
-    s.threads.push_back(std::move(ts));
-    return t_stack;
+    auto* ts = static_cast<ThreadStack*>(stack);
+    std::lock_guard lock(s.threads_mutex);
+    ts->finished = true;
+    s.spare.push_back(ts);
+}
+
+[[gnu::noinline]] ThreadStack* attach_thread() {
+    State& s = state();
+    ThreadStack* ts = nullptr;
+    {
+        std::lock_guard lock(s.threads_mutex);
+        if (!s.spare.empty()) {
+            ts = s.spare.back();
+            s.spare.pop_back();
+            ts->finished = false;
+        }
+    }
+    if (ts == nullptr) {
+        auto fresh = std::make_unique<ThreadStack>();
+        fresh->stack.reserve(256);
+        ts = fresh.get();
+        s.threads.push_back(std::move(fresh));
+    } else {
+        // The previous thread's open calls end where that thread's clock last stood.
+        close_stack(*ts, ts->last);
+        ts->chain.clear();
+    }
+    t_stack = ts;
+    pthread_setspecific(s.thread_key, ts);
+    return ts;
 }
 
 // The function `naming` identifies, added at first sight.
@@ -239,10 +284,14 @@ inline void pop(ThreadStack& ts, uint64_t now) {
     if (e.python) Py_DECREF(static_cast<PyObject*>(e.key));
 }
 
+void close_stack(ThreadStack& ts, uint64_t now) {
+    while (!ts.stack.empty()) pop(ts, now);
+}
+
 // When __main__'s top-level code has returned, the program is over on the main thread: what
 // follows is interpreter shutdown (joining threads, which stay profiled, and atexit).
 [[gnu::noinline]] void root_returned(ThreadStack& ts) {
-    if (&ts == state().main_stack) PyEval_SetProfile(nullptr, nullptr);
+    if (&ts == state().main_stack) profile_chain::hand_over(ts.chain);
 }
 
 // A return for `key`. Frames above it whose returns we never saw (the hook was switched off
@@ -261,11 +310,26 @@ inline void leave(ThreadStack& ts, void* key, uint64_t now) {
     if (stack.empty()) root_returned(ts);
 }
 
+// After stop() (or in a forked child) the hook may stay on other threads: the program's own
+// profile function still gets its events.
+[[gnu::noinline]] int inactive_event(PyFrameObject* frame, int what, PyObject* arg) {
+    ThreadStack* ts = t_stack;
+    return ts != nullptr && ts->chain.function != nullptr ? ts->chain.call(frame, what, arg) : 0;
+}
+
+// The program's own profile function gets the event after us. When it raises on a c_call,
+// CPython skips the call and sends no c_return: the activation just opened ends at once.
+[[gnu::noinline]] int chained_event(ThreadStack& ts, PyFrameObject* frame, int what, PyObject* arg) {
+    if (ts.chain.call(frame, what, arg) == 0) return 0;
+    if (what == PyTrace_C_CALL && !ts.stack.empty() && ts.stack.back().key == arg) pop(ts, ts.last);
+    return -1;
+}
+
 template <class Clock>
 int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     uint64_t now = Clock::now();
     State& s = state();
-    if (!s.active) return 0;
+    if (!s.active) return inactive_event(frame, what, arg);
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
     switch (what) {
         case PyTrace_CALL:
@@ -285,6 +349,8 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
         default:
             break;
     }
+    if (ts->chain.function != nullptr) [[unlikely]]
+        return chained_event(*ts, frame, what, arg);
     return 0;
 }
 
@@ -320,6 +386,19 @@ int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) 
     return s.callback(obj, frame, what, arg);
 }
 
+ProfileChainHost chain_host() {
+    ProfileChainHost host;
+    host.current = []() -> ProfileChain* {
+        if (!state().active) return nullptr;
+        return &(t_stack != nullptr ? t_stack : attach_thread())->chain;
+    };
+    host.existing = []() -> ProfileChain* { return t_stack != nullptr ? &t_stack->chain : nullptr; };
+    host.install_hook = [] { PyEval_SetProfile(state().callback, state().hook); };
+    host.is_ours = [](Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); };
+    host.is_ours_object = [](PyObject* f) { return f == state().hook; };
+    return host;
+}
+
 uint64_t read_clock(const State& s) {
     switch (s.options.clock) {
         case TracerClock::Cpu:
@@ -352,6 +431,10 @@ bool start(const TracerOptions& options) {
     }
     s.functions.emplace_back();  // kRoot
     s.namings.emplace_back().name = "<root>";
+    if (pthread_key_create(&s.thread_key, detach_thread) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "calltree: cannot create a thread-local key");
+        return false;
+    }
     s.hook = PyCFunction_New(&g_hook_def, nullptr);
     if (s.hook == nullptr) return false;
     PyObject* threading = PyImport_ImportModule("threading");
@@ -360,8 +443,14 @@ bool start(const TracerOptions& options) {
     Py_DECREF(threading);
     if (result == nullptr) return false;
     Py_DECREF(result);
+    if (!profile_chain::install(chain_host())) return false;
     // A forked child is another process: it must not keep paying for (or mixing into) our profile.
-    pthread_atfork(nullptr, nullptr, [] { state().active = false; });
+    // The lock is held across fork() so the child never inherits it taken by a thread it lacks.
+    pthread_atfork([] { state().threads_mutex.lock(); }, [] { state().threads_mutex.unlock(); },
+                   [] {
+                       state().threads_mutex.unlock();
+                       state().active = false;
+                   });
     s.active = true;
     PyEval_SetProfile(wait_for_main, s.hook);
     return true;
@@ -372,12 +461,22 @@ void stop() {
     if (!s.active) return;
     uint64_t now = read_clock(s);
     s.active = false;
-    PyEval_SetProfile(nullptr, nullptr);
-    for (auto& ts : s.threads) {
-        // CPU clocks are per thread: another thread's stack closes at its own last reading.
-        bool own_clock = ts.get() == t_stack || s.options.clock != TracerClock::Cpu;
-        uint64_t close_at = own_clock ? now : ts->last;
-        while (!ts->stack.empty()) pop(*ts, close_at);
+    if (t_stack != nullptr)
+        profile_chain::hand_over(t_stack->chain);
+    else
+        PyEval_SetProfile(nullptr, nullptr);
+    // Which threads have exited is read under the lock, but the stacks are closed outside it:
+    // closing releases frames, which may run Python code that lets another thread fork.
+    std::vector<std::pair<ThreadStack*, bool>> stacks;
+    {
+        std::lock_guard lock(s.threads_mutex);
+        for (auto& ts : s.threads) stacks.emplace_back(ts.get(), ts->finished);
+    }
+    for (auto [ts, finished] : stacks) {
+        // CPU clocks are per thread: another thread's stack closes at its own last reading; an
+        // exited thread's at its last reading whatever the clock.
+        bool at_now = !finished && (ts == t_stack || s.options.clock != TracerClock::Cpu);
+        close_stack(*ts, at_now ? now : ts->last);
     }
     if (s.use_tsc) s.ns_per_tick = s.calibration.finish();
 }

@@ -1,6 +1,6 @@
 # End-to-end runs of the calltree binary on real programs, compared with python3 and cProfile.
 set(_e2e_suites test_callgrind_parse test_call_counts test_names test_behaviour test_errors test_costs test_convert test_sampling
-    test_identity test_output_paths)
+    test_identity test_output_paths test_threads test_profile_chain)
 # A suite file that is renamed, or added without being listed, must not silently stop running.
 file(GLOB _e2e_files RELATIVE ${CMAKE_CURRENT_LIST_DIR} CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/test_*.py)
 list(TRANSFORM _e2e_files REPLACE "\\.py$" "")
@@ -15,8 +15,11 @@ foreach(suite ${_e2e_suites})
            COMMAND /usr/bin/python3 -m unittest -v ${suite}
            WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
   set_tests_properties(e2e_${suite} PROPERTIES
-    ENVIRONMENT "CALLTREE=$<TARGET_FILE:calltree>;CALLTREE_SRC=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1"
+    ENVIRONMENT "CALLTREE=$<TARGET_FILE:calltree>;CALLTREE_SRC=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1;CALLTREE_SANITIZED=$<BOOL:${CALLTREE_SANITIZE}>"
     LABELS e2e TIMEOUT 300)
 endforeach()
 # Sampling accuracy is measured against wall time: run it alone, not beside another suite.
 set_tests_properties(e2e_test_sampling PROPERTIES RUN_SERIAL TRUE)
+# 100 000 thread starts keep the kernel busy: alone, so wall-time assertions elsewhere (the
+# heaviest function of a small example) are not disturbed by it.
+set_tests_properties(e2e_test_threads PROPERTIES RUN_SERIAL TRUE)

@@ -1,0 +1,139 @@
+#include "collect/profile_chain.h"
+
+#include <iterator>
+
+namespace calltree {
+
+namespace {
+
+struct Replaced {
+    ProfileChainHost host;
+    PyObject* original_set = nullptr;
+    PyObject* original_get = nullptr;
+    PyObject* set_function = nullptr;  // our sys.setprofile: its c_call/c_return events carry it
+    PyMethodDef set_def{};
+    PyMethodDef get_def{};
+    // python3's names of the events (sysmodule.c whatstrings), indexed by PyTrace_*.
+    PyObject* what[8] = {};
+};
+
+Replaced* g_replaced = nullptr;  // set once by install(), never freed (hooks may outlive statics)
+
+PyObject* set_profile(PyObject*, PyObject* function) {
+    Replaced& r = *g_replaced;
+    ProfileChain* chain = r.host.current();
+    if (chain == nullptr) return PyObject_CallOneArg(r.original_set, function);
+    // python3 audits every sys.setprofile once; PyEval_SetProfile does when it installs the hook
+    // (a thread threading starts, or after C code such as cProfile replaced it).
+    if (r.host.is_ours(PyThreadState_Get()->c_profilefunc)) {
+        if (PySys_Audit("sys.setprofile", nullptr) < 0) return nullptr;
+    } else {
+        r.host.install_hook();
+    }
+    chain->set(function == Py_None || r.host.is_ours_object(function) ? nullptr : function);
+    Py_RETURN_NONE;
+}
+
+PyObject* get_profile(PyObject*, PyObject*) {
+    Replaced& r = *g_replaced;
+    if (!r.host.is_ours(PyThreadState_Get()->c_profilefunc)) return PyObject_CallNoArgs(r.original_get);
+    ProfileChain* chain = r.host.existing();
+    PyObject* function = chain != nullptr && chain->function != nullptr ? chain->function : Py_None;
+    Py_INCREF(function);
+    return function;
+}
+
+// Our builtin looks like the original: name, flags, docstring (hence signature), module.
+bool replace(PyObject* sys, const char* name, PyMethodDef& def, PyCFunction impl, int flags, PyObject** original,
+             PyObject** replacement) {
+    *original = PyObject_GetAttrString(sys, name);
+    if (*original == nullptr) return false;
+    if (!PyCFunction_Check(*original)) {
+        PyErr_Format(PyExc_RuntimeError, "calltree: sys.%s is not the builtin", name);
+        return false;
+    }
+    def = PyMethodDef{name, impl, flags, reinterpret_cast<PyCFunctionObject*>(*original)->m_ml->ml_doc};
+    PyObject* module_name = PyModule_GetNameObject(sys);
+    if (module_name == nullptr) return false;
+    PyObject* fn = PyCFunction_NewEx(&def, sys, module_name);
+    Py_DECREF(module_name);
+    if (fn == nullptr) return false;
+    int status = PyObject_SetAttrString(sys, name, fn);
+    if (replacement != nullptr && status == 0)
+        *replacement = fn;  // kept: sys holds it, so it lives as long as the interpreter
+    Py_DECREF(fn);
+    return status == 0;
+}
+
+}  // namespace
+
+int ProfileChain::call(PyFrameObject* frame, int what, PyObject* arg) {
+    Replaced& r = *g_replaced;
+    if (skip_setprofile_return) {
+        skip_setprofile_return = false;
+        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && arg == r.set_function) return 0;
+    }
+    if (what < 0 || what >= static_cast<int>(std::size(r.what))) return 0;
+    PyObject* function = function_ref();
+    int status = 0;
+    if (PyFrame_FastToLocalsWithError(frame) < 0) {
+        status = -1;
+    } else {
+        PyObject* args[3] = {reinterpret_cast<PyObject*>(frame), r.what[what], arg != nullptr ? arg : Py_None};
+        PyObject* result = PyObject_Vectorcall(function, args, 3, nullptr);
+        PyFrame_LocalsToFast(frame, 1);
+        if (result == nullptr) status = -1;
+        Py_XDECREF(result);
+    }
+    // Like python3, a profile function that raised is removed; calltree's own hook stays.
+    if (status < 0 && this->function == function) clear();
+    Py_DECREF(function);
+    return status;
+}
+
+PyObject* ProfileChain::function_ref() const {
+    Py_INCREF(function);  // the call may replace it
+    return function;
+}
+
+void ProfileChain::set(PyObject* new_function) {
+    // python3 sends the new function a c_return for sys.setprofile only if a profiler was
+    // already on when sys.setprofile was called.
+    skip_setprofile_return = function == nullptr && new_function != nullptr;
+    Py_XINCREF(new_function);
+    Py_XSETREF(function, new_function);
+}
+
+namespace profile_chain {
+
+bool install(const ProfileChainHost& host) {
+    if (g_replaced != nullptr) return true;
+    auto* r = new Replaced{host};
+    static const char* const kWhat[] = {"call", "exception", "line", "return", "c_call", "c_exception", "c_return", "opcode"};
+    for (size_t i = 0; i < std::size(kWhat); ++i)
+        if ((r->what[i] = PyUnicode_InternFromString(kWhat[i])) == nullptr) return false;
+    PyObject* sys = PyImport_ImportModule("sys");
+    if (sys == nullptr) return false;
+    g_replaced = r;
+    bool ok = replace(sys, "setprofile", r->set_def, set_profile, METH_O, &r->original_set, &r->set_function) &&
+              replace(sys, "getprofile", r->get_def, get_profile, METH_NOARGS, &r->original_get, nullptr);
+    Py_DECREF(sys);
+    return ok;
+}
+
+void hand_over(ProfileChain& chain) {
+    if (chain.function == nullptr) {
+        PyEval_SetProfile(nullptr, nullptr);
+        return;
+    }
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* result = PyObject_CallOneArg(g_replaced->original_set, chain.function);
+    if (result == nullptr) PyErr_Clear();  // an audit hook refused: the function stops, like ours
+    Py_XDECREF(result);
+    PyErr_Restore(type, value, traceback);
+    chain.clear();
+}
+
+}  // namespace profile_chain
+}  // namespace calltree
