@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <new>
+#include <type_traits>
 
 #include "collect/cpython_internals.h"
 
@@ -10,7 +11,9 @@ namespace calltree {
 
 struct CodeRegistry::Slot {
     std::atomic<uintptr_t> code{0};  // 0: free; claimed by CAS
-    std::atomic<uint32_t> id{kNone};  // published last: the entry is complete once it is set
+    // id + 1, published last: the entry is complete once it is set. Zero (as mmap gives it) is
+    // "not yet", so the table needs no initialisation and only touched pages cost memory.
+    std::atomic<uint32_t> id_plus_one{0};
     // A code object's address can be reused by another after it is freed; these tell them apart.
     const void* qualname_object;
     const void* filename_object;
@@ -41,7 +44,7 @@ CodeRegistry::CodeRegistry(size_t slots, size_t arena_bytes) {
     while (n < slots) n <<= 1;
     mask_ = n - 1;
     slots_ = static_cast<Slot*>(map_zeroed(n * sizeof(Slot)));
-    for (size_t i = 0; i < n; ++i) new (&slots_[i]) Slot();
+    static_assert(std::is_trivially_destructible_v<Slot>, "slots live in raw zeroed memory");
     id_capacity_ = n / 2;  // keeps probes short: the table is never more than half full
     by_id_ = static_cast<uint32_t*>(map_zeroed(id_capacity_ * sizeof(uint32_t)));
     arena_bytes_ = arena_bytes;
@@ -84,8 +87,9 @@ uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
         Slot& s = slots_[i];
         uintptr_t seen = s.code.load(std::memory_order_acquire);
         if (seen == key) {
-            uint32_t id = s.id.load(std::memory_order_acquire);
-            if (id == kNone) return kNone;  // being filled by another thread right now
+            uint32_t id_plus_one = s.id_plus_one.load(std::memory_order_acquire);
+            if (id_plus_one == 0) return kNone;  // being filled by another thread right now
+            uint32_t id = id_plus_one - 1;
             if (s.qualname_object == facts.qualname_object && s.filename_object == facts.filename_object &&
                 s.linetable_object == facts.linetable_object && s.first_line == facts.first_line)
                 return id;
@@ -115,7 +119,7 @@ uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
             overflows_.fetch_add(1, std::memory_order_relaxed);
         }
         by_id_[id] = static_cast<uint32_t>(i);
-        s.id.store(static_cast<uint32_t>(id), std::memory_order_release);
+        s.id_plus_one.store(static_cast<uint32_t>(id + 1), std::memory_order_release);
         return static_cast<uint32_t>(id);
     }
     overflows_.fetch_add(1, std::memory_order_relaxed);

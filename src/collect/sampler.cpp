@@ -34,6 +34,7 @@
 #include "collect/line_table.h"
 #include "collect/naming.h"
 #include "collect/stack_tree.h"
+#include "model/flat_map.h"
 #include "model/names.h"
 
 namespace calltree {
@@ -171,6 +172,21 @@ constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
 // Nanoseconds the thread has spent runnable but waiting for a CPU (the kernel's run delay,
 // /proc/<tid>/schedstat). On a busy machine a thread that wants to run is not idle: that wait
 // is charged to what it was doing. Opened per read, so the program never sees our descriptor.
+// Whether the thread is running or ready to run (state R in /proc/<tid>/stat).
+bool is_running(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
+    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
+}
+
 uint64_t read_run_delay(pid_t tid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
@@ -270,6 +286,10 @@ private:
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
         bool seen = true;
         bool main_thread = false;
+        bool last_truncated = false;
+        uint32_t brief_skips = 0;            // consecutive ticks it ran briefly and was left alone
+        std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
+        std::vector<uint32_t> last_nodes;   // and its tree nodes
     };
     static constexpr uint32_t kNoNode = ~0u;
 
@@ -280,7 +300,7 @@ private:
     void consume(ThreadRecord& t);
     void charge(ThreadRecord& t, uint32_t node, Where where);
     void refresh_run_delay(ThreadRecord& t);
-    uint32_t node_of(const SampleSlot& slot);
+    uint32_t node_of(ThreadRecord& t, const SampleSlot& slot);
     uint32_t line_of(uint32_t function, int32_t lasti);
     uint32_t allocate_slot();
     void release_slot(uint32_t index);
@@ -297,7 +317,7 @@ private:
     std::vector<uint32_t> free_slots_;
     uint32_t slot_count_ = 0;
     std::vector<std::pair<const void*, unsigned long>> seen_now_;
-    std::unordered_map<uint64_t, uint32_t> lines_;  // (function, lasti) -> line
+    FlatMap<uint64_t, uint32_t, U64Hash> lines_{~uint64_t{0}};  // (function, lasti) -> line
     // Tree function indices are registry ids; these two follow the registry's last possible id.
     uint32_t no_frames_function_;
     uint32_t truncated_function_;
@@ -447,15 +467,14 @@ bool Sampler::request(ThreadRecord& t) {
 
 uint32_t Sampler::line_of(uint32_t function, int32_t lasti) {
     uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(lasti);
-    auto it = lines_.find(key);
-    if (it != lines_.end()) return it->second;
+    if (const uint32_t* line = lines_.find(key)) return *line;
     CodeRegistry::Entry e = g_shared->registry->entry(function);
     uint32_t line = line_for_offset(e.line_table, e.first_line, lasti);
-    lines_.emplace(key, line);
+    lines_.insert(key, line);
     return line;
 }
 
-uint32_t Sampler::node_of(const SampleSlot& slot) {
+uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {
     if (slot.depth == 0) {
         used_no_frames_ = true;
         return tree_.child(StackTree::kRoot, no_frames_function_, 0);
@@ -479,10 +498,33 @@ uint32_t Sampler::node_of(const SampleSlot& slot) {
         used_truncated_ = true;
         node = tree_.child(node, truncated_function_, 0);
     }
+    // Consecutive samples of a thread share their outer frames: those nodes are reused from the
+    // previous sample, so only the frames that changed cost lookups (deep recursion stays cheap).
+    if (slot.truncated != t.last_truncated) t.last_frames.clear();
+    t.last_truncated = slot.truncated;
+    size_t depth = 0;
+    bool same = true;
     for (size_t i = outermost + 1; i-- > 0;) {
         uint32_t function = slot.function[i];
         if (function == CodeRegistry::kNone) continue;  // could not be named: skip the frame
+        uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(slot.lasti[i]);
+        if (same && depth < t.last_frames.size() && t.last_frames[depth] == key) {
+            node = t.last_nodes[depth++];
+            continue;
+        }
+        if (same) {
+            same = false;
+            t.last_frames.resize(depth);
+            t.last_nodes.resize(depth);
+        }
         node = tree_.child(node, function, line_of(function, slot.lasti[i]));
+        t.last_frames.push_back(key);
+        t.last_nodes.push_back(node);
+        ++depth;
+    }
+    if (same) {  // the new stack is a prefix of the previous one
+        t.last_frames.resize(depth);
+        t.last_nodes.resize(depth);
     }
     return node;
 }
@@ -516,7 +558,7 @@ void Sampler::refresh_run_delay(ThreadRecord& t) {
 
 void Sampler::consume(ThreadRecord& t) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
-    uint32_t node = node_of(*slot);
+    uint32_t node = node_of(t, *slot);
     charge(t, node, slot->where);
     t.last_node = node;
     t.last_where = slot->where;
@@ -540,7 +582,11 @@ void Sampler::tick(uint64_t now) {
             if (tid == 0) continue;  // a thread state not bound to a thread yet
             uint32_t slot = allocate_slot();
             if (slot == ~0u) continue;
-            ThreadRecord t{tstate, static_cast<pid_t>(tid), slot, now, 0, 0, 0, 0};
+            ThreadRecord t{};
+            t.tstate = tstate;
+            t.tid = static_cast<pid_t>(tid);
+            t.slot = slot;
+            t.last_wall = now;
             t.last_run_delay = read_run_delay(t.tid);
             t.last_sched = read_clock(thread_clock(t.tid, kSchedClock));
             t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
@@ -576,6 +622,15 @@ void Sampler::tick(uint64_t now) {
             ++idle_samples_;
             continue;
         }
+        // A thread that ran only briefly and is blocked again (a short wake-up between sleeps, a
+        // GIL hand-off, a poll loop) is most likely where it was: leave it alone rather than
+        // interrupt a blocking call (EINTR; under the GIL a retried sleep means another GIL
+        // round). Its time waits for the next sample, or for 16 such ticks at most.
+        if (t.last_node != kNoNode && t.pending_cpu * 2 < t.pending_wall && t.brief_skips < 16 && !is_running(t.tid)) {
+            ++t.brief_skips;
+            continue;
+        }
+        t.brief_skips = 0;
         if (!request(t)) ++lost_;
     }
     // Threads that ended: what they used since their last sample goes to their last stack.
