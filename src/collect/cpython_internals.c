@@ -78,6 +78,7 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
         out[n].code = f.f_code;
         out[n].function = func != NULL && Py_TYPE(func) == &PyFunction_Type ? func : NULL;
         out[n].globals = f.f_globals;
+        out[n].frame = at;
         out[n].lasti = (int32_t)(_PyInterpreterFrame_LASTI(&f) * (int)sizeof(_Py_CODEUNIT));
         ++n;
     }
@@ -188,10 +189,29 @@ const void* ct_frame_module(const ct_raw_frame* frame) {
     return name_in_globals(frame->globals);
 }
 
-void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long), void* context) {
+// While the thread-list lock is held no thread state is deleted, so its thread (and the C stack
+// its cframe lives on) still exists; the frame itself may be mid-update, so it is read safely.
+static void position_of(const PyThreadState* t, ct_position* pos) {
+    pos->frame = pos->code = NULL;
+    pos->lasti = -1;
+    const _PyCFrame* cframe = t->cframe;
+    if (cframe == NULL) return;
+    const _PyInterpreterFrame* frame = cframe->current_frame;
+    _PyInterpreterFrame copy;
+    const size_t header = offsetof(_PyInterpreterFrame, localsplus);
+    if (frame == NULL || !safe_read(frame, &copy, header) || copy.f_code == NULL) return;
+    pos->frame = frame;
+    pos->code = copy.f_code;
+    pos->lasti = (int32_t)((copy.prev_instr - (_Py_CODEUNIT*)copy.f_code->co_code_adaptive) * (int)sizeof(_Py_CODEUNIT));
+}
+
+void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const ct_position*), void* context) {
     PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
     PyInterpreterState* interp = _PyRuntime.interpreters.main;
-    for (PyThreadState* t = interp != NULL ? interp->threads.head : NULL; t != NULL; t = t->next)
-        visit(context, t, t->native_thread_id);
+    for (PyThreadState* t = interp != NULL ? interp->threads.head : NULL; t != NULL; t = t->next) {
+        ct_position pos;
+        position_of(t, &pos);
+        visit(context, t, t->native_thread_id, &pos);
+    }
     PyThread_release_lock(_PyRuntime.interpreters.mutex);
 }

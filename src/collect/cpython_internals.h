@@ -22,6 +22,7 @@ typedef struct {
     const void* code;
     const void* function;  // may be NULL
     const void* globals;
+    const void* frame;  // the frame's address: tells two activations of one code object apart
     int32_t lasti;
 } ct_raw_frame;
 
@@ -57,9 +58,20 @@ ptrdiff_t ct_text_bytes(const void* text, char* out, size_t capacity);
 // str object, or NULL. Signal-safe: no dict lookup, only a bounded scan of the globals' entries.
 const void* ct_frame_module(const ct_raw_frame* frame);
 
-// Calls visit(context, thread_state, native_thread_id) for every thread of the main
-// interpreter, under the interpreter's own thread-list lock. Not signal-safe.
-void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id), void* context);
+// Where a thread is now, read from another thread: its innermost frame, that frame's code and
+// instruction offset. All zero when it cannot be read (no frame, or memory that is changing).
+typedef struct {
+    const void* frame;
+    const void* code;
+    int32_t lasti;
+} ct_position;
+
+// Calls visit(context, thread_state, native_thread_id, position) for every thread of the main
+// interpreter, under the interpreter's own thread-list lock (so the thread states stay valid
+// while they are read). Not signal-safe.
+void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id,
+                                      const ct_position* position),
+                        void* context);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,7 @@ struct SampleSlot {
     uint32_t depth = 0;
     bool truncated = false;
     Where where = Where::NoFrames;
+    ct_position position{};  // the innermost frame when the sample was taken
     uint32_t function[kMaxDepth];
     int32_t lasti[kMaxDepth];
     ct_raw_frame raw[kMaxDepth];
@@ -146,6 +147,8 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         slot->lasti[i] = slot->raw[i].lasti;
     }
     slot->depth = static_cast<uint32_t>(depth);
+    slot->position = depth > 0 ? ct_position{slot->raw[0].frame, slot->raw[0].code, slot->raw[0].lasti}
+                               : ct_position{nullptr, nullptr, -1};
     slot->truncated = truncated != 0;
     if (depth == 0)
         slot->where = Where::NoFrames;
@@ -172,21 +175,6 @@ constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
 // Nanoseconds the thread has spent runnable but waiting for a CPU (the kernel's run delay,
 // /proc/<tid>/schedstat). On a busy machine a thread that wants to run is not idle: that wait
 // is charged to what it was doing. Opened per read, so the program never sees our descriptor.
-// Whether the thread is running or ready to run (state R in /proc/<tid>/stat).
-bool is_running(pid_t tid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
-    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
-}
-
 uint64_t read_run_delay(pid_t tid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
@@ -287,7 +275,8 @@ private:
         bool seen = true;
         bool main_thread = false;
         bool last_truncated = false;
-        uint32_t brief_skips = 0;            // consecutive ticks it ran briefly and was left alone
+        uint32_t unmoved_ticks = 0;  // consecutive ticks it ran but stayed where it was sampled
+        ct_position last_position{};
         std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
         std::vector<uint32_t> last_nodes;   // and its tree nodes
     };
@@ -316,7 +305,12 @@ private:
     std::vector<ThreadRecord> threads_;
     std::vector<uint32_t> free_slots_;
     uint32_t slot_count_ = 0;
-    std::vector<std::pair<const void*, unsigned long>> seen_now_;
+    struct Seen {
+        const void* tstate;
+        unsigned long tid;
+        ct_position position;
+    };
+    std::vector<Seen> seen_now_;
     FlatMap<uint64_t, uint32_t, U64Hash> lines_{~uint64_t{0}};  // (function, lasti) -> line
     // Tree function indices are registry ids; these two follow the registry's last possible id.
     uint32_t no_frames_function_;
@@ -324,7 +318,8 @@ private:
     bool used_no_frames_ = false, used_truncated_ = false;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
-    uint64_t waiting_total_ = 0;  // time threads were ready to run but the machine's CPUs were busy
+    uint64_t waiting_total_ = 0;
+    uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved  // time threads were ready to run but the machine's CPUs were busy
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
@@ -562,6 +557,7 @@ void Sampler::consume(ThreadRecord& t) {
     charge(t, node, slot->where);
     t.last_node = node;
     t.last_where = slot->where;
+    t.last_position = slot->position;
     ++samples_;
     slot->state.store(kIdleSlot, std::memory_order_release);
 }
@@ -569,12 +565,12 @@ void Sampler::consume(ThreadRecord& t) {
 void Sampler::tick(uint64_t now) {
     seen_now_.clear();
     ct_for_each_thread(
-        [](void* self, const void* tstate, unsigned long tid) {
-            static_cast<Sampler*>(self)->seen_now_.emplace_back(tstate, tid);
+        [](void* self, const void* tstate, unsigned long tid, const ct_position* position) {
+            static_cast<Sampler*>(self)->seen_now_.push_back(Seen{tstate, tid, *position});
         },
         this);
     for (ThreadRecord& t : threads_) t.seen = false;
-    for (const auto& [tstate, tid] : seen_now_) {
+    for (const auto& [tstate, tid, position] : seen_now_) {
         ThreadRecord* record = nullptr;
         for (ThreadRecord& t : threads_)
             if (t.tstate == tstate && t.tid == static_cast<pid_t>(tid)) record = &t;
@@ -622,15 +618,18 @@ void Sampler::tick(uint64_t now) {
             ++idle_samples_;
             continue;
         }
-        // A thread that ran only briefly and is blocked again (a short wake-up between sleeps, a
-        // GIL hand-off, a poll loop) is most likely where it was: leave it alone rather than
-        // interrupt a blocking call (EINTR; under the GIL a retried sleep means another GIL
-        // round). Its time waits for the next sample, or for 16 such ticks at most.
-        if (t.last_node != kNoNode && t.pending_cpu * 2 < t.pending_wall && t.brief_skips < 16 && !is_running(t.tid)) {
-            ++t.brief_skips;
+        // A thread that ran but is at the very instruction of its last sample (a long C call, a
+        // short wake-up between sleeps, a GIL hand-off) has the same stack: charge its time there
+        // rather than interrupt it (a blocking call would see EINTR; a retried sleep under the
+        // GIL costs another GIL round). At most 64 ticks in a row, so a stale sample is renewed.
+        if (t.last_node != kNoNode && position.frame != nullptr && position.frame == t.last_position.frame &&
+            position.code == t.last_position.code && position.lasti == t.last_position.lasti && t.unmoved_ticks < 64) {
+            ++t.unmoved_ticks;
+            charge(t, t.last_node, t.last_where);
+            ++unmoved_samples_;
             continue;
         }
-        t.brief_skips = 0;
+        t.unmoved_ticks = 0;
         if (!request(t)) ++lost_;
     }
     // Threads that ended: what they used since their last sample goes to their last stack.
@@ -709,9 +708,10 @@ void Sampler::add_to(Profile& profile) {
         ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
                                          own.intern_object("<thread>"), Line(0));
     own.descriptions.emplace_back("Sampling interval", std::to_string(options_.interval_ns / 1000.0) + " us of wall time");
-    own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_) + " (" + std::to_string(samples_) +
-                                                 " recorded by the thread, " + std::to_string(idle_samples_) +
-                                                 " of threads that did not run)");
+    own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_ + unmoved_samples_) + " (" +
+                                                 std::to_string(samples_) + " recorded by the thread, " +
+                                                 std::to_string(unmoved_samples_) + " of threads still where they were, " +
+                                                 std::to_string(idle_samples_) + " of threads that did not run)");
     own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
     own.descriptions.emplace_back("Waiting for a CPU",
