@@ -102,11 +102,16 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
     g.first_signal.compare_exchange_strong(none, sig);
     // Claimed while Python runs: the writer will take the GIL, so ask its holder to let go now.
     if (run_end::claim_for_signal()) calltree_request_gil_drop(g.interp);
+    // A signal this process sent itself ends it on the spot under python3: the next line must not
+    // run. While Python runs, only a thread without the GIL can wait here (a GIL holder must
+    // reach its next bytecode to hand the GIL over); after the program (finalisation), any thread
+    // can, as long as no thread is stopping the collectors or writing.
+    // Decided before the writer is woken: it moves the run on to the next phase.
+    bool wait_here = run_end::signal_waits_for_gil() ? !this_thread_holds_gil() : run_end::over_and_idle();
     sem_post(&g.wake);
-    if (run_end::signal_waits_for_gil() && !this_thread_holds_gil() && sent_by_this_process(info)) park();
-    // Otherwise return: a GIL holder must reach its next bytecode to release the GIL; a thread
-    // the signal interrupted at a random point may hold locks the writer needs, and blocks on the
-    // GIL anyway before it can run Python code.
+    if (wait_here && sent_by_this_process(info)) park();
+    // Otherwise return. A thread a signal from outside interrupted at a random point may hold
+    // locks the writer needs (malloc's); it blocks on the GIL before it can run Python code.
     errno = saved_errno;
 }
 

@@ -101,6 +101,11 @@ bool claim_for_signal() {
 
 bool signal_waits_for_gil() { return state().phase.load() == SignalTakesGil; }
 
+bool over_and_idle() {
+    int p = state().phase.load();
+    return p == Stopped || p == Finished;
+}
+
 void stop_for_signal() {
     State& s = state();
     if (s.stop) s.stop();

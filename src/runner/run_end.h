@@ -31,6 +31,9 @@ bool finish();
 bool claim_for_signal();
 // Whether a signal's claim is waiting for the GIL (async-signal-safe).
 bool signal_waits_for_gil();
+// Whether the program is over and no thread is stopping the collectors or writing the profile
+// (async-signal-safe): a thread may then wait for a signal's writer without holding it up.
+bool over_and_idle();
 // With the GIL, after claim_for_signal() returned true.
 void stop_for_signal();
 
