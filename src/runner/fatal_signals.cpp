@@ -72,12 +72,16 @@ bool sent_by_this_process(const siginfo_t* info) {
     for (;;) pause();
 }
 
-// Restores the default action and re-raises in this thread, so the process ends by `sig`.
-[[noreturn]] void die_of(int sig) {
+void restore_default(int sig) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     __sigaction(sig, &dfl, nullptr);
+}
+
+// Restores the default action and re-raises in this thread, so the process ends by `sig`.
+[[noreturn]] void die_of(int sig) {
+    restore_default(sig);
     sigset_t only;
     sigemptyset(&only);
     sigaddset(&only, sig);
@@ -91,9 +95,7 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
     if (getpid() != g.owner) {
         // A vfork child, or a fork child before our atfork handler ran: act as SIG_DFL would
         // (the signal is blocked while we run, so it is delivered when we return).
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        __sigaction(sig, &dfl, nullptr);
+        restore_default(sig);
         raise(sig);
         errno = saved_errno;
         return;
