@@ -2,12 +2,13 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <pthread.h>
-#include <unistd.h>
 
-#include <csignal>
 #include <string>
 #include <vector>
+
+#include "runner/exec_hook.h"
+#include "runner/fatal_signals.h"
+#include "runner/run_end.h"
 
 #ifndef CALLTREE_PYTHON_EXECUTABLE
 #error "CALLTREE_PYTHON_EXECUTABLE must name the python3 whose libpython is embedded"
@@ -17,55 +18,15 @@ namespace calltree {
 
 namespace {
 
-struct RunState {
-    RunHooks hooks;
-    pid_t pid = 0;
-    bool stopped = false;
-    bool finished = false;
-    bool saved = true;
-};
-
-RunState& run_state() {
-    static RunState* s = new RunState();
-    return *s;
-}
-
-bool in_profiled_process() { return getpid() == run_state().pid; }
-
-void stop_once() {
-    RunState& s = run_state();
-    if (s.stopped || !in_profiled_process()) return;
-    s.stopped = true;
-    if (s.hooks.stop) s.hooks.stop();
-}
-
-void finish_once() {
-    RunState& s = run_state();
-    if (s.finished || !in_profiled_process()) return;
-    s.finished = true;
-    if (s.hooks.finish) s.saved = s.hooks.finish();
-}
+void finish_at_exit() { run_end::finish(); }
 
 // Registered with atexit before the program runs, so it runs after the program's own handlers.
 PyObject* on_python_exit(PyObject*, PyObject*) {
-    stop_once();
-    Py_RETURN_NONE;
-}
-
-// SIGTERM kills python3 without cleanup. We save the profile first, then die by the same signal
-// so the parent sees the same status. Runs as a Python signal handler, between bytecodes.
-PyObject* on_sigterm(PyObject*, PyObject* const*, Py_ssize_t) {
-    stop_once();
-    finish_once();
-    std::fflush(nullptr);
-    std::signal(SIGTERM, SIG_DFL);
-    std::raise(SIGTERM);
+    run_end::stop();
     Py_RETURN_NONE;
 }
 
 PyMethodDef g_exit_def = {"_calltree_at_exit", on_python_exit, METH_NOARGS, nullptr};
-PyMethodDef g_sigterm_def = {"_calltree_sigterm", reinterpret_cast<PyCFunction>(reinterpret_cast<void*>(on_sigterm)),
-                             METH_FASTCALL, nullptr};
 
 // Calls module.function(*args) with new references in `args`; false with a Python error set.
 bool call(const char* module_name, const char* function, PyObject* args) {
@@ -83,13 +44,8 @@ bool call(const char* module_name, const char* function, PyObject* args) {
     return result != nullptr;
 }
 
-bool install_exit_handlers() {
-    if (!call("atexit", "register", Py_BuildValue("(N)", PyCFunction_New(&g_exit_def, nullptr)))) return false;
-    // Keep a handler the environment set up (e.g. SIG_IGN inherited from the parent).
-    struct sigaction current {};
-    if (sigaction(SIGTERM, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
-        return call("signal", "signal", Py_BuildValue("(iN)", SIGTERM, PyCFunction_New(&g_sigterm_def, nullptr)));
-    return true;
+bool install_exit_handler() {
+    return call("atexit", "register", Py_BuildValue("(N)", PyCFunction_New(&g_exit_def, nullptr)));
 }
 
 std::vector<std::string> python_argv(const Program& program) {
@@ -131,19 +87,20 @@ void initialize(const Program& program) {
 }  // namespace
 
 int run_program(const Program& program, RunHooks hooks) {
-    RunState& s = run_state();
-    s.hooks = std::move(hooks);
-    s.pid = getpid();
+    run_end::init(std::move(hooks.stop), std::move(hooks.finish));
     initialize(program);
-    Py_AtExit(finish_once);
-    if (!install_exit_handlers() || (s.hooks.start && !s.hooks.start())) {
+    Py_AtExit(finish_at_exit);
+    fatal_signals::install();
+    if (!install_exit_handler() || (hooks.start && !hooks.start())) {
         PyErr_Print();
         Py_FinalizeEx();
         return 1;
     }
+    exec_hook::arm();
     int status = Py_RunMain();
-    finish_once();
-    return status == 0 && !s.saved ? 2 : status;
+    bool saved = run_end::finish();
+    fatal_signals::wait_if_dying();
+    return status == 0 && !saved ? 2 : status;
 }
 
 }  // namespace calltree

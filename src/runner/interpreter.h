@@ -11,17 +11,20 @@ struct RunHooks {
     // With the GIL, after start-up and before the program's first line. Returning false aborts
     // the run (a Python exception is printed).
     std::function<bool()> start;
-    // With the GIL, once the program is over: after non-daemon threads were joined and the
-    // program's own atexit handlers ran, or when SIGTERM arrives.
+    // Once, with the GIL, once the program is over: after non-daemon threads were joined and the
+    // program's own atexit handlers ran, before an exec, or when a signal ends the program (then
+    // from calltree's signal thread, while no other thread can run Python code).
     std::function<void()> stop;
-    // Once, without Python: after the interpreter finalised, or right after `stop` on SIGTERM.
-    // Returns false if the results could not be saved, which turns a zero exit status into 2.
+    // Once, without Python, from any thread: after the interpreter finalised, or right after
+    // `stop` before an exec or on a fatal signal. Returns false if the results could not be
+    // saved, which turns a zero exit status into 2.
     std::function<bool()> finish;
 };
 
-// Returns the exit status python3 would return. On SIGTERM or an unhandled KeyboardInterrupt the
-// process ends by the same signal as python3 does, after `finish` ran. In a forked child the
-// hooks do nothing: the child is not the profiled process.
+// Returns the exit status python3 would return. On a signal that ends python3 (SIGTERM, SIGHUP,
+// an unhandled KeyboardInterrupt...) the process ends by the same signal, after `finish` ran
+// (see fatal_signals.h). In a forked child the hooks do nothing: the child is not the profiled
+// process.
 int run_program(const Program& program, RunHooks hooks);
 
 }  // namespace calltree

@@ -1,0 +1,115 @@
+#include "runner/run_end.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+namespace calltree::run_end {
+
+namespace {
+
+// Transitions into Stopping and SignalTakesGil are compare-and-swaps from Running (the signal
+// handler cannot lock); every transition out of a state someone waits on is made under the
+// mutex and notified.
+enum Phase : int { Running, SignalTakesGil, Stopping, Stopped, Finishing, Finished };
+
+struct State {
+    std::function<void()> stop;
+    std::function<bool()> finish;
+    pid_t pid = 0;
+    std::atomic<int> phase{Running};
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool saved = true;
+};
+
+// Never destroyed: the signal writer thread may use it while the main thread exits.
+State& state() {
+    static State* s = new State();
+    return *s;
+}
+
+void advance(State& s, Phase to) {
+    std::lock_guard lock(s.mutex);
+    s.phase.store(to);
+    s.changed.notify_all();
+}
+
+}  // namespace
+
+void init(std::function<void()> stop, std::function<bool()> finish) {
+    State& s = state();
+    s.stop = std::move(stop);
+    s.finish = std::move(finish);
+    s.pid = getpid();
+}
+
+bool in_profiled_process() { return getpid() == state().pid; }
+
+bool python_running() {
+    int p = state().phase.load();
+    return p == Running || p == SignalTakesGil;
+}
+
+void stop() {
+    State& s = state();
+    if (!in_profiled_process()) return;
+    int expected = Running;
+    if (s.phase.compare_exchange_strong(expected, Stopping)) {
+        if (s.stop) s.stop();
+        advance(s, Stopped);
+        return;
+    }
+    if (expected == SignalTakesGil) {
+        // The writer needs the GIL to stop the collectors; it ends the process after writing.
+        Py_BEGIN_ALLOW_THREADS
+        for (;;) pause();
+        Py_END_ALLOW_THREADS
+    }
+}
+
+bool finish() {
+    State& s = state();
+    if (!in_profiled_process()) return true;
+    std::unique_lock lock(s.mutex);
+    for (;;) {
+        int p = s.phase.load();
+        if (p == Finished) return s.saved;
+        // Running: the program ended without our exit handler (it cleared atexit); write what
+        // there is.
+        if ((p == Running || p == Stopped) && s.phase.compare_exchange_strong(p, Finishing)) break;
+        if (p == Stopping || p == SignalTakesGil || p == Finishing) s.changed.wait(lock);
+    }
+    lock.unlock();
+    bool saved = s.finish ? s.finish() : true;
+    lock.lock();
+    s.saved = saved;
+    s.phase.store(Finished);
+    s.changed.notify_all();
+    return saved;
+}
+
+bool claim_for_signal() {
+    State& s = state();
+    int expected = Running;
+    return s.phase.compare_exchange_strong(expected, SignalTakesGil);
+}
+
+bool signal_waits_for_gil() { return state().phase.load() == SignalTakesGil; }
+
+bool over_and_idle() {
+    int p = state().phase.load();
+    return p == Stopped || p == Finished;
+}
+
+void stop_for_signal() {
+    State& s = state();
+    if (s.stop) s.stop();
+    advance(s, Stopped);
+}
+
+}  // namespace calltree::run_end
