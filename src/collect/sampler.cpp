@@ -341,12 +341,8 @@ void Sampler::release_slot(uint32_t index) {
 }
 
 bool Sampler::start() {
-    // The signal module reads the dispositions when first imported: importing it before our
-    // handler exists keeps signal.getsignal() answering SIG_DFL for it, as under python3.
-    PyObject* signal_module = PyImport_ImportModule("signal");
-    if (signal_module == nullptr) return false;
-    Py_DECREF(signal_module);
-
+    // CPython records every signal's disposition at start-up, before this runs, so
+    // signal.getsignal() keeps answering SIG_DFL for ours, as under python3.
     Shared& s = *g_shared;
     s.pid = getpid();
     s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
