@@ -200,6 +200,21 @@ class Unnoticed(Sampled):
         self.assertIn("Wall", ann.stdout)
 
 
+    def test_sigterm_still_writes_the_profile(self):
+        import signal
+        import time
+        code = "import time\nwhile True:\n    sum(range(1000))\n"
+        out = self.path("term.cg")
+        proc = subprocess.Popen([CALLTREE, "--sample", "-o", out, "-c", code], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.7)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, -signal.SIGTERM, err)
+        profile = parse(out)
+        self.assertIn("<module>", [k[0] for k in profile.functions])
+        self.assertGreater(profile.totals[0], 0.3e9)
+
+
 class Options(TempDirTest):
     def test_bad_intervals(self):
         for bad in ("0.05ms", "200ms", "abc", "1h", "-1ms"):
