@@ -194,6 +194,7 @@ const void* ct_frame_module(const ct_raw_frame* frame) {
 static void position_of(const PyThreadState* t, ct_position* pos) {
     pos->frame = pos->code = NULL;
     pos->lasti = -1;
+    pos->at_gil_handover = 0;
     const _PyCFrame* cframe = t->cframe;
     if (cframe == NULL) return;
     const _PyInterpreterFrame* frame = cframe->current_frame;
@@ -203,6 +204,11 @@ static void position_of(const PyThreadState* t, ct_position* pos) {
     pos->frame = frame;
     pos->code = copy.f_code;
     pos->lasti = (int32_t)((copy.prev_instr - (_Py_CODEUNIT*)copy.f_code->co_code_adaptive) * (int)sizeof(_Py_CODEUNIT));
+    _Py_CODEUNIT word = 0;
+    if (copy.prev_instr != NULL && safe_read(copy.prev_instr, &word, sizeof word)) {
+        int base = _PyOpcode_Deopt[_Py_OPCODE(word)];
+        pos->at_gil_handover = base == RESUME || base == JUMP_BACKWARD;
+    }
 }
 
 void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const ct_position*), void* context) {

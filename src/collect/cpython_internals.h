@@ -64,6 +64,10 @@ typedef struct {
     const void* frame;
     const void* code;
     int32_t lasti;
+    // The instruction is one where the eval loop hands the GIL over (RESUME or JUMP_BACKWARD,
+    // where it checks for a drop request): a thread that sits there without running is waiting
+    // to get the GIL back. A thread blocked in a C call sits at a call instead.
+    int at_gil_handover;
 } ct_position;
 
 // Calls visit(context, thread_state, native_thread_id, position) for every thread of the main

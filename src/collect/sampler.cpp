@@ -57,9 +57,9 @@ uint64_t parse_interval(const std::string& text) {
 
 namespace {
 
-// Event columns, in file order. Wall is the sum of the other four, first so KCachegrind shows
-// plain time by default.
-enum Event { kWall, kPython, kNative, kSystem, kIdle, kEvents };
+// Event columns, in file order. Wall is the sum of the others, first so KCachegrind shows plain
+// time by default.
+enum Event { kWall, kPython, kNative, kSystem, kGil, kIdle, kEvents };
 
 // A real-time signal no Python program is likely to use, rather than SIGPROF: a program (or a
 // library) that sets up SIGPROF/ITIMER_PROF for itself keeps it. If the program takes this one
@@ -147,8 +147,8 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         slot->lasti[i] = slot->raw[i].lasti;
     }
     slot->depth = static_cast<uint32_t>(depth);
-    slot->position = depth > 0 ? ct_position{slot->raw[0].frame, slot->raw[0].code, slot->raw[0].lasti}
-                               : ct_position{nullptr, nullptr, -1};
+    slot->position = depth > 0 ? ct_position{slot->raw[0].frame, slot->raw[0].code, slot->raw[0].lasti, 0}
+                               : ct_position{nullptr, nullptr, -1, 0};
     slot->truncated = truncated != 0;
     if (depth == 0)
         slot->where = Where::NoFrames;
@@ -175,6 +175,21 @@ constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
 // Nanoseconds the thread has spent runnable but waiting for a CPU (the kernel's run delay,
 // /proc/<tid>/schedstat). On a busy machine a thread that wants to run is not idle: that wait
 // is charged to what it was doing. Opened per read, so the program never sees our descriptor.
+// Whether the thread is running or ready to run (state R in /proc/<tid>/stat).
+bool is_running(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
+    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
+}
+
 uint64_t read_run_delay(pid_t tid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
@@ -268,7 +283,7 @@ private:
         uint32_t slot;
         uint64_t last_wall, last_sched, last_prof, last_virt, last_run_delay;
         // Time seen since the last attribution, charged to the stack the next sample records.
-        uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0, pending_waiting = 0;
+        uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0, pending_waiting = 0, pending_gil = 0;
         uint32_t last_node = kNoNode;
         Where last_where = Where::Python;
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
@@ -276,6 +291,7 @@ private:
         bool main_thread = false;
         bool last_truncated = false;
         uint32_t unmoved_ticks = 0;  // consecutive ticks it ran but stayed where it was sampled
+        bool ran_last_tick = false;
         ct_position last_position{};
         std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
         std::vector<uint32_t> last_nodes;   // and its tree nodes
@@ -527,10 +543,12 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     uint64_t off_cpu = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
     uint64_t waiting_for_cpu = std::min(t.pending_waiting, off_cpu);
     waiting_total_ += waiting_for_cpu;
+    uint64_t gil = std::min(t.pending_gil, off_cpu - waiting_for_cpu);
     costs[kSystem] = system;
     costs[where == Where::Native ? kNative : kPython] = cpu - system + waiting_for_cpu;
-    costs[kIdle] = off_cpu - waiting_for_cpu;
-    costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kIdle];
+    costs[kGil] = gil;
+    costs[kIdle] = off_cpu - waiting_for_cpu - gil;
+    costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kGil] + costs[kIdle];
     tree_.add(node, costs);
     // A wait shows in the run delay when it ends: what does not fit this interval's time off
     // the CPU belongs to the next ones (bounded, so an old reading cannot pile up).
@@ -538,7 +556,7 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     // The kernel's user/system split advances a scheduler tick (several ms) at a time, while the
     // run time is exact: system time beyond this interval's CPU belongs to the next intervals.
     t.pending_system -= system;
-    t.pending_wall = t.pending_cpu = 0;
+    t.pending_wall = t.pending_cpu = t.pending_gil = 0;
 }
 
 void Sampler::refresh_run_delay(ThreadRecord& t) {
@@ -597,6 +615,8 @@ void Sampler::tick(uint64_t now) {
             state = kIdleSlot;
         }
         bool ran = read_clock(thread_clock(t.tid, kSchedClock)) > t.last_sched;
+        bool ran_before = t.ran_last_tick;
+        t.ran_last_tick = ran;
         if (ran && t.quiet_ticks > 0) {
             // The end of a stretch without CPU. The kernel adds a wait for a CPU to the run delay
             // only when the thread gets one, so only now can the stretch be split into waiting
@@ -605,21 +625,40 @@ void Sampler::tick(uint64_t now) {
             if (state != kRequested && t.last_node != kNoNode) charge(t, t.last_node, t.last_where);
         }
         t.quiet_ticks = ran ? 0 : t.quiet_ticks + 1;
+        uint64_t wall_before = t.pending_wall, cpu_before = t.pending_cpu;
         refresh_clocks(t, now);
+        // Waiting at a GIL hand-over point, or (a thread other than the main one) with a thread
+        // state but no Python frame yet: a new thread blocks there until it gets the GIL.
+        if (position.at_gil_handover || (position.frame == nullptr && tstate != main_tstate_)) {
+            uint64_t wall = t.pending_wall - wall_before, cpu = t.pending_cpu - cpu_before;
+            t.pending_gil += wall > cpu ? wall - cpu : 0;
+        }
         if (state == kRequested) continue;  // the answer is on its way; keep accumulating
         if (!ran && t.last_node != kNoNode) {
-            // Nothing ran on the thread since its last sample, so its stack is the same: its time
-            // goes there when the stretch ends, without interrupting it (a sleeping thread is
-            // never woken by us) and without reading anything per tick.
-            ++idle_samples_;
+            // A thread that was running and got no CPU this interval was either preempted (the
+            // machine is busy) or blocked. Preempted, it is asked for a sample, which it takes
+            // where it stopped as soon as it runs again: the wait goes to that line, not to the
+            // line of an older sample.
+            bool preempted = ran_before && is_running(t.tid);
+            if (!preempted) {
+                // Nothing ran on the thread since its last sample, so its stack is the same: its
+                // time goes there when the stretch ends, without interrupting it (a sleeping thread
+                // is never woken by us) and without reading anything per tick.
+                ++idle_samples_;
+                continue;
+            }
+            if (!request(t)) ++lost_;
             continue;
         }
-        // A thread that ran but is at the very instruction of its last sample (a long C call, a
-        // short wake-up between sleeps, a GIL hand-off) has the same stack: charge its time there
-        // rather than interrupt it (a blocking call would see EINTR; a retried sleep under the
-        // GIL costs another GIL round). At most 64 ticks in a row, so a stale sample is renewed.
+        // A thread that ran only a little (a short wake-up between sleeps, a GIL hand-off) and is
+        // back at the very instruction of its last sample has the same stack: charge its time
+        // there rather than interrupt it (a blocking call would see EINTR; a retried sleep under
+        // the GIL costs another GIL round). Not for a thread that kept running: a loop passes the
+        // same instruction again and again, and charging it to the old sample would favour
+        // whatever line was sampled last. At most 64 ticks in a row.
         if (t.last_node != kNoNode && position.frame != nullptr && position.frame == t.last_position.frame &&
-            position.code == t.last_position.code && position.lasti == t.last_position.lasti && t.unmoved_ticks < 64) {
+            position.code == t.last_position.code && position.lasti == t.last_position.lasti &&
+            t.pending_cpu * 4 < t.pending_wall && t.unmoved_ticks < 64) {
             ++t.unmoved_ticks;
             charge(t, t.last_node, t.last_where);
             ++unmoved_samples_;
@@ -672,11 +711,12 @@ void Sampler::stop() {
 }
 
 void Sampler::add_to(Profile& profile) {
-    Profile own({EventType{"Wall", "Wall time (ns): the sum of the four below"},
+    Profile own({EventType{"Wall", "Wall time (ns): the sum of the five below"},
                  EventType{"Python", "Python (ns): the interpreter running Python code"},
                  EventType{"Native", "Native (ns): in C functions and extensions called from Python"},
                  EventType{"System", "System (ns): kernel CPU time (system calls doing work)"},
-                 EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O, locks, the GIL)"}});
+                 EventType{"GIL", "GIL (ns): waiting to get the GIL back from another thread"},
+                 EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O or a lock)"}});
     const CodeRegistry& registry = *g_shared->registry;
     // Tree function indices are registry ids (then the two pseudo functions). Registry entries
     // of the same source (code recreated by exec) are one function, named as the tracer names.

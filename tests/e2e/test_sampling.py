@@ -15,7 +15,7 @@ from helpers import CALLTREE, PYTHON, TempDirTest, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "sampling")
-EVENTS = ["Wall", "Python", "Native", "System", "Idle"]
+EVENTS = ["Wall", "Python", "Native", "System", "GIL", "Idle"]
 # One BLAS thread: the matrix product then runs on the thread that called it, so the ground
 # truth (all of it native CPU on the main thread) does not depend on how BLAS waits for workers.
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -90,7 +90,7 @@ class Accuracy(Sampled):
         # Every cost line: Wall is the sum of the four, and the file's totals are the sums.
         for fn in profile.functions.values():
             for line, c in fn.self_by_line.items():
-                c = c + [0] * (5 - len(c))
+                c = c + [0] * (len(EVENTS) - len(c))
                 self.assertEqual(c[0], sum(c[1:]), line)
         self.assertEqual(profile.totals[0], sum(profile.totals[1:]))
         self.assertIn("Samples", profile.desc)
@@ -146,22 +146,31 @@ class Accuracy(Sampled):
               f"a CPU {spin_wait:.3f} s; process CPU {truth['cpu']:.3f} s")
         self.assertLess(abs(python / 1e9 - spin_cpu - spin_wait) / (spin_cpu + spin_wait), 0.10)
         self.assertGreater(f["doze"]["Wall"], 2 * 0.75e9)  # two sleeping threads, each seen
+        # The spinning threads take turns with the GIL: the turns they wait show as GIL, not Idle.
+        print(f"spin: GIL {f['spin']['GIL'] / 1e9:.3f} s, Idle {f['spin']['Idle'] / 1e9:.3f} s")
+        self.assertGreater(f["spin"]["GIL"], f["spin"]["Idle"])
 
     def test_stable_top_lines(self):
         def top():
-            _, profile = self.sample([program("hotspots.py")])
+            # Enough samples that chance moves a line's share by well under 2 pp (~5000).
+            _, profile = self.sample([program("hotspots.py")], extra=["--interval", "0.25ms"])
             total = profile.totals[0]
             lines = {(k[0], line): c[0] / total for k, fn in profile.functions.items()
                      for line, c in fn.self_by_line.items()}
             return dict(sorted(lines.items(), key=lambda kv: -kv[1])[:10])
-        first, second = top(), top()
-        heavy = [k for k, v in first.items() if v > 0.05]
-        self.assertGreaterEqual(len(heavy), 3)
-        print("\n" + "\n".join(f"{k}: {first[k]:.3f} / {second.get(k, 0):.3f}" for k in heavy))
-        for k in heavy:
-            self.assertIn(k, second)
-            # 2 pp on a quiet machine; a shared one changes the lines' speeds between runs.
-            self.assertLess(abs(first[k] - second[k]), 0.10, k)
+        # Time a thread waits for a CPU is charged to the line it waits on, so a busy machine
+        # (another job preempting this one for tens of ms) moves shares between runs: up to three
+        # runs, and two consecutive ones must agree.
+        runs = [top()]
+        for _ in range(2):
+            runs.append(top())
+            first, second = runs[-2], runs[-1]
+            heavy = [k for k, v in first.items() if v > 0.05]
+            print("\n" + "\n".join(f"{k}: {first[k]:.3f} / {second.get(k, 0):.3f}" for k in heavy))
+            self.assertGreaterEqual(len(heavy), 3)
+            if all(k in second and abs(first[k] - second[k]) < 0.03 for k in heavy):
+                return
+        self.fail("no two consecutive runs gave the same top lines within 3 pp")
 
 
 class Unnoticed(Sampled):
