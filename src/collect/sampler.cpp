@@ -300,7 +300,7 @@ private:
 
     void run();
     void tick(uint64_t now);
-    void refresh_clocks(ThreadRecord& t, uint64_t now);
+    void refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched);
     bool request(ThreadRecord& t);
     void consume(ThreadRecord& t);
     void charge(ThreadRecord& t, uint32_t node, Where where);
@@ -431,8 +431,8 @@ void Sampler::run() {
     }
 }
 
-void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now) {
-    uint64_t sched = read_clock(thread_clock(t.tid, kSchedClock));
+// `sched` is the thread's run time read at this tick.
+void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
     uint64_t wall = now - t.last_wall;
     uint64_t cpu = sched > t.last_sched ? sched - t.last_sched : 0;
     t.last_wall = now;
@@ -614,7 +614,8 @@ void Sampler::tick(uint64_t now) {
             consume(t);
             state = kIdleSlot;
         }
-        bool ran = read_clock(thread_clock(t.tid, kSchedClock)) > t.last_sched;
+        uint64_t sched = read_clock(thread_clock(t.tid, kSchedClock));
+        bool ran = sched > t.last_sched;
         bool ran_before = t.ran_last_tick;
         t.ran_last_tick = ran;
         if (ran && t.quiet_ticks > 0) {
@@ -626,7 +627,7 @@ void Sampler::tick(uint64_t now) {
         }
         t.quiet_ticks = ran ? 0 : t.quiet_ticks + 1;
         uint64_t wall_before = t.pending_wall, cpu_before = t.pending_cpu;
-        refresh_clocks(t, now);
+        refresh_clocks(t, now, sched);
         // Waiting at a GIL hand-over point, or (a thread other than the main one) with a thread
         // state but no Python frame yet: a new thread blocks there until it gets the GIL.
         if (position.at_gil_handover || (position.frame == nullptr && tstate != main_tstate_)) {
