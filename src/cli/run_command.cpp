@@ -189,7 +189,10 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
             if (!c->program_started()) return true;
         try {
             Profile profile;
-            for (auto& c : collectors) c->add_to(profile);
+            NameTable names;
+            for (auto& c : collectors) c->name_functions(names);
+            names.finish();
+            for (auto& c : collectors) c->add_to(profile, names);
             profile.command = command_line;
             profile.pid = static_cast<uint64_t>(getpid());
             save_profile(profile, path, format);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "collect/naming.h"
 #include "model/profile.h"
 
 namespace calltree {
@@ -17,8 +18,11 @@ public:
     // Idempotent. Either with the GIL, or (when a signal ends the program) while no Python
     // thread can run: a collector must not need Python to stop.
     virtual void stop() = 0;
-    // After stop(), without Python: adds what was seen to the model (events appended by name).
-    virtual void add_to(Profile& profile) = 0;
+    // After stop(), without Python: adds every function it will write to the run's name table,
+    // so names are decided once over what all collectors saw.
+    virtual void name_functions(NameTable& names) = 0;
+    // Then adds what was seen to the model (events appended by name), under those names.
+    virtual void add_to(Profile& profile, const NameTable& names) = 0;
     // After stop(): false if the collector knows the program's first line never ran (`-m` of a
     // missing module, a syntax error): then there is no profile to write.
     virtual bool program_started() const { return true; }

@@ -140,6 +140,14 @@ std::vector<std::string> display_names(std::span<const FunctionNaming> functions
     return names;
 }
 
+void NameTable::add(const FunctionNaming& n) {
+    if (index_.try_emplace(identity_of(n), functions_.size()).second) functions_.push_back(n);
+}
+
+void NameTable::finish() { names_ = display_names(functions_); }
+
+const std::string& NameTable::name_of(const FunctionNaming& n) const { return names_[index_.at(identity_of(n))]; }
+
 // Mirrors how cProfile (Modules/_lsprof.c) labels C functions, so users recognise them and
 // pstats output from both tools lines up.
 FunctionNaming name_c_function(PyCFunctionObject* fn) {

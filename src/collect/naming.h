@@ -6,6 +6,7 @@
 
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace calltree {
@@ -29,6 +30,22 @@ std::string identity_of(const FunctionNaming& n);
 // ":<line>:<column>" (1-based, as editors and linters count) when it is defined more than once
 // on one line. The few collisions left (a function literally named "f:3") are numbered "#2"...
 std::vector<std::string> display_names(std::span<const FunctionNaming> functions);
+
+// The display names of one run, decided over every function any collector saw (display_names
+// over the union), so that collectors composed in one run name each function alike and their
+// costs meet in one node.
+class NameTable {
+public:
+    void add(const FunctionNaming& n);
+    void finish();
+    // After finish(): the name of a function that was added.
+    const std::string& name_of(const FunctionNaming& n) const;
+
+private:
+    std::vector<FunctionNaming> functions_;
+    std::unordered_map<std::string, size_t> index_;  // identity_of -> functions_
+    std::vector<std::string> names_;
+};
 
 // `cwd` is the directory the program started in: relative co_filenames are resolved against it
 // even if the program changes directory later.

@@ -273,7 +273,8 @@ public:
 
     bool start() override;
     void stop() override;
-    void add_to(Profile& profile) override;
+    void name_functions(NameTable& names) override;
+    void add_to(Profile& profile, const NameTable& names) override;
     bool program_started() const override { return g_main_started.load(); }
 
 private:
@@ -318,6 +319,7 @@ private:
     bool stopped_ = false;
 
     StackTree tree_;
+    std::vector<FunctionNaming> namings_;  // per registry id, made by name_functions
     std::vector<ThreadRecord> threads_;
     std::vector<uint32_t> free_slots_;
     uint32_t slot_count_ = 0;
@@ -711,7 +713,17 @@ void Sampler::stop() {
     // not meet the signal's default action, which would kill the process.
 }
 
-void Sampler::add_to(Profile& profile) {
+void Sampler::name_functions(NameTable& names) {
+    const CodeRegistry& registry = *g_shared->registry;
+    size_t count = std::min(registry.size(), registry.capacity());
+    namings_.clear();
+    for (uint32_t id = 0; id < count; ++id) {
+        namings_.push_back(naming_of(registry.entry(id), options_.cwd));
+        names.add(namings_.back());
+    }
+}
+
+void Sampler::add_to(Profile& profile, const NameTable& names) {
     Profile own({EventType{"Wall", "Wall time (ns): the sum of the five below"},
                  EventType{"Python", "Python (ns): the interpreter running Python code"},
                  EventType{"Native", "Native (ns): in C functions and extensions called from Python"},
@@ -720,25 +732,12 @@ void Sampler::add_to(Profile& profile) {
                  EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O or a lock)"}});
     const CodeRegistry& registry = *g_shared->registry;
     // Tree function indices are registry ids (then the two pseudo functions). Registry entries
-    // of the same source (code recreated by exec) are one function, named as the tracer names.
-    size_t count = std::min(registry.size(), registry.capacity());
+    // of the same source (code recreated by exec) are one function.
     std::vector<FunctionId> ids(registry.capacity() + 2);
-    std::vector<FunctionNaming> namings;
-    std::vector<uint32_t> naming_of_id(count);
-    std::unordered_map<std::string, uint32_t> by_identity;
-    for (uint32_t id = 0; id < count; ++id) {
-        FunctionNaming n = naming_of(registry.entry(id), options_.cwd);
-        auto [it, added] = by_identity.try_emplace(identity_of(n), static_cast<uint32_t>(namings.size()));
-        if (added) namings.push_back(std::move(n));
-        naming_of_id[id] = it->second;
+    for (uint32_t id = 0; id < namings_.size(); ++id) {
+        const FunctionNaming& n = namings_[id];
+        ids[id] = own.intern_function(names.name_of(n), own.intern_file(n.file), own.intern_object(n.object), Line(n.line));
     }
-    std::vector<std::string> names = display_names(namings);
-    std::vector<FunctionId> by_naming(namings.size());
-    for (size_t i = 0; i < namings.size(); ++i) {
-        const FunctionNaming& n = namings[i];
-        by_naming[i] = own.intern_function(names[i], own.intern_file(n.file), own.intern_object(n.object), Line(n.line));
-    }
-    for (uint32_t id = 0; id < count; ++id) ids[id] = by_naming[naming_of_id[id]];
     if (used_no_frames_)
         ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
     if (used_truncated_)

@@ -483,22 +483,33 @@ void stop() {
 
 bool main_started() { return state().main_stack != nullptr; }
 
-Profile build_profile() {
+void name_functions(NameTable& names) {
     State& s = state();
+    for (size_t i = 1; i < s.namings.size(); ++i) names.add(s.namings[i]);
+}
+
+Profile build_profile(const NameTable* names) {
+    State& s = state();
+    NameTable own;
+    if (names == nullptr) {
+        name_functions(own);
+        own.finish();
+        names = &own;
+    }
     const char* long_name = s.options.clock == TracerClock::Cpu ? "CPU time (ns)" : "Wall time (ns)";
     Profile profile({EventType{"Time", long_name}});
     auto ns = [&](uint64_t ticks) {
         return s.ns_per_tick == 1.0 ? ticks : static_cast<uint64_t>(std::llround(static_cast<double>(ticks) * s.ns_per_tick));
     };
     std::vector<FunctionId> ids(s.functions.size());
-    std::vector<std::string> names = display_names(s.namings);
     for (size_t i = 1; i < s.functions.size(); ++i) {
         const FunctionRecord& f = s.functions[i];
         const FunctionNaming& n = s.namings[i];
-        FunctionId id = profile.intern_function(names[i], profile.intern_file(n.file), profile.intern_object(n.object),
+        const std::string& name = names->name_of(n);
+        FunctionId id = profile.intern_function(name, profile.intern_file(n.file), profile.intern_object(n.object),
                                                 Line(n.line));
         // pstats tools key a Python function by (file, first line, co_name), as cProfile writes it.
-        if (!n.co_name.empty() && n.co_name != names[i]) profile.function(id).pstats_name = n.co_name;
+        if (!n.co_name.empty() && n.co_name != name) profile.function(id).pstats_name = n.co_name;
         ids[i] = id;
         profile.add_calls(id, f.calls, f.primitive_calls);
         uint64_t self = ns(f.self);
@@ -527,7 +538,8 @@ public:
     explicit TracerCollector(TracerOptions options) : options_(std::move(options)) {}
     bool start() override { return tracer::start(options_); }
     void stop() override { tracer::stop(); }
-    void add_to(Profile& profile) override { profile.merge(tracer::build_profile()); }
+    void name_functions(NameTable& names) override { tracer::name_functions(names); }
+    void add_to(Profile& profile, const NameTable& names) override { profile.merge(tracer::build_profile(&names)); }
     bool program_started() const override { return tracer::main_started(); }
 
 private:

@@ -6,6 +6,7 @@
 #pragma once
 #include <string>
 
+#include "collect/naming.h"
 #include "model/profile.h"
 
 namespace calltree {
@@ -35,7 +36,12 @@ void stop();
 bool main_started();
 
 // The recorded profile: one event "Time" in ns, functions, arcs, costs of every thread merged.
-Profile build_profile();
+// `names` decides the display names (a run's collectors share one table); without it the
+// tracer names its own functions.
+Profile build_profile(const NameTable* names = nullptr);
+
+// Adds every function the tracer saw (for the run's shared name table).
+void name_functions(NameTable& names);
 
 }  // namespace tracer
 }  // namespace calltree
