@@ -19,7 +19,13 @@
 #include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
+// Our own copy of the opcode tables, renamed: the shared libpython (sanitizer builds) does not
+// export them, and the static one must not see a second definition.
+#define _PyOpcode_Caches ct_opcode_caches
+#define _PyOpcode_Deopt ct_opcode_deopt
+#define NEED_OPCODE_TABLES 1
 #include <internal/pycore_opcode.h>
+#undef NEED_OPCODE_TABLES
 #include <internal/pycore_runtime.h>
 #undef Py_BUILD_CORE
 

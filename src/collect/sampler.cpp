@@ -59,7 +59,7 @@ namespace {
 
 // Event columns, in file order. Wall is the sum of the others, first so KCachegrind shows plain
 // time by default.
-enum Event { kWall, kPython, kNative, kSystem, kGil, kIdle, kEvents };
+enum Event { kWall, kPython, kNative, kSystem, kGil, kWait, kIdle, kEvents };
 
 // A real-time signal no Python program is likely to use, rather than SIGPROF: a program (or a
 // library) that sets up SIGPROF/ITIMER_PROF for itself keeps it. If the program takes this one
@@ -336,8 +336,7 @@ private:
     bool used_no_frames_ = false, used_truncated_ = false;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
-    uint64_t waiting_total_ = 0;
-    uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved  // time threads were ready to run but the machine's CPUs were busy
+    uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
@@ -544,13 +543,13 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     uint64_t system = std::min(t.pending_system, cpu);
     uint64_t off_cpu = t.pending_wall > cpu ? t.pending_wall - cpu : 0;
     uint64_t waiting_for_cpu = std::min(t.pending_waiting, off_cpu);
-    waiting_total_ += waiting_for_cpu;
     uint64_t gil = std::min(t.pending_gil, off_cpu - waiting_for_cpu);
     costs[kSystem] = system;
-    costs[where == Where::Native ? kNative : kPython] = cpu - system + waiting_for_cpu;
+    costs[where == Where::Native ? kNative : kPython] = cpu - system;
+    costs[kWait] = waiting_for_cpu;
     costs[kGil] = gil;
     costs[kIdle] = off_cpu - waiting_for_cpu - gil;
-    costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kGil] + costs[kIdle];
+    costs[kWall] = costs[kPython] + costs[kNative] + costs[kSystem] + costs[kGil] + costs[kWait] + costs[kIdle];
     tree_.add(node, costs);
     // A wait shows in the run delay when it ends: what does not fit this interval's time off
     // the CPU belongs to the next ones (bounded, so an old reading cannot pile up).
@@ -623,7 +622,7 @@ void Sampler::tick(uint64_t now) {
         if (ran && t.quiet_ticks > 0) {
             // The end of a stretch without CPU. The kernel adds a wait for a CPU to the run delay
             // only when the thread gets one, so only now can the stretch be split into waiting
-            // (charged to what the thread was doing) and idle.
+            // (Wait) and idle.
             refresh_run_delay(t);
             if (state != kRequested && t.last_node != kNoNode) charge(t, t.last_node, t.last_where);
         }
@@ -724,11 +723,12 @@ void Sampler::name_functions(NameTable& names) {
 }
 
 void Sampler::add_to(Profile& profile, const NameTable& names) {
-    Profile own({EventType{"Wall", "Wall time (ns): the sum of the five below"},
+    Profile own({EventType{"Wall", "Wall time (ns): the sum of the six below"},
                  EventType{"Python", "Python (ns): the interpreter running Python code"},
                  EventType{"Native", "Native (ns): in C functions and extensions called from Python"},
                  EventType{"System", "System (ns): kernel CPU time (system calls doing work)"},
                  EventType{"GIL", "GIL (ns): waiting to get the GIL back from another thread"},
+                 EventType{"Wait", "Wait (ns): ready to run, but the machine's CPUs were busy with other work"},
                  EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O or a lock)"}});
     const CodeRegistry& registry = *g_shared->registry;
     // Tree function indices are registry ids (then the two pseudo functions). Registry entries
@@ -750,9 +750,6 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
                                                  std::to_string(idle_samples_) + " of threads that did not run)");
     own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
-    own.descriptions.emplace_back("Waiting for a CPU",
-                                  std::to_string(waiting_total_) +
-                                      " ns (ready to run while the machine's CPUs were busy: charged to what the thread was doing)");
     if (displaced_at_ns_ > 0)
         own.descriptions.emplace_back("Stopped", "the program installed its own handler for signal " + std::to_string(sample_signal()) + " after " +
                                                      std::to_string(displaced_at_ns_ / 1'000'000) + " ms");

