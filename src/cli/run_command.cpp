@@ -89,12 +89,12 @@ bool check_script(const Program& program) {
 }
 
 // Where a child's profile goes: the output template when it names the pid, else the parent's
-// own file with `.%p` appended, so the children's files sort next to it. With `-o -` the
-// children, which cannot share the program's stdout, use the default name.
+// own file with `.%p` appended, so the children's files sort next to it. Without -o, or with
+// `-o -` (children cannot share the program's stdout), the default name callgrind.out.<pid>.
 std::string child_template(const RunOptions& options, const std::string& parent_path, OutputFormat format) {
     std::string pattern = options.output;
-    if (pattern == "-") pattern = format == OutputFormat::Pstats ? "calltree.%p.prof" : "callgrind.out.%p";
-    else if (pattern.empty() || pattern.find("%p") == std::string::npos) pattern = parent_path + ".%p";
+    if (pattern.empty() || pattern == "-") pattern = format == OutputFormat::Pstats ? "calltree.%p.prof" : "callgrind.out.%p";
+    else if (pattern.find("%p") == std::string::npos) pattern = parent_path + ".%p";
     std::error_code ec;
     auto absolute = std::filesystem::absolute(pattern, ec);
     return ec ? pattern : absolute.string();
