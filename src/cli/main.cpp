@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "cli/convert_command.h"
 #include "cli/run_command.h"
@@ -57,10 +58,22 @@ int main(int argc, char** argv) {
 
     bool has_program = false;
     int own_args = argc;
-    if (!(argc > 1 && std::string(argv[1]) == convert_command->get_name()))
+    // A child calltree (--subprocesses): its options sit between the list file and "--".
+    std::vector<char*> child_args;
+    std::string command = join_command(argc, argv);
+    if (int end = calltree::split_child(argc, argv, run); end > 0) {
+        child_args.push_back(argv[0]);
+        child_args.insert(child_args.end(), argv + 3, argv + end);
+        has_program = true;
+        command = join_command(argc - end - 1, argv + end + 1);  // what the program ran
+    } else if (!(argc > 1 && std::string(argv[1]) == convert_command->get_name())) {
         own_args = calltree::split_program(app, argc, argv, run.program, has_program);
+    }
     try {
-        app.parse(own_args, argv);
+        if (!child_args.empty())
+            app.parse(static_cast<int>(child_args.size()), child_args.data());
+        else
+            app.parse(own_args, argv);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
@@ -72,5 +85,5 @@ int main(int argc, char** argv) {
     }
     if (convert_command->parsed()) return calltree::run_convert(convert);
     if (!has_program) return usage_error("no program to profile: give a script, -m MODULE or -c CODE");
-    return calltree::run_profiled(run, join_command(argc, argv));
+    return calltree::run_profiled(run, command);
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <algorithm>
 #include <set>
 
 #include "cli/open_viewer.h"
@@ -14,6 +15,7 @@
 #include "collect/sampler.h"
 #include "collect/tracer.h"
 #include "formats/output_file.h"
+#include "runner/child_processes.h"
 #include "runner/interpreter.h"
 
 namespace calltree {
@@ -35,6 +37,10 @@ void setup_run(CLI::App& app, RunOptions& options) {
                  "System and Idle time for every thread, at a few percent overhead. Example: --sample prog.py");
     app.add_option("--interval", options.interval,
                    "Sampling interval of wall time, 0.1ms..100ms (default 1ms). Example: --interval 0.2ms");
+    app.add_flag("--subprocesses", options.subprocesses,
+                 "Profile the program's Python child processes too (multiprocessing, subprocess\n"
+                 "running python3, os.fork), each into its own file: -o with %p, or the output file\n"
+                 "with .<pid> appended. Example: --subprocesses -o run.callgrind prog.py");
     app.add_flag("--open", options.open_viewer,
                  "Open the result in KCachegrind (or QCachegrind) when done. Example: --open prog.py");
     // -m and -c end calltree's options like python3's; split_program handles them, these
@@ -80,6 +86,36 @@ bool check_script(const Program& program) {
     std::cerr << "calltree: can't open file '" << (ec ? program.target : shown) << "': [Errno " << err << "] "
               << std::strerror(err) << "\n";
     return false;
+}
+
+// Where a child's profile goes: the output template when it names the pid, else the parent's
+// own file with `.%p` appended, so the children's files sort next to it. Without -o, or with
+// `-o -` (children cannot share the program's stdout), the default name callgrind.out.<pid>.
+std::string child_template(const RunOptions& options, const std::string& parent_path, OutputFormat format) {
+    std::string pattern = options.output;
+    if (pattern.empty() || pattern == "-") pattern = format == OutputFormat::Pstats ? "calltree.%p.prof" : "callgrind.out.%p";
+    else if (pattern.find("%p") == std::string::npos) pattern = parent_path + ".%p";
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(pattern, ec);
+    return ec ? pattern : absolute.string();
+}
+
+// The options every child calltree gets: the same collectors and format, the child template.
+std::vector<std::string> child_options(const RunOptions& options, const std::string& pattern) {
+    std::vector<std::string> args{"--subprocesses", "--clock", options.clock, "--format", options.format, "-o", pattern};
+    if (options.sample) args.insert(args.end(), {"--sample", "--interval", options.interval});
+    return args;
+}
+
+// The parent's final line names the children's files after its own.
+std::string children_message(std::vector<std::string> paths) {
+    if (paths.empty()) return {};
+    std::sort(paths.begin(), paths.end());
+    std::string text = "; " + std::to_string(paths.size()) + " child profile" + (paths.size() == 1 ? "" : "s") + ":";
+    constexpr size_t kShown = 4;
+    for (size_t i = 0; i < paths.size() && i < kShown; ++i) text += " " + paths[i];
+    if (paths.size() > kShown) text += " ...";
+    return text;
 }
 
 // The collectors the options ask for, in the order their events appear in the file.
@@ -144,6 +180,20 @@ int split_program(const CLI::App& app, int argc, char** argv, Program& program, 
     return argc;
 }
 
+int split_child(int argc, char** argv, RunOptions& options) {
+    if (argc < 3 || std::string(argv[1]) != child_processes::kChildMarker) return 0;
+    for (int i = 3; i < argc; ++i) {
+        if (std::string(argv[i]) != "--") continue;
+        if (i + 1 >= argc) return 0;
+        options.child_list = argv[2];
+        options.program.kind = Program::Kind::PythonArgv;
+        options.program.target = argv[i + 1];
+        options.program.args.assign(argv + i + 2, argv + argc);
+        return i;
+    }
+    return 0;
+}
+
 int run_profiled(const RunOptions& options, const std::string& command_line) {
     OutputFormat format = parse_output_format(options.format);
     Collectors collectors;
@@ -157,21 +207,28 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;
     }
+    const bool is_child = !options.child_list.empty();
     std::string path = options.output;
     if (path.empty()) path = format == OutputFormat::Pstats ? "calltree.%p.prof" : "callgrind.out.%p";
-    path = expand_pid(path);
+    path = is_child ? child_processes::child_output(path) : expand_pid(path);
     if (path != "-") {
         std::error_code ec;
         auto absolute = std::filesystem::absolute(path, ec);
         if (!ec) path = absolute.string();
     }
+    // The children's file names, and the list they report them in (the top-level calltree's).
+    std::string pattern = is_child ? options.output : child_template(options, path, format);
+    std::string list = options.child_list;
     try {
         check_output_writable(path);
+        if (options.subprocesses && !is_child) list = child_processes::create_list();
     } catch (const std::exception& e) {
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;
     }
     if (!check_script(options.program)) return 2;
+    if (options.subprocesses) child_processes::enable({child_options(options, pattern), list});
+    const pid_t top_pid = getpid();
 
     RunHooks hooks;
     hooks.start = [&] {
@@ -187,6 +244,9 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
         // only be clutter to clean up.
         for (auto& c : collectors)
             if (!c->program_started()) return true;
+        // A forked child names its own file; every child reports it to the top-level calltree.
+        bool child = is_child || getpid() != top_pid;
+        std::string out = getpid() != top_pid ? child_processes::child_output(pattern) : path;
         try {
             Profile profile;
             NameTable names;
@@ -195,8 +255,14 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
             for (auto& c : collectors) c->add_to(profile, names);
             profile.command = command_line;
             profile.pid = static_cast<uint64_t>(getpid());
-            save_profile(profile, path, format);
+            save_profile(profile, out, format);
+            if (child) {
+                child_processes::add_to_list(list, out);
+                return true;
+            }
             std::string message = saved_message(path, format);
+            std::string children = options.subprocesses ? children_message(child_processes::take_list(list)) : "";
+            if (!children.empty()) message = message.empty() ? "calltree: " + children.substr(2) : message + children;
             if (!message.empty()) std::cerr << message << std::endl;
             if (options.open_viewer && path != "-") open_viewer(path);
             return true;
@@ -205,6 +271,13 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
             return false;
         }
     };
+    if (options.subprocesses) {
+        hooks.fork_child = [&] {
+            for (auto& c : collectors)
+                if (!c->restart_in_fork_child()) return false;
+            return true;
+        };
+    }
     return run_program(options.program, std::move(hooks));
 }
 

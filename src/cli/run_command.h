@@ -18,6 +18,10 @@ struct RunOptions {
     bool open_viewer = false;
     bool sample = false;
     std::string interval = "1ms";
+    bool subprocesses = false;
+    // Set in a child calltree (child_processes.h): the list file of the top-level calltree;
+    // `output` is then the child template.
+    std::string child_list;
     Program program;
 };
 
@@ -29,6 +33,11 @@ void setup_run(CLI::App& app, RunOptions& options);
 // Returns the number of leading arguments (argv[0] included) that are calltree's; fills
 // `program` and sets `found` when a program was named.
 int split_program(const CLI::App& app, int argc, char** argv, Program& program, bool& found);
+
+// `calltree --as-child LIST [options] -- PYTHON-ARGV`, the command an exec of python3 becomes
+// under --subprocesses: fills `options` (the caller parses the options between LIST and "--").
+// Returns the index of "--", or 0 if argv is not a child command line.
+int split_child(int argc, char** argv, RunOptions& options);
 
 int run_profiled(const RunOptions& options, const std::string& command_line);
 

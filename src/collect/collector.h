@@ -26,6 +26,10 @@ public:
     // After stop(): false if the collector knows the program's first line never ran (`-m` of a
     // missing module, a syntax error): then there is no profile to write.
     virtual bool program_started() const { return true; }
+    // In a forked child, with the GIL (--subprocesses): forget what the parent recorded and go on
+    // recording the child's own run from here. False if this collector cannot (the child is then
+    // not profiled).
+    virtual bool restart_in_fork_child() { return false; }
 };
 
 using Collectors = std::vector<std::unique_ptr<Collector>>;

@@ -86,6 +86,7 @@ struct ThreadStack {
 struct State {
     TracerOptions options;
     bool active = false;
+    bool active_at_fork = false;  // in a forked child: whether the parent was recording
     bool use_tsc = false;
     TscCalibration calibration;
     double ns_per_tick = 1.0;
@@ -240,6 +241,17 @@ inline uint32_t c_function(PyCFunctionObject* fn) {
     ts.pair_depth.resize(s.pair_ids.size() + 256, 0);
 }
 
+inline void count_call(ThreadStack& ts, uint32_t function, uint32_t arc) {
+    State& s = state();
+    ArcRecord& a = s.arcs[arc];
+    if (function >= ts.function_depth.size() || a.pair >= ts.pair_depth.size()) grow_depths(ts);
+    FunctionRecord& f = s.functions[function];
+    ++f.calls;
+    if (ts.function_depth[function]++ == 0) ++f.primitive_calls;
+    ++a.calls;
+    if (ts.pair_depth[a.pair]++ == 0) ++a.primitive_calls;
+}
+
 inline void enter(ThreadStack& ts, uint32_t function, void* key, bool python, uint64_t now) {
     State& s = state();
     ArcKey arc_key{kRoot, function, -1};
@@ -254,15 +266,7 @@ inline void enter(ThreadStack& ts, uint32_t function, void* key, bool python, ui
     }
     const uint32_t* found = s.arc_ids.find(arc_key);
     uint32_t arc = found != nullptr ? *found : new_arc(arc_key, caller_frame);
-    ArcRecord& a = s.arcs[arc];
-    if (function >= ts.function_depth.size() || a.pair >= ts.pair_depth.size()) grow_depths(ts);
-
-    FunctionRecord& f = s.functions[function];
-    ++f.calls;
-    if (ts.function_depth[function]++ == 0) ++f.primitive_calls;
-    ++a.calls;
-    if (ts.pair_depth[a.pair]++ == 0) ++a.primitive_calls;
-
+    count_call(ts, function, arc);
     if (python) Py_INCREF(static_cast<PyObject*>(key));
     ts.stack.push_back(Activation{key, function, arc, now, 0, python});
     ts.last = now;
@@ -449,6 +453,7 @@ bool start(const TracerOptions& options) {
     pthread_atfork([] { state().threads_mutex.lock(); }, [] { state().threads_mutex.unlock(); },
                    [] {
                        state().threads_mutex.unlock();
+                       state().active_at_fork = state().active;
                        state().active = false;
                    });
     s.active = true;
@@ -481,6 +486,39 @@ void stop() {
     if (s.use_tsc) s.ns_per_tick = s.calibration.finish();
 }
 
+bool restart_in_fork_child() {
+    State& s = state();
+    if (!s.active_at_fork) return false;
+    ThreadStack* mine = t_stack;
+    for (auto& ts : s.threads) {
+        std::fill(ts->function_depth.begin(), ts->function_depth.end(), 0);
+        std::fill(ts->pair_depth.begin(), ts->pair_depth.end(), 0);
+        if (ts.get() == mine) continue;
+        // Its thread is gone, and so is the thread state whose data stack its frames point into:
+        // the references are left unreleased rather than touch freed frame memory.
+        ts->stack.clear();
+        ts->chain.clear();
+        if (!ts->finished) {
+            ts->finished = true;
+            s.spare.push_back(ts.get());
+        }
+    }
+    for (FunctionRecord& f : s.functions) f = FunctionRecord{};
+    for (ArcRecord& a : s.arcs) a.calls = a.primitive_calls = a.inclusive = a.callee_self = 0;
+    uint64_t now = read_clock(s);
+    if (mine != nullptr) {
+        for (Activation& e : mine->stack) {
+            e.start = now;
+            e.children = 0;
+            count_call(*mine, e.function, e.arc);
+        }
+        mine->last = now;
+        s.main_stack = mine;
+    }
+    s.active = true;
+    return true;
+}
+
 bool main_started() { return state().main_stack != nullptr; }
 
 void name_functions(NameTable& names) {
@@ -504,6 +542,7 @@ Profile build_profile(const NameTable* names) {
     std::vector<FunctionId> ids(s.functions.size());
     for (size_t i = 1; i < s.functions.size(); ++i) {
         const FunctionRecord& f = s.functions[i];
+        if (f.calls == 0) continue;  // a forked child's profile: only what ran after the fork
         const FunctionNaming& n = s.namings[i];
         const std::string& name = names->name_of(n);
         FunctionId id = profile.intern_function(name, profile.intern_file(n.file), profile.intern_object(n.object),
@@ -518,7 +557,7 @@ Profile build_profile(const NameTable* names) {
         profile.add_inclusive(id, std::span<const uint64_t>(&inclusive, 1));
     }
     for (const ArcRecord& a : s.arcs) {
-        if (a.caller == kRoot) continue;
+        if (a.caller == kRoot || a.calls == 0) continue;
         Arc& arc = profile.arc(ids[a.caller], Line(a.line), ids[a.callee]);
         arc.calls += a.calls;
         arc.primitive_calls += a.primitive_calls;
@@ -541,6 +580,7 @@ public:
     void name_functions(NameTable& names) override { tracer::name_functions(names); }
     void add_to(Profile& profile, const NameTable& names) override { profile.merge(tracer::build_profile(&names)); }
     bool program_started() const override { return tracer::main_started(); }
+    bool restart_in_fork_child() override { return tracer::restart_in_fork_child(); }
 
 private:
     TracerOptions options_;

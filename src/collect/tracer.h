@@ -32,6 +32,12 @@ bool start(const TracerOptions& options);
 // Idempotent; needs the GIL.
 void stop();
 
+// In a forked child, with the GIL: a fresh profile from the fork on. The forking thread's open
+// calls stay open as the child's roots (each counted as one call, costs from the fork on);
+// the other threads do not exist in the child and their stacks are dropped. False if the tracer
+// was not recording when the parent forked.
+bool restart_in_fork_child();
+
 // Whether __main__'s code (the script, -c code or -m module) was ever entered.
 bool main_started();
 

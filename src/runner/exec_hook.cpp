@@ -4,10 +4,12 @@
 #include <Python.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <alloca.h>
 #include <unistd.h>
 
 #include <atomic>
 
+#include "runner/child_processes.h"
 #include "runner/run_end.h"
 
 namespace calltree::exec_hook {
@@ -38,8 +40,15 @@ void arm() { g_owner.store(getpid()); }
 
 // The real calls are made as system calls: glibc's execve is one, and dlsym is not allowed in a
 // vfork child.
+// With --subprocesses an exec of python3 becomes an exec of calltree (child_processes.h); the
+// new argv lives on this stack frame, which the exec replaces or returns from.
 extern "C" int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
     calltree::exec_hook::before_exec(path);
+    if (size_t size = calltree::child_processes::rewritten_argv_size(path, argv); size > 0) {
+        auto** rewritten = static_cast<const char**>(alloca(size * sizeof(char*)));
+        const char* calltree = calltree::child_processes::rewrite_argv(argv, rewritten);
+        return static_cast<int>(syscall(SYS_execve, calltree, rewritten, envp));
+    }
     return static_cast<int>(syscall(SYS_execve, path, argv, envp));
 }
 

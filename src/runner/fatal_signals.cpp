@@ -36,6 +36,8 @@ struct Table {
 };
 constinit Table g;
 
+bool g_keep_in_children = false;
+
 enum GilWait : int { Waiting, Taken, GaveUp };
 std::atomic<int> g_gil_wait{Waiting};
 constexpr int kGilWaitMs = 2000;
@@ -199,9 +201,7 @@ void reset_in_child() {
     }
 }
 
-}  // namespace
-
-bool install() {
+bool start_writer() {
     g.owner = getpid();
     g.interp = PyInterpreterState_Main();
     if (sem_init(&g.wake, 0, 0) != 0) return false;
@@ -211,8 +211,23 @@ bool install() {
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     bool started = start_detached(writer_main, nullptr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (!started) return false;
-    pthread_atfork(nullptr, nullptr, reset_in_child);
+    return started;
+}
+
+}  // namespace
+
+void keep_in_fork_children() { g_keep_in_children = true; }
+
+void restart_in_fork_child(bool profiled) {
+    if (!g.armed.load()) return;
+    g.first_signal.store(0);
+    g_gil_wait.store(Waiting);
+    if (!profiled || !start_writer()) reset_in_child();
+}
+
+bool install() {
+    if (!start_writer()) return false;
+    if (!g_keep_in_children) pthread_atfork(nullptr, nullptr, reset_in_child);
     g.armed.store(true);
     // Take over what is SIG_DFL now (CPython has already recorded SIG_DFL in its table).
     for (int sig = 1; sig < NSIG; ++sig) {

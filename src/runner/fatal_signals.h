@@ -16,7 +16,8 @@
 //   not go on to raise BrokenPipeError or run the next line.
 // - If the GIL is not released within 2 s (a C call that holds it), the process dies of the
 //   signal without a profile and says so on stderr, rather than hanging.
-// - Forked children get SIG_DFL back (pthread_atfork) and no writer thread: they inherit nothing.
+// - Forked children get SIG_DFL back (pthread_atfork) and no writer thread: they inherit nothing,
+//   unless they are profiled too (--subprocesses, restart_in_fork_child).
 #pragma once
 
 namespace calltree::fatal_signals {
@@ -24,6 +25,14 @@ namespace calltree::fatal_signals {
 // After interpreter start-up, before the program runs. Returns false if the writer thread could
 // not be started (then signals act as they would without this module).
 bool install();
+
+// In a forked child (--subprocesses), with the GIL, instead of the reset at the fork: a profiled
+// child gets a writer thread of its own, so a signal that ends it (Pool.terminate's SIGTERM)
+// writes its profile first; a child that is not profiled gets the reset.
+void restart_in_fork_child(bool profiled);
+// Before install(): forked children keep the C handlers (they are acted on as SIG_DFL until
+// restart_in_fork_child runs), since they will be profiled too.
+void keep_in_fork_children();
 
 // Whether a fatal signal has arrived: the process is about to be ended by the writer thread, so
 // the main thread must not end it first with an exit status. Waits forever in that case.

@@ -19,12 +19,17 @@ struct RunHooks {
     // `stop` before an exec or on a fatal signal. Returns false if the results could not be
     // saved, which turns a zero exit status into 2.
     std::function<bool()> finish;
+    // Set only with --subprocesses: in a forked child, with the GIL, right after os.fork()
+    // returned there. Restarts the collectors for a profile of the child's own (returning false
+    // leaves the child unprofiled); afterwards `stop` and `finish` work in the child as in a
+    // profiled process.
+    std::function<bool()> fork_child;
 };
 
 // Returns the exit status python3 would return. On a signal that ends python3 (SIGTERM, SIGHUP,
 // an unhandled KeyboardInterrupt...) the process ends by the same signal, after `finish` ran
-// (see fatal_signals.h). In a forked child the hooks do nothing: the child is not the profiled
-// process.
+// (see fatal_signals.h). In a forked child the hooks do nothing (the child is not the profiled
+// process) unless `fork_child` makes it one.
 int run_program(const Program& program, RunHooks hooks);
 
 }  // namespace calltree

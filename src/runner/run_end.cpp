@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 
 namespace calltree::run_end {
 
@@ -49,6 +50,17 @@ void init(std::function<void()> stop, std::function<bool()> finish) {
 }
 
 bool in_profiled_process() { return getpid() == state().pid; }
+
+bool restart_in_fork_child() {
+    State& s = state();
+    if (s.pid == 0 || s.phase.load() != Running) return false;
+    // Another thread of the parent may have held the mutex at the fork: it never unlocks here.
+    new (&s.mutex) std::mutex();
+    new (&s.changed) std::condition_variable();
+    s.saved = true;
+    s.pid = getpid();
+    return true;
+}
 
 bool python_running() {
     int p = state().phase.load();

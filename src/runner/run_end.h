@@ -13,6 +13,11 @@ void init(std::function<void()> stop, std::function<bool()> finish);
 
 bool in_profiled_process();
 
+// In a forked child, with the GIL (--subprocesses): the child becomes a profiled process of its
+// own, with a run that has not ended. False (and nothing changes) if the parent's run had
+// already begun to end when it forked.
+bool restart_in_fork_child();
+
 // True until the collectors have started stopping: Python can still run code.
 bool python_running();
 

@@ -1,0 +1,149 @@
+#include "runner/child_processes.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "runner/run_end.h"
+
+#ifndef CALLTREE_PYTHON_EXECUTABLE
+#error "CALLTREE_PYTHON_EXECUTABLE must name the python3 whose libpython is embedded"
+#endif
+
+namespace calltree::child_processes {
+
+namespace {
+
+// What the exec rewrite reads in a vfork child: filled once before the program runs, never
+// changed or freed afterwards.
+struct Rewrite {
+    std::vector<std::string> strings;  // calltree's path, the marker, the list, options, "--"
+    std::vector<const char*> prefix;   // pointers into `strings`
+    dev_t python_dev = 0;
+    ino_t python_ino = 0;
+};
+Rewrite* g_rewrite = nullptr;
+std::atomic<bool> g_enabled{false};
+
+std::string expand_pid(std::string path, pid_t pid) {
+    std::string text = std::to_string(pid);
+    for (size_t at = path.find("%p"); at != std::string::npos; at = path.find("%p", at + text.size()))
+        path.replace(at, 2, text);
+    return path;
+}
+
+// Called from _exit, which also runs in vfork children (a failed exec) and from threads without
+// the GIL: only the profiled process itself writes, and only a thread holding the GIL may stop
+// the collectors (os._exit keeps it); any other thread writes what there is.
+void before_exit() {
+    if (!g_enabled.load() || !run_end::in_profiled_process()) return;
+    if (run_end::python_running() && PyGILState_Check()) run_end::stop();
+    run_end::finish();
+}
+
+}  // namespace
+
+void enable(Settings settings) {
+    auto* rewrite = new Rewrite();
+    struct stat python {};
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && stat(CALLTREE_PYTHON_EXECUTABLE, &python) == 0) {
+        exe[n] = '\0';
+        rewrite->python_dev = python.st_dev;
+        rewrite->python_ino = python.st_ino;
+        rewrite->strings = {exe, kChildMarker, settings.list_path};
+        rewrite->strings.insert(rewrite->strings.end(), settings.options.begin(), settings.options.end());
+        rewrite->strings.emplace_back("--");
+        for (const std::string& s : rewrite->strings) rewrite->prefix.push_back(s.c_str());
+    }
+    g_rewrite = rewrite;
+    g_enabled.store(true);
+}
+
+bool enabled() { return g_enabled.load(); }
+
+std::string create_list() {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/calltree-children-XXXXXX";
+    int fd = mkstemp(pattern.data());
+    if (fd < 0)
+        throw std::runtime_error("cannot create the list of child profiles in '" +
+                                 std::filesystem::path(pattern).parent_path().string() + "': " + strerror(errno));
+    close(fd);
+    return pattern;
+}
+
+void add_to_list(const std::string& list_path, const std::string& path) {
+    // O_APPEND and a single write: lines from children ending at the same time never mix.
+    int fd = open(list_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return;
+    std::string line = path + "\n";
+    (void)!write(fd, line.data(), line.size());
+    close(fd);
+}
+
+std::vector<std::string> take_list(const std::string& list_path) {
+    std::vector<std::string> paths;
+    std::ifstream in(list_path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) paths.push_back(line);
+    unlink(list_path.c_str());
+    return paths;
+}
+
+std::string child_output(const std::string& child_template) {
+    std::string path = expand_pid(child_template, getpid());
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return path;
+    for (int i = 1;; ++i) {
+        std::string next = path + "." + std::to_string(i);
+        if (!std::filesystem::exists(next, ec)) return next;
+    }
+}
+
+size_t rewritten_argv_size(const char* path, char* const argv[]) {
+    const Rewrite* rewrite = g_rewrite;
+    if (!g_enabled.load() || rewrite == nullptr || rewrite->prefix.empty() || path == nullptr || argv == nullptr ||
+        argv[0] == nullptr)
+        return 0;
+    struct stat target {};
+    if (stat(path, &target) != 0 || target.st_dev != rewrite->python_dev || target.st_ino != rewrite->python_ino)
+        return 0;
+    size_t count = 0;
+    while (argv[count] != nullptr) ++count;
+    return rewrite->prefix.size() + count + 1;
+}
+
+const char* rewrite_argv(char* const argv[], const char** out) {
+    const Rewrite& rewrite = *g_rewrite;
+    size_t i = 0;
+    for (const char* p : rewrite.prefix) out[i++] = p;
+    for (size_t j = 0; argv[j] != nullptr; ++j) out[i++] = argv[j];
+    out[i] = nullptr;
+    return rewrite.prefix[0];
+}
+
+}  // namespace calltree::child_processes
+
+// os._exit (multiprocessing's fork workers end with it) skips every exit handler: with
+// --subprocesses the profile is written first. glibc's own exit() reaches the system call
+// without going through this symbol. The real call is the system call itself, as glibc's is.
+extern "C" [[noreturn]] void _exit(int status) noexcept {
+    calltree::child_processes::before_exit();
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+extern "C" [[noreturn]] void _Exit(int status) noexcept { _exit(status); }

@@ -1,0 +1,57 @@
+// --subprocesses: the profiled program's Python children are profiled too, each into its own file.
+//
+// - Spawned children: an exec of the python3 whose libpython calltree embeds (any name for the
+//   same file: /usr/bin/python3, python3 found on PATH, /usr/bin/python3.11) becomes an exec of
+//   calltree in child mode with the same options and the same python3 command line. The program
+//   keeps seeing sys.executable as the real python3, and subprocess, multiprocessing's spawn and
+//   forkserver, and os.exec* are all caught at the one place they meet: execve, called from
+//   _posixsubprocess's (v)fork child, where only async-signal-safe code may run. So everything
+//   the rewrite needs is prepared beforehand and the new argv is built on the stack.
+// - Forked children (os.fork, multiprocessing's fork start method): the runner restarts the
+//   collectors in the child (see RunHooks::fork_child), and `_exit` is interposed so that
+//   os._exit, which multiprocessing's fork workers end with, writes the profile first.
+// - Every child names its file from the child template (the parent's -o with %p, or the parent's
+//   file with `.%p` appended) and appends the name to a list file the top-level calltree reads
+//   when it writes its own profile, to say how many child profiles there are and where.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace calltree::child_processes {
+
+// The first argument of calltree in child mode: `calltree --as-child LIST [options] -- ARGV`,
+// where ARGV is the python3 command line the program asked for (argv[0] included).
+inline constexpr const char* kChildMarker = "--as-child";
+
+struct Settings {
+    std::vector<std::string> options;  // calltree's options for every child (-o TEMPLATE ...)
+    std::string list_path;             // the file children append their profile's name to
+};
+
+// Before the program runs, in the top-level calltree and in every child calltree. Prepares the
+// exec rewrite and turns on the `_exit` hook.
+void enable(Settings settings);
+bool enabled();
+
+// The top-level calltree: a new list file in $TMPDIR (or /tmp). Throws std::runtime_error.
+std::string create_list();
+// A child, after saving its profile: adds `path` to the list (silently nothing if the top-level
+// calltree is gone and removed the list).
+void add_to_list(const std::string& list_path, const std::string& path);
+// The top-level calltree, when it writes its own profile: the children's files so far, and the
+// list removed (children that end later, such as multiprocessing's resource tracker, still write
+// their profile but are not listed).
+std::vector<std::string> take_list(const std::string& list_path);
+
+// The file a child writes: `child_template` with %p expanded to this process's id; a name that
+// exists already (a profiled process that replaced itself with exec keeps its pid) gets `.1`,
+// `.2`... appended.
+std::string child_output(const std::string& child_template);
+
+// For the execve interposer. Async-signal-safe. The number of argv entries (the final null
+// included) the exec of `path` needs when it is rewritten into calltree, or 0 when it is not.
+size_t rewritten_argv_size(const char* path, char* const argv[]);
+// Fills `out` with rewritten_argv_size() entries; returns the path to exec instead.
+const char* rewrite_argv(char* const argv[], const char** out);
+
+}  // namespace calltree::child_processes

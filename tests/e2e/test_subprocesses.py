@@ -1,0 +1,213 @@
+"""--subprocesses: every Python child (multiprocessing's three start methods, ProcessPoolExecutor,
+subprocess running sys.executable, os.fork however the child ends) writes its own profile, the
+program sees what python3 shows it, and without the flag children stay unprofiled."""
+import glob
+import os
+import re
+import time
+import unittest
+
+from callgrind_parse import parse
+from helpers import CALLTREE, PYTHON, TempDirTest, run
+
+WROTE = re.compile(r"^calltree: wrote .*\n", re.M)
+PIDS = re.compile(r"^pids (.*)$", re.M)
+
+
+def calls_to(path, name):
+    cg = parse(path)
+    return sum(cg.functions[k].calls_in for k in cg.by_name(name))
+
+
+class Subprocesses(TempDirTest):
+    def both(self, script, *args, calltree_args=("--subprocesses",), out="out.cg"):
+        py = run([PYTHON, script, *args], cwd=self.tmp)
+        ours = run([CALLTREE, *calltree_args, "-o", self.path(out), script, *args], cwd=self.tmp)
+        return py, ours
+
+    def assertSameRun(self, py, ours):
+        self.assertEqual(ours.returncode, py.returncode, ours.stderr)
+        self.assertEqual(PIDS.sub("", ours.stdout), PIDS.sub("", py.stdout))
+        self.assertEqual(WROTE.sub("", ours.stderr), py.stderr)
+
+    def profiles(self, expected_pids, base="out.cg"):
+        """Waits for every expected child profile (helpers such as the resource tracker end after
+        the program), then returns {pid: path} of all children's files."""
+        want = {self.path(f"{base}.{pid}") for pid in expected_pids}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not want <= set(glob.glob(self.path(base + ".*"))):
+            time.sleep(0.1)
+        time.sleep(0.2)
+        found = {}
+        for path in glob.glob(self.path(base + ".*")):
+            if not path.endswith(".tmp") and ".calltree" not in os.path.basename(path):
+                found[int(path.rsplit(".", 1)[1])] = path
+        return found
+
+    def assertAnnotates(self, path):
+        r = run(["/usr/bin/callgrind_annotate", path])
+        self.assertEqual(r.returncode, 0, f"{path}: {r.stderr}")
+
+    POOL = """
+import multiprocessing as mp, os, sys
+from multiprocessing import resource_tracker, forkserver
+def work(x):
+    return sum(i * i for i in range(x * 100))
+if __name__ == '__main__':
+    ctx = mp.get_context(sys.argv[1])
+    with ctx.Pool(4) as pool:
+        print(sum(pool.map(work, range(40), chunksize=1)))
+        workers = [p.pid for p in pool._pool]
+    helpers = [resource_tracker._resource_tracker._pid, forkserver._forkserver._forkserver_pid]
+    print('pids', *workers, *[p for p in helpers if p])
+"""
+
+    def test_pool_with_each_start_method(self):
+        script = self.write("pool.py", self.POOL)
+        for method in ("fork", "spawn", "forkserver"):
+            with self.subTest(method=method):
+                for f in glob.glob(self.path("out.cg*")):
+                    os.unlink(f)
+                py, ours = self.both(script, method)
+                self.assertEqual(py.returncode, 0, py.stderr)
+                self.assertSameRun(py, ours)
+                pids = [int(p) for p in PIDS.search(ours.stdout).group(1).split()]
+                self.assertEqual(len(pids), {"fork": 4, "spawn": 5, "forkserver": 6}[method])
+                children = self.profiles(pids)
+                self.assertEqual(sorted(children), sorted(pids))  # one file per process, no other
+                self.assertEqual(sum(calls_to(children[p], "work") for p in pids[:4]), 40)
+                self.assertEqual(calls_to(self.path("out.cg"), "work"), 0)
+                self.assertRegex(ours.stderr, r"calltree: wrote \S+/out\.cg .*; \d+ child profiles?: \S+/out\.cg\.\d+")
+                for path in [self.path("out.cg"), *children.values()]:
+                    self.assertAnnotates(path)
+
+    def test_process_pool_executor(self):
+        script = self.write("executor.py", """
+from concurrent.futures import ProcessPoolExecutor
+def work(x):
+    return x * x
+if __name__ == '__main__':
+    with ProcessPoolExecutor(max_workers=4) as ex:
+        print(sum(ex.map(work, range(100))))
+        workers = list(ex._processes)
+    print('pids', *workers)
+""")
+        py, ours = self.both(script)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertSameRun(py, ours)
+        pids = [int(p) for p in PIDS.search(ours.stdout).group(1).split()]
+        children = self.profiles(pids)
+        self.assertEqual(sorted(children), sorted(pids))
+        self.assertEqual(sum(calls_to(path, "work") for path in children.values()), 100)
+        for path in [self.path("out.cg"), *children.values()]:
+            self.assertAnnotates(path)
+
+    def test_subprocess_run_sys_executable(self):
+        child = self.write("child.py", "import os, sys\ndef child_work():\n    return sum(range(1000))\n"
+                                       "child_work()\nprint('child', sys.executable, sys.argv[1:], flush=True)\n"
+                                       "print('pids', os.getpid(), flush=True)\n"
+                                       "print('to stderr', file=sys.stderr)\nsys.exit(3)\n")
+        script = self.write("parent.py", f"""
+import subprocess, sys
+def parent_work():
+    r = subprocess.run([sys.executable, {child!r}, 'a b'], capture_output=True, text=True)
+    print(r.returncode, repr(r.stdout), repr(r.stderr))
+    r = subprocess.run([sys.executable, '-c', 'import sys; print(sys.orig_argv[1:]); sys.exit(7)'])
+    print(r.returncode)
+parent_work()
+""")
+        py, ours = self.both(script)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertIn("child /usr/bin/python3 ['a b']", py.stdout)
+        pid = int(re.search(r"pids (\d+)", ours.stdout).group(1))
+        self.assertEqual(re.sub(r"pids \d+", "", ours.stdout), re.sub(r"pids \d+", "", py.stdout))
+        self.assertEqual(WROTE.sub("", ours.stderr), py.stderr)
+        children = self.profiles([pid])
+        self.assertEqual(len(children), 2)  # the script and the -c code
+        self.assertEqual(calls_to(children[pid], "child_work"), 1)
+        self.assertEqual(calls_to(children[pid], "parent_work"), 0)
+        self.assertEqual(calls_to(self.path("out.cg"), "child_work"), 0)
+        for path in [self.path("out.cg"), *children.values()]:
+            self.assertAnnotates(path)
+
+    def test_forked_children_however_they_end(self):
+        script = self.write("fork.py", """
+import os, sys
+def before_fork():
+    return 1
+before_fork()
+kids = []
+for how in ['return', 'exit', 'raise', '_exit']:
+    pid = os.fork()
+    if pid == 0:
+        def child_work():
+            return sum(range(1000))
+        child_work()
+        if how == 'exit': sys.exit(4)
+        if how == 'raise': raise ValueError('boom')
+        if how == '_exit': os._exit(5)
+        break
+    kids.append(pid)
+    print(how, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+else:
+    print('pids', *kids)
+""")
+        py, ours = self.both(script)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertIn("_exit 5", py.stdout)
+        self.assertSameRun(py, ours)
+        pids = [int(p) for p in PIDS.search(ours.stdout).group(1).split()]
+        children = self.profiles(pids)
+        self.assertEqual(sorted(children), sorted(pids))
+        for pid in pids:
+            # A fresh profile from the fork on: the child's own call, not the parent's history.
+            self.assertEqual(calls_to(children[pid], "child_work"), 1)
+            self.assertEqual(calls_to(children[pid], "before_fork"), 0)
+            self.assertAnnotates(children[pid])
+        self.assertEqual(calls_to(self.path("out.cg"), "before_fork"), 1)
+        self.assertEqual(calls_to(self.path("out.cg"), "child_work"), 0)
+
+    def test_names_with_pid_template_and_default(self):
+        script = self.write("one.py", "import os\nif os.fork() == 0:\n    os._exit(0)\n"
+                                      "print('pids', os.wait()[0], os.getpid())\n")
+        r = run([CALLTREE, "--subprocesses", "-o", self.path("prog.%p.cg"), script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        child, parent = PIDS.search(r.stdout).group(1).split()
+        self.assertTrue(os.path.exists(self.path(f"prog.{parent}.cg")))
+        self.assertTrue(os.path.exists(self.path(f"prog.{child}.cg")))
+        r = run([CALLTREE, "--subprocesses", script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        child, parent = PIDS.search(r.stdout).group(1).split()
+        self.assertTrue(os.path.exists(self.path(f"callgrind.out.{parent}")))
+        self.assertTrue(os.path.exists(self.path(f"callgrind.out.{child}")))
+        self.assertIn(f"1 child profile: {self.path('callgrind.out.' + child)}", r.stderr)
+
+    def test_without_the_flag_children_are_not_profiled(self):
+        script = self.write("pool.py", self.POOL)
+        py, ours = self.both(script, "spawn", calltree_args=())
+        self.assertSameRun(py, ours)
+        time.sleep(0.5)
+        self.assertEqual(glob.glob(self.path("out.cg*")), [self.path("out.cg")])
+        self.assertNotIn("child profile", ours.stderr)
+
+    def test_sampling_profiles_spawned_children_and_forked_ones_run(self):
+        script = self.write("mixed.py", """
+import os, subprocess, sys
+r = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+pid = os.fork()
+if pid == 0:
+    print('forked child ran', flush=True)
+    os._exit(6)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print('pids', r.stdout.strip())
+""")
+        py, ours = self.both(script, calltree_args=("--subprocesses", "--sample"))
+        self.assertEqual(py.returncode, 0, py.stderr)
+        self.assertSameRun(py, ours)
+        spawned = int(PIDS.search(ours.stdout).group(1))
+        self.assertEqual(sorted(self.profiles([spawned])), [spawned])
+        self.assertAnnotates(self.path(f"out.cg.{spawned}"))
+
+
+if __name__ == "__main__":
+    unittest.main()
