@@ -1,6 +1,7 @@
 #define _GNU_SOURCE 1
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -217,7 +218,18 @@ static void position_of(const PyThreadState* t, ct_position* pos) {
     }
 }
 
+// CPython 3.11's forked child takes the thread-list lock (in _PyEval_ReInitThreads) before it
+// replaces it (in _PyRuntimeState_ReInitThreads): a fork while another thread holds it leaves the
+// child blocked forever. Our walk holds it every interval, so fork waits for the walk to finish.
+static pthread_mutex_t g_walk = PTHREAD_MUTEX_INITIALIZER;
+static void walk_lock(void) { pthread_mutex_lock(&g_walk); }
+static void walk_unlock(void) { pthread_mutex_unlock(&g_walk); }
+static pthread_once_t g_walk_once = PTHREAD_ONCE_INIT;
+static void register_walk_fork_guard(void) { pthread_atfork(walk_lock, walk_unlock, walk_unlock); }
+
 void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const ct_position*), void* context) {
+    pthread_once(&g_walk_once, register_walk_fork_guard);
+    walk_lock();
     PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
     PyInterpreterState* interp = _PyRuntime.interpreters.main;
     for (PyThreadState* t = interp != NULL ? interp->threads.head : NULL; t != NULL; t = t->next) {
@@ -226,4 +238,5 @@ void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const c
         visit(context, t, t->native_thread_id, &pos);
     }
     PyThread_release_lock(_PyRuntime.interpreters.mutex);
+    walk_unlock();
 }

@@ -206,6 +206,20 @@ class Unnoticed(Sampled):
         self.assertEqual(py.returncode, 0, py.stderr)
         self.assertIn("busy", [k[0] for k in profile.functions])
 
+    def test_fork_storm_never_hangs(self):
+        # A fork while the sampler walks the thread list must not leave the child blocked on
+        # CPython's thread-list lock (3.11 takes it in the child before replacing it).
+        code = ("import os, time\n"
+                "end = time.perf_counter() + 1.5\n"
+                "while time.perf_counter() < end:\n"
+                "    pid = os.fork()\n"
+                "    if pid == 0:\n"
+                "        os._exit(0)\n"
+                "    os.waitpid(pid, 0)\n"
+                "print('done')\n")
+        res = run([CALLTREE, "--sample", "--interval", "0.1ms", "-o", self.path("f.cg"), "-c", code], timeout=60)
+        self.assertEqual((res.stdout, res.returncode), ("done\n", 0), res.stderr)
+
     def test_program_that_takes_our_signal_keeps_it(self):
         code = ("import signal, time\n"
                 "got = []\n"
