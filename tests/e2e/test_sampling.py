@@ -150,9 +150,13 @@ class Accuracy(Sampled):
         self.assertTrue(any(abs(o / r - 1) < 0.03 for o, r in truth_runs), truth_runs)
 
     def test_threads(self):
-        res, profile = self.sample([program("threads.py"), "3000000", "0.8"], check_load=True)
+        res, profile = self.sample([program("threads.py"), "3000000", "0.8"])
         truth = json.loads(res.stdout)
         f = inclusive_by_function(profile)
+        # The sleeping threads' time would hide a busy machine: judge it by the spinning ones.
+        if f["spin"]["Wait"] / f["spin"]["Wall"] > self.MAX_WAIT_SHARE:
+            self.skipTest(f"the machine is busy: {f['spin']['Wait'] / f['spin']['Wall']:.0%} of the spinning "
+                          "threads' time was spent waiting for a CPU")
         print(f"\ndoze: Idle {f['doze']['Idle'] / f['doze']['Wall']:.3f}")
         self.assertGreaterEqual(f["doze"]["Idle"] / f["doze"]["Wall"], 0.95)
         # Python + System is the CPU the threads used, Wait their wait for a CPU on a busy
