@@ -294,6 +294,11 @@ private:
         uint32_t unmoved_ticks = 0;  // consecutive ticks it ran but stayed where it was sampled
         bool ran_last_tick = false;
         ct_position last_position{};
+        ct_position tick_position{};  // where the previous tick found it
+        // At the request: it ran all of the last interval and was at the same instruction at
+        // both ends of it, which then has been executing for a whole interval.
+        bool one_long_instruction = false;
+        ct_position request_position{};
         std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
         std::vector<uint32_t> last_nodes;   // and its tree nodes
     };
@@ -566,9 +571,20 @@ void Sampler::refresh_run_delay(ThreadRecord& t) {
     t.last_run_delay = std::max(run_delay, t.last_run_delay);
 }
 
+bool same_place(const ct_position& a, const ct_position& b) {
+    return a.frame != nullptr && a.frame == b.frame && a.code == b.code && a.lasti == b.lasti;
+}
+
 void Sampler::consume(ThreadRecord& t) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
     uint32_t node = node_of(t, *slot);
+    // An instruction that was already native at the last sample and has kept the thread busy
+    // for the whole interval since is still C code working under it (a numpy operator), even
+    // when the interrupted instruction is in libc (numpy's malloc and free), which otherwise
+    // counts as the interpreter's.
+    if (slot->where == Where::Python && t.last_where == Where::Native && t.one_long_instruction &&
+        same_place(slot->position, t.request_position) && same_place(slot->position, t.last_position))
+        slot->where = Where::Native;
     charge(t, node, slot->where);
     t.last_node = node;
     t.last_where = slot->where;
@@ -617,6 +633,9 @@ void Sampler::tick(uint64_t now) {
         }
         uint64_t sched = read_clock(thread_clock(t.tid, kSchedClock));
         bool ran = sched > t.last_sched;
+        bool ran_throughout = (sched - std::min(sched, t.last_sched)) * 10 >= (now - t.last_wall) * 9;
+        ct_position previous_position = t.tick_position;
+        t.tick_position = position;
         bool ran_before = t.ran_last_tick;
         t.ran_last_tick = ran;
         if (ran && t.quiet_ticks > 0) {
@@ -667,6 +686,8 @@ void Sampler::tick(uint64_t now) {
             continue;
         }
         t.unmoved_ticks = 0;
+        t.one_long_instruction = ran_throughout && same_place(position, previous_position);
+        t.request_position = position;
         if (!request(t)) ++lost_;
     }
     // Threads that ended: what they used since their last sample goes to their last stack.
