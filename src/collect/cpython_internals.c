@@ -218,6 +218,11 @@ static void position_of(const PyThreadState* t, ct_position* pos) {
     }
 }
 
+void ct_gil_state_range(uintptr_t* start, uintptr_t* end) {
+    *start = (uintptr_t)&_PyRuntime.ceval.gil;
+    *end = *start + sizeof _PyRuntime.ceval.gil;
+}
+
 // CPython 3.11's forked child takes the thread-list lock (in _PyEval_ReInitThreads) before it
 // replaces it (in _PyRuntimeState_ReInitThreads): a fork while another thread holds it leaves the
 // child blocked forever. Our walk holds it every interval, so fork waits for the walk to finish.

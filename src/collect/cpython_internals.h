@@ -70,6 +70,10 @@ typedef struct {
     int at_gil_handover;
 } ct_position;
 
+// The address range of the GIL's own state (its mutexes and condition variables): a thread
+// blocked in a futex wait on an address in it is waiting for the GIL.
+void ct_gil_state_range(uintptr_t* start, uintptr_t* end);
+
 // Calls visit(context, thread_state, native_thread_id, position) for every thread of the main
 // interpreter, under the interpreter's own thread-list lock (so the thread states stay valid
 // while they are read). Not signal-safe.

@@ -190,6 +190,25 @@ bool is_running(pid_t tid) {
     return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
 }
 
+// Whether the thread is blocked in a futex wait on the GIL's own state (/proc/<tid>/syscall: the
+// system call it is blocked in and its arguments). The evidence for a thread that waits to get
+// the GIL back after a C call that released it, at a call instruction like any blocked call.
+bool waits_on_gil(pid_t tid, uintptr_t gil_start, uintptr_t gil_end) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    long number = -1;
+    unsigned long long address = 0;
+    if (std::sscanf(buf, "%ld %llx", &number, &address) != 2 || number != SYS_futex) return false;
+    return address >= gil_start && address < gil_end;
+}
+
 uint64_t read_run_delay(pid_t tid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
@@ -299,6 +318,7 @@ private:
         // both ends of it, which then has been executing for a whole interval.
         bool one_long_instruction = false;
         ct_position request_position{};
+        bool blocked_on_gil = false;  // found in a futex wait on the GIL at this quiet stretch's start
         std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
         std::vector<uint32_t> last_nodes;   // and its tree nodes
     };
@@ -345,6 +365,7 @@ private:
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
+    uintptr_t gil_start_ = 0, gil_end_ = 0;
 };
 
 uint32_t Sampler::allocate_slot() {
@@ -372,6 +393,7 @@ bool Sampler::start() {
     s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));
     std::copy_n(ranges.begin(), s.interpreter_ranges, s.interpreter);
     main_tstate_ = ct_this_thread_state();
+    ct_gil_state_range(&gil_start_, &gil_end_);
     no_frames_function_ = static_cast<uint32_t>(s.registry->capacity());
     truncated_function_ = no_frames_function_ + 1;
 
@@ -650,7 +672,12 @@ void Sampler::tick(uint64_t now) {
         refresh_clocks(t, now, sched);
         // Waiting at a GIL hand-over point, or (a thread other than the main one) with a thread
         // state but no Python frame yet: a new thread blocks there until it gets the GIL.
-        if (position.at_gil_handover || (position.frame == nullptr && tstate != main_tstate_)) {
+        // A thread blocked at a call may be waiting for the GIL after that call released it:
+        // asked the kernel once when a stretch without CPU begins, and every 16 ticks after.
+        if (!ran && !position.at_gil_handover && (t.quiet_ticks == 1 || t.quiet_ticks % 16 == 0))
+            t.blocked_on_gil = waits_on_gil(t.tid, gil_start_, gil_end_);
+        if (ran) t.blocked_on_gil = false;
+        if (position.at_gil_handover || t.blocked_on_gil || (position.frame == nullptr && tstate != main_tstate_)) {
             uint64_t wall = t.pending_wall - wall_before, cpu = t.pending_cpu - cpu_before;
             t.pending_gil += wall > cpu ? wall - cpu : 0;
         }
