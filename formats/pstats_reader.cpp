@@ -1,7 +1,5 @@
 #include "formats/pstats_reader.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <deque>
 #include <numeric>
@@ -203,15 +201,6 @@ private:
 
     uint32_t builtin_file_id() { return intern(kBuiltinFile); }
 
-    // Whether the caller's source file can be read, asked once per file.
-    bool has_source(const Key& k) {
-        if (k.file == kBuiltinFile || k.file.empty() || k.file.front() != '/') return false;
-        if (k.file_id >= source_exists_.size()) source_exists_.resize(texts_.size(), -1);
-        int8_t& known = source_exists_[k.file_id];
-        if (known < 0) known = access(std::string(k.file).c_str(), R_OK) == 0 ? 1 : 0;
-        return known == 1;
-    }
-
     static uint32_t line_of(const Key& k) {
         return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
     }
@@ -288,8 +277,8 @@ private:
             const ArcRecord& r = arcs_[by_caller[n]];
             // pstats has no call sites: the caller's first line is the only line we know.
             uint32_t site = line_of(keys_[r.caller]);
-            if (call_sites_ != nullptr && has_source(keys_[r.caller]))
-                site = call_sites_->find(std::string(keys_[r.caller].file), site, keys_[r.callee].name);
+            // Callers come grouped by file: each source is read once, and dropped after.
+            if (call_sites_ != nullptr) site = call_sites_->find(keys_[r.caller].file, site, keys_[r.callee].name);
             // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
             Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
             arc.calls = r.calls;
@@ -319,7 +308,6 @@ private:
     std::vector<std::string_view> texts_;      // by string id
     std::vector<std::string_view> raw_texts_;  // as in the file, by string id
     std::deque<std::string> unescaped_;        // texts_ that differ from raw_texts_
-    std::vector<int8_t> source_exists_;
     PstatsNames names_;
 };
 
