@@ -148,10 +148,11 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
 }
 
 uint32_t CallSiteFinder::find(std::string_view file, uint32_t def_line, std::string_view callee) {
-    std::string_view name = spelled_name(callee);
-    if (name.empty() || def_line == 0) return def_line;
+    if (def_line == 0) return def_line;
     if (!opened_ || file != file_) open(file);
-    if (def_line > lines_.size()) return def_line;
+    if (def_line > lines_.size()) return def_line;  // also when the file could not be read
+    std::string_view name = spelled_name(callee);
+    if (name.empty()) return def_line;
     if (def_line != body_) scan_body(def_line);
     const CallAt* call = calls_.find(name_hash(name));
     return call != nullptr && std::string_view(call->name, call->size) == name ? call->line : def_line;

@@ -206,13 +206,14 @@ private:
     }
 
     // Entry indices ordered by (object, file), entry order within: the few distinct groups are
-    // sorted, the entries placed by a counting sort.
-    std::vector<uint32_t> grouped_by_object_and_file() const {
+    // sorted, the entries placed by a counting sort. By the profile's object ids: two of our
+    // objects can be one there (a module `x` and builtins of a module `x`).
+    std::vector<uint32_t> grouped_by_object_and_file(const std::vector<ObjectId>& objects) const {
         FlatMap<uint64_t, uint32_t, U64Hash> group_of(~uint64_t{0});
         std::vector<uint64_t> groups;
         std::vector<uint32_t> group(keys_.size());
         for (uint32_t i = 0; i < keys_.size(); ++i) {
-            uint64_t key = uint64_t{names_.object_of[i]} << 32 | keys_[i].file_id;
+            uint64_t key = uint64_t{objects[names_.object_of[i]].value} << 32 | keys_[i].file_id;
             if (const uint32_t* known = group_of.find(key)) {
                 group[i] = *known;
             } else {
@@ -241,9 +242,9 @@ private:
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
         profile.reserve(keys_.size(), arcs_.size());
-        std::vector<uint32_t> order = grouped_by_object_and_file();
         std::vector<ObjectId> objects(names_.objects.size());
         for (size_t o = 0; o < objects.size(); ++o) objects[o] = profile.intern_object(names_.objects[o]);
+        std::vector<uint32_t> order = grouped_by_object_and_file(objects);
         std::vector<FileId> files(texts_.size());
         std::vector<bool> file_known(texts_.size(), false);
         std::vector<FunctionId> ids(keys_.size());
