@@ -206,14 +206,16 @@ private:
     }
 
     // Entry indices ordered by (object, file), entry order within: the few distinct groups are
-    // sorted, the entries placed by a counting sort. By the profile's object ids: two of our
-    // objects can be one there (a module `x` and builtins of a module `x`).
-    std::vector<uint32_t> grouped_by_object_and_file(const std::vector<ObjectId>& objects) const {
+    // sorted, the entries placed by a counting sort. By the profile's ids, the order the writer
+    // wants: two of our objects can be one there (a module `x` and the builtins of a module
+    // `x`), and then files of several objects (`~`) meet under one.
+    std::vector<uint32_t> grouped_by_object_and_file(const std::vector<ObjectId>& objects,
+                                                     const std::vector<FileId>& files) const {
         FlatMap<uint64_t, uint32_t, U64Hash> group_of(~uint64_t{0});
         std::vector<uint64_t> groups;
         std::vector<uint32_t> group(keys_.size());
         for (uint32_t i = 0; i < keys_.size(); ++i) {
-            uint64_t key = uint64_t{objects[names_.object_of[i]].value} << 32 | keys_[i].file_id;
+            uint64_t key = uint64_t{objects[names_.object_of[i]].value} << 32 | files[keys_[i].file_id].value;
             if (const uint32_t* known = group_of.find(key)) {
                 group[i] = *known;
             } else {
@@ -244,9 +246,15 @@ private:
         profile.reserve(keys_.size(), arcs_.size());
         std::vector<ObjectId> objects(names_.objects.size());
         for (size_t o = 0; o < objects.size(); ++o) objects[o] = profile.intern_object(names_.objects[o]);
-        std::vector<uint32_t> order = grouped_by_object_and_file(objects);
         std::vector<FileId> files(texts_.size());
         std::vector<bool> file_known(texts_.size(), false);
+        for (const Key& k : keys_) {
+            if (!file_known[k.file_id]) {
+                files[k.file_id] = profile.intern_file(k.file);
+                file_known[k.file_id] = true;
+            }
+        }
+        std::vector<uint32_t> order = grouped_by_object_and_file(objects, files);
         std::vector<FunctionId> ids(keys_.size());
         std::vector<uint32_t> rank(keys_.size());
         for (uint32_t position = 0; position < order.size(); ++position) {
@@ -254,10 +262,6 @@ private:
             rank[i] = position;
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
-            if (!file_known[k.file_id]) {
-                files[k.file_id] = profile.intern_file(k.file);
-                file_known[k.file_id] = true;
-            }
             ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
             // Written back as read: --format pstats keeps the input's keys.
             if (names_.names[i] != k.name) profile.function(ids[i]).pstats_name = k.name;
