@@ -3,11 +3,13 @@
 (bench/make_prof_shapes.py: few or many files, short or long paths and names, few or many callers
 per function, recursion, sources on disk), both tools interleaved in one run: median wall time and
 peak RSS of each per shape, and the ratios. Target (issue 10): at least 20x faster than
-pyprof2calltree on every shape, with lower peak memory.
+pyprof2calltree on every shape, with lower peak memory. CPU time (user + system) is shown too: on
+a loaded machine a 0.1 s process's wall time varies twofold, its CPU time much less.
 
 Usage: convert_bench.py [--calltree PATH] [--build DIR] [--reps N] [--shapes A,B] [--check]"""
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -17,6 +19,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_prof_shapes import ALL, make  # noqa: E402
 from run_bench import Runner  # noqa: E402
+
+
+class CpuRunner(Runner):
+    """Runner's (wall seconds, peak RSS KiB), and the command's CPU seconds: wait4 reports a
+    child's usage with that of the children it waited for (measure_run's one)."""
+
+    def __call__(self, cmd):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall, peak = super().__call__(cmd)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, peak, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 MIN_SPEEDUP = 20
 
@@ -40,12 +53,13 @@ def main():
         if not os.access(measure_run, os.X_OK):
             print(f"note: {measure_run} not built: peak RSS includes this driver's own")
             measure_run = None
-        run = Runner(measure_run, tmp)
+        run = CpuRunner(measure_run, tmp)
         # Made in a child process: a driver grown by making them would raise every child's peak RSS.
         subprocess.run([sys.executable, os.path.join(HERE, "make_prof_shapes.py"), tmp, *shapes],
                        check=True, stdout=subprocess.DEVNULL)
         print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
-        print(f"{'shape':<14} {'calltree':>9} {'peak':>9} {'pyprof2calltree':>16} {'peak':>9} {'speedup':>8}")
+        print(f"{'':<14} {'calltree':^27} {'pyprof2calltree':^27} {'speedup':^15}")
+        print(f"{'shape':<14} {'wall':>7} {'cpu':>7} {'peak':>11} {'wall':>7} {'cpu':>7} {'peak':>11} {'wall':>7} {'cpu':>7}")
         failed = []
         for shape in shapes:
             prof = os.path.join(tmp, f"{shape}.prof")
@@ -57,14 +71,16 @@ def main():
             for _ in range(args.reps):
                 for t, cmd in tools.items():
                     samples[t].append(run(cmd))
-            (ours, our_kib), (theirs, their_kib) = (
-                (statistics.median(s[0] for s in v), max(s[1] for s in v)) for v in samples.values())
+            (ours, our_kib, our_cpu), (theirs, their_kib, their_cpu) = (
+                (statistics.median(s[0] for s in v), max(s[1] for s in v), statistics.median(s[2] for s in v))
+                for v in samples.values())
             speedup = theirs / ours
             ok = speedup >= MIN_SPEEDUP and our_kib < their_kib
             if not ok:
                 failed.append(shape)
-            print(f"{shape:<14} {ours:8.3f}s {our_kib / 1024:5.1f} MiB {theirs:15.3f}s {their_kib / 1024:5.1f} MiB"
-                  f" {speedup:7.1f}x{'' if ok else '  MISSED'}")
+            print(f"{shape:<14} {ours:6.3f}s {our_cpu:6.3f}s {our_kib / 1024:6.1f} MiB {theirs:6.3f}s {their_cpu:6.3f}s"
+                  f" {their_kib / 1024:6.1f} MiB {speedup:6.1f}x {their_cpu / max(our_cpu, 1e-3):6.1f}x"
+                  f"{'' if ok else '  MISSED'}")
     if args.reps == 1:
         print("smoke run (1 repetition): the verdict below is indicative; measure with --reps 5")
     verdict = "FAIL (" + ", ".join(failed) + ")" if failed else "PASS"
