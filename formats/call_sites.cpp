@@ -86,13 +86,14 @@ std::string_view CallSiteFinder::spelled_name(std::string_view callee) {
     return name;
 }
 
-void CallSiteFinder::open(std::string_view file) {
+bool CallSiteFinder::open(std::string_view file) {
+    if (opened_ && file == file_) return !lines_.empty();
     file_ = file;
     opened_ = true;
     body_ = 0;
     text_.clear();
     lines_.clear();
-    if (file.empty() || file.front() != '/') return;
+    if (file.empty() || file.front() != '/') return false;
     std::ifstream in(file_, std::ios::binary | std::ios::ate);
     if (auto size = static_cast<std::streamoff>(in.tellg()); in && size > 0) {
         text_.resize(static_cast<size_t>(size));
@@ -108,6 +109,7 @@ void CallSiteFinder::open(std::string_view file) {
         lines_.push_back(line);
         start = end + 1;
     }
+    return !lines_.empty();
 }
 
 void CallSiteFinder::scan_body(uint32_t def_line) {
@@ -147,10 +149,8 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
     }
 }
 
-uint32_t CallSiteFinder::find(std::string_view file, uint32_t def_line, std::string_view callee) {
-    if (def_line == 0) return def_line;
-    if (!opened_ || file != file_) open(file);
-    if (def_line > lines_.size()) return def_line;  // also when the file could not be read
+uint32_t CallSiteFinder::find(uint32_t def_line, std::string_view callee) {
+    if (def_line == 0 || def_line > lines_.size()) return def_line;
     std::string_view name = spelled_name(callee);
     if (name.empty()) return def_line;
     if (def_line != body_) scan_body(def_line);

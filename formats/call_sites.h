@@ -14,12 +14,20 @@ namespace calltree {
 
 class CallSiteFinder {
 public:
+    // Makes `file` the source that find() looks in, reading it unless it already is; false when
+    // it cannot be read. Only the last file and the last body asked about are kept: callers
+    // visited grouped by file and by function (as the pstats reader does) read each file and
+    // scan each body once, in memory for one file at a time.
+    bool open(std::string_view file);
+
     // Line of the first call to `callee` (a pstats function name) in the body of the function
-    // starting at `def_line` of `file`, or `def_line` when the source is unavailable or no such
-    // line exists. Only the last file and the last body asked about are kept: callers visited
-    // grouped by file and by function (as the pstats reader does) read each file and scan each
-    // body once, in memory for one file at a time.
-    uint32_t find(std::string_view file, uint32_t def_line, std::string_view callee);
+    // starting at `def_line` of the open file, or `def_line` when there is no such line.
+    uint32_t find(uint32_t def_line, std::string_view callee);
+
+    // Both: `def_line` when `file` cannot be read.
+    uint32_t find(std::string_view file, uint32_t def_line, std::string_view callee) {
+        return open(file) ? find(def_line, callee) : def_line;
+    }
 
     // The name a call site spells: "len" for "<built-in method builtins.len>", "append" for
     // "<method 'append' of 'list' objects>", "norm" for "Point.norm:12"; empty if none.
@@ -39,7 +47,6 @@ private:
     };
     using Calls = FlatMap<uint64_t, CallAt, HashHash>;
 
-    void open(std::string_view file);
     void scan_body(uint32_t def_line);
 
     std::string file_;                    // the current source's path

@@ -276,6 +276,8 @@ private:
         std::partial_sum(first.begin(), first.end(), first.begin());
         std::vector<uint32_t> by_caller(arcs_.size());
         for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
+        uint32_t source_file = ~0u;  // the caller file the call-site finder has open
+        bool readable = false;
         for (size_t n = 0; n < by_caller.size(); ++n) {
             // Records are visited in random order: fetching a few ahead overlaps the cache misses.
             if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
@@ -283,7 +285,11 @@ private:
             // pstats has no call sites: the caller's first line is the only line we know.
             uint32_t site = line_of(keys_[r.caller]);
             // Callers come grouped by file: each source is read once, and dropped after.
-            if (call_sites_ != nullptr) site = call_sites_->find(keys_[r.caller].file, site, keys_[r.callee].name);
+            if (call_sites_ != nullptr && keys_[r.caller].file_id != source_file) {
+                source_file = keys_[r.caller].file_id;
+                readable = call_sites_->open(keys_[r.caller].file);
+            }
+            if (readable) site = call_sites_->find(site, keys_[r.callee].name);
             // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
             Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
             arc.calls = r.calls;
