@@ -428,25 +428,6 @@ void MarshalStream::finish() {
     if (pos != size) throw FormatError(std::to_string(size - pos) + " unexpected bytes after the data", pos);
 }
 
-std::span<const uint32_t> MarshalDocument::children(uint32_t index) const {
-    const Value& v = values_[index];
-    return std::span<const uint32_t>(children_).subspan(v.payload, v.count);
-}
-
-std::string_view MarshalDocument::string(uint32_t index) const {
-    const Value& v = values_[index];
-    return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
-}
-
-int64_t MarshalDocument::integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
-
-double MarshalDocument::number(uint32_t index) const {
-    const Value& v = values_[index];
-    if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
-    if (v.type == Type::Bool) return static_cast<double>(v.payload);
-    return static_cast<double>(static_cast<int64_t>(v.payload));
-}
-
 const char* MarshalDocument::type_name(Type type) {
     switch (type) {
         case Type::None: return "None";
