@@ -6,7 +6,11 @@ peak RSS of each per shape, and the ratios. Target (issue 10): at least 20x fast
 pyprof2calltree on every shape, with lower peak memory. CPU time (user + system) is shown too: on
 a loaded machine a 0.1 s process's wall time varies twofold, its CPU time much less.
 
-Usage: convert_bench.py [--calltree PATH] [--build DIR] [--reps N] [--shapes A,B] [--check]"""
+With --baseline OTHER_CALLTREE, that binary runs in the same rounds and its wall and CPU times
+are printed as ratios to calltree's: a before/after comparison under the same load.
+
+Usage: convert_bench.py [--calltree PATH] [--baseline PATH] [--build DIR] [--reps N] [--shapes A,B]
+                        [--check]"""
 import argparse
 import os
 import resource
@@ -31,12 +35,14 @@ class CpuRunner(Runner):
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return wall, peak, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
+
 MIN_SPEEDUP = 20
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calltree", default=os.environ.get("CALLTREE"))
+    ap.add_argument("--baseline", help="another calltree binary, timed in the same rounds")
     ap.add_argument("--build", help="build tree (default: the one holding --calltree, else <repo>/build)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--shapes", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
@@ -67,11 +73,13 @@ def main():
                 "calltree": [calltree, "convert", prof, "-o", os.path.join(tmp, "a.out")],
                 "pyprof2calltree": ["pyprof2calltree", "-i", prof, "-o", os.path.join(tmp, "b.out")],
             }
+            if args.baseline:
+                tools["baseline"] = [args.baseline, "convert", prof, "-o", os.path.join(tmp, "c.out")]
             samples = {t: [] for t in tools}
             for _ in range(args.reps):
                 for t, cmd in tools.items():
                     samples[t].append(run(cmd))
-            (ours, our_kib, our_cpu), (theirs, their_kib, their_cpu) = (
+            (ours, our_kib, our_cpu), (theirs, their_kib, their_cpu), *baseline = (
                 (statistics.median(s[0] for s in v), max(s[1] for s in v), statistics.median(s[2] for s in v))
                 for v in samples.values())
             speedup = theirs / ours
@@ -81,6 +89,10 @@ def main():
             print(f"{shape:<14} {ours:6.3f}s {our_cpu:6.3f}s {our_kib / 1024:6.1f} MiB {theirs:6.3f}s {their_cpu:6.3f}s"
                   f" {their_kib / 1024:6.1f} MiB {speedup:6.1f}x {their_cpu / max(our_cpu, 1e-3):6.1f}x"
                   f"{'' if ok else '  MISSED'}")
+            if baseline:
+                base, base_kib, base_cpu = baseline[0]
+                print(f"{'':<14} baseline {base:6.3f}s {base_cpu:6.3f}s {base_kib / 1024:6.1f} MiB:"
+                      f" calltree takes {ours / base:.2f}x its wall time, {our_cpu / max(base_cpu, 1e-3):.2f}x its CPU")
     if args.reps == 1:
         print("smoke run (1 repetition): the verdict below is indicative; measure with --reps 5")
     verdict = "FAIL (" + ", ".join(failed) + ")" if failed else "PASS"
