@@ -63,18 +63,18 @@ uint64_t name_hash(std::string_view name) {
 
 }  // namespace
 
-std::string CallSiteFinder::spelled_name(std::string_view callee) {
+std::string_view CallSiteFinder::spelled_name(std::string_view callee) {
     constexpr std::string_view kBuiltin = "<built-in method ";
     constexpr std::string_view kMethod = "<method '";
     if (callee.starts_with(kBuiltin)) {
         std::string_view rest = callee.substr(kBuiltin.size());
         rest = rest.substr(0, rest.find_first_of(" >"));
         auto dot = rest.rfind('.');
-        return std::string(dot == std::string_view::npos ? rest : rest.substr(dot + 1));
+        return dot == std::string_view::npos ? rest : rest.substr(dot + 1);
     }
     if (callee.starts_with(kMethod)) {
         std::string_view rest = callee.substr(kMethod.size());
-        return std::string(rest.substr(0, rest.find('\'')));
+        return rest.substr(0, rest.find('\''));
     }
     if (callee.empty() || callee.front() == '<') return {};  // <listcomp>, <lambda>, <genexpr>...
     auto colon = callee.find(':');
@@ -83,41 +83,40 @@ std::string CallSiteFinder::spelled_name(std::string_view callee) {
     if (dot != std::string_view::npos) name = name.substr(dot + 1);
     // Constructors are called by their class's name, dunders by operators: no spelled call.
     if (name.starts_with("__") || name.empty() || name.front() == '<') return {};
-    return std::string(name);
+    return name;
 }
 
-const CallSiteFinder::Source* CallSiteFinder::source(const std::string& file) {
-    auto it = sources_.find(file);
-    if (it == sources_.end()) {
-        auto src = std::make_unique<Source>();
-        if (!file.empty() && file.front() == '/') {
-            std::ifstream in(file, std::ios::binary | std::ios::ate);
-            if (auto size = static_cast<std::streamoff>(in.tellg()); in && size > 0) {
-                src->text.resize(static_cast<size_t>(size));
-                in.seekg(0);
-                in.read(src->text.data(), size);
-                src->text.resize(static_cast<size_t>(in.gcount()));
-            }
-            std::string_view text(src->text);
-            for (size_t start = 0; start < text.size();) {
-                size_t end = std::min(text.find('\n', start), text.size());
-                std::string_view line = text.substr(start, end - start);
-                if (line.ends_with('\r')) line.remove_suffix(1);
-                src->lines.push_back(line);
-                start = end + 1;
-            }
-        }
-        it = sources_.emplace(file, std::move(src)).first;
+bool CallSiteFinder::open(std::string_view file) {
+    if (opened_ && file == file_) return !lines_.empty();
+    file_ = file;
+    opened_ = true;
+    body_ = 0;
+    text_.clear();
+    lines_.clear();
+    if (file.empty() || file.front() != '/') return false;
+    std::ifstream in(file_, std::ios::binary | std::ios::ate);
+    if (auto size = static_cast<std::streamoff>(in.tellg()); in && size > 0) {
+        text_.resize(static_cast<size_t>(size));
+        in.seekg(0);
+        in.read(text_.data(), size);
+        text_.resize(static_cast<size_t>(in.gcount()));
     }
-    return it->second->lines.empty() ? nullptr : it->second.get();
+    std::string_view text(text_);
+    for (size_t start = 0; start < text.size();) {
+        size_t end = std::min(text.find('\n', start), text.size());
+        std::string_view line = text.substr(start, end - start);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        lines_.push_back(line);
+        start = end + 1;
+    }
+    return !lines_.empty();
 }
 
-const CallSiteFinder::Calls& CallSiteFinder::calls_in(const std::string& file, uint32_t def_line, const Source& source) {
-    std::string key = file + '\0' + std::to_string(def_line);
-    auto found = bodies_.find(key);
-    if (found != bodies_.end()) return found->second;
-    Calls& calls = bodies_.try_emplace(key, ~uint64_t{0}, 64).first->second;
-    const auto& src = source.lines;
+void CallSiteFinder::scan_body(uint32_t def_line) {
+    body_ = def_line;
+    calls_ = Calls(~uint64_t{0}, 16);
+    Calls& calls = calls_;
+    const auto& src = lines_;
     size_t first = def_line - 1;
     // Decorators come before the def: the body starts after the line that opens the function.
     size_t opener = first;
@@ -148,14 +147,14 @@ const CallSiteFinder::Calls& CallSiteFinder::calls_in(const std::string& file, u
                 calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(i + 1)});
         });
     }
-    return calls;
 }
 
-uint32_t CallSiteFinder::find(const std::string& file, uint32_t def_line, std::string_view callee) {
-    std::string name = spelled_name(callee);
-    const Source* src = name.empty() || def_line == 0 ? nullptr : source(file);
-    if (src == nullptr || def_line > src->lines.size()) return def_line;
-    const CallAt* call = calls_in(file, def_line, *src).find(name_hash(name));
+uint32_t CallSiteFinder::find(uint32_t def_line, std::string_view callee) {
+    if (def_line == 0 || def_line > lines_.size()) return def_line;
+    std::string_view name = spelled_name(callee);
+    if (name.empty()) return def_line;
+    if (def_line != body_) scan_body(def_line);
+    const CallAt* call = calls_.find(name_hash(name));
     return call != nullptr && std::string_view(call->name, call->size) == name ? call->line : def_line;
 }
 

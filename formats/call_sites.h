@@ -4,10 +4,8 @@
 // next to the call.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "model/flat_map.h"
@@ -16,23 +14,29 @@ namespace calltree {
 
 class CallSiteFinder {
 public:
+    // Makes `file` the source that find() looks in, reading it unless it already is; false when
+    // it cannot be read. Only the last file and the last body asked about are kept: callers
+    // visited grouped by file and by function (as the pstats reader does) read each file and
+    // scan each body once, in memory for one file at a time.
+    bool open(std::string_view file);
+
     // Line of the first call to `callee` (a pstats function name) in the body of the function
-    // starting at `def_line` of `file`, or `def_line` when the source is unavailable or no such
-    // line exists.
-    uint32_t find(const std::string& file, uint32_t def_line, std::string_view callee);
+    // starting at `def_line` of the open file, or `def_line` when there is no such line.
+    uint32_t find(uint32_t def_line, std::string_view callee);
+
+    // Both: `def_line` when `file` cannot be read.
+    uint32_t find(std::string_view file, uint32_t def_line, std::string_view callee) {
+        return open(file) ? find(def_line, callee) : def_line;
+    }
 
     // The name a call site spells: "len" for "<built-in method builtins.len>", "append" for
     // "<method 'append' of 'list' objects>", "norm" for "Point.norm:12"; empty if none.
-    static std::string spelled_name(std::string_view callee);
+    static std::string_view spelled_name(std::string_view callee);
 
 private:
-    struct Source {
-        std::string text;
-        std::vector<std::string_view> lines;  // into text
-    };
-    // The names a function's body calls, each with the first line that calls it: every body is
+    // The names a function's body calls, each with the first line that calls it: a body is
     // scanned once, however many callees it has. Keyed by a 64-bit hash of the name, checked
-    // against the text on lookup: a source holds hundreds of thousands of calls.
+    // against the text on lookup.
     struct CallAt {
         const char* name;
         uint32_t size;
@@ -43,11 +47,14 @@ private:
     };
     using Calls = FlatMap<uint64_t, CallAt, HashHash>;
 
-    const Source* source(const std::string& file);
-    const Calls& calls_in(const std::string& file, uint32_t def_line, const Source& src);
+    void scan_body(uint32_t def_line);
 
-    std::unordered_map<std::string, std::unique_ptr<Source>> sources_;  // stable: Calls point into them
-    std::unordered_map<std::string, Calls> bodies_;                      // by file + '\0' + def line
+    std::string file_;                    // the current source's path
+    bool opened_ = false;
+    std::string text_;                    // its contents, empty if unreadable
+    std::vector<std::string_view> lines_;  // into text_
+    uint32_t body_ = 0;                   // def line of the body calls_ describes; 0 for none
+    Calls calls_{~uint64_t{0}, 16};       // point into text_
 };
 
 }  // namespace calltree

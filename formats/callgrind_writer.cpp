@@ -3,14 +3,12 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
-#include <exception>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace calltree {
@@ -22,8 +20,7 @@ namespace {
 // profiles. Every piece but a name is short, so one check of the room left covers it.
 class Buffer {
 public:
-    explicit Buffer(std::ostream& out) : out_(&out), data_(new char[kSize]), at_(data_.get()) {}
-    explicit Buffer(std::string& out) : text_(&out), data_(new char[kSize]), at_(data_.get()) {}
+    explicit Buffer(std::ostream& out) : out_(out), data_(new char[kSize]), at_(data_.get()) {}
     ~Buffer() { flush(); }
 
     Buffer& operator<<(std::string_view text) {
@@ -49,10 +46,7 @@ public:
         for (char c : text) *at_++ = (c == '\n' || c == '\r') ? ' ' : c;
     }
     void flush() {
-        if (out_ != nullptr)
-            out_->write(data_.get(), at_ - data_.get());
-        else
-            text_->append(data_.get(), at_);
+        out_.write(data_.get(), at_ - data_.get());
         at_ = data_.get();
     }
     // The hot lines are written in place: after ensure(), kSlack bytes may be written from the
@@ -80,8 +74,7 @@ private:
         }
         return *this;
     }
-    std::ostream* out_ = nullptr;  // one of the two
-    std::string* text_ = nullptr;
+    std::ostream& out_;
     std::unique_ptr<char[]> data_;
     char* at_;
 };
@@ -170,11 +163,6 @@ public:
         out << '\n';
     }
 
-    // Records that `id` is written (by another thread's part of the file).
-    void mark(uint32_t id) {
-        if (compress_) written_[id] = true;
-    }
-
 private:
     std::vector<bool> written_;
     bool compress_;
@@ -202,9 +190,6 @@ void write_costs(Buffer& out, uint32_t line, const Costs& costs) {
     out.commit(p);
 }
 
-// Arcs at which writing is split between two threads: below it a thread costs more than it saves.
-constexpr size_t kParallelArcs = 16384;
-
 // The callee's ids, packed: arcs visit callees in random order, and whole Function records
 // would miss the cache on every call line.
 struct CalleeIds {
@@ -222,28 +207,41 @@ struct Layout {
     std::vector<CalleeIds> ids;       // per function id
 };
 
+// Readers that know the whole profile up front (pstats) intern functions and append arcs in
+// this order already: then both sorts are skipped.
 Layout lay_out(const Profile& profile) {
     const auto& functions = profile.functions();
     Layout layout;
     layout.order.resize(functions.size());
     std::iota(layout.order.begin(), layout.order.end(), 0);
-    std::stable_sort(layout.order.begin(), layout.order.end(), [&](uint32_t a, uint32_t b) {
+    auto writing_order = [&](uint32_t a, uint32_t b) {
         const Function& fa = functions[a];
         const Function& fb = functions[b];
         if (fa.object != fb.object) return fa.object < fb.object;
         return fa.file < fb.file;
-    });
+    };
+    bool functions_in_order = std::is_sorted(layout.order.begin(), layout.order.end(), writing_order);
+    if (!functions_in_order) std::stable_sort(layout.order.begin(), layout.order.end(), writing_order);
     std::vector<uint32_t> rank(functions.size());
     for (uint32_t i = 0; i < layout.order.size(); ++i) rank[layout.order[i]] = i;
     // A counting sort of the arcs' indices by their caller's rank (copying whole arcs there
     // cost more than visiting them by index).
     const auto& arcs = profile.arcs();
     layout.first.assign(functions.size() + 1, 0);
-    for (const Arc& a : arcs) ++layout.first[rank[a.caller.value] + 1];
+    bool arcs_in_order = true;
+    for (size_t i = 0; i < arcs.size(); ++i) {
+        uint32_t caller = rank[arcs[i].caller.value];
+        ++layout.first[caller + 1];
+        arcs_in_order = arcs_in_order && (i == 0 || rank[arcs[i - 1].caller.value] <= caller);
+    }
     std::partial_sum(layout.first.begin(), layout.first.end(), layout.first.begin());
     layout.by_caller.resize(arcs.size());
-    std::vector<uint32_t> next(layout.first.begin(), layout.first.end() - 1);
-    for (uint32_t i = 0; i < arcs.size(); ++i) layout.by_caller[next[rank[arcs[i].caller.value]]++] = i;
+    if (arcs_in_order) {
+        std::iota(layout.by_caller.begin(), layout.by_caller.end(), 0);
+    } else {
+        std::vector<uint32_t> next(layout.first.begin(), layout.first.end() - 1);
+        for (uint32_t i = 0; i < arcs.size(); ++i) layout.by_caller[next[rank[arcs[i].caller.value]]++] = i;
+    }
     layout.ids.resize(functions.size());
     for (size_t i = 0; i < functions.size(); ++i)
         layout.ids[i] = {functions[i].object, functions[i].file, functions[i].line.value};
@@ -257,15 +255,16 @@ struct Context {
     FileId file;
 };
 
-// Visits the lines of functions [begin, end) in writing order: which ob=/fl=/cob=/cfi= lines
-// are due is decided here only, for both visitors below.
+// Visits the lines of the functions in writing order: which ob=/fl=/cob=/cfi= lines are due is
+// decided here.
 template <class Visitor>
-void walk(const Profile& profile, const Layout& layout, uint32_t begin, uint32_t end, Context& at, Visitor& visit) {
+void walk(const Profile& profile, const Layout& layout, Visitor& visit) {
     const auto& functions = profile.functions();
     const auto& arcs = profile.arcs();
     const auto& by_caller = layout.by_caller;
     constexpr size_t kAhead = 8;
-    for (uint32_t position = begin; position < end; ++position) {
+    Context at;
+    for (uint32_t position = 0; position < layout.order.size(); ++position) {
         uint32_t fid = layout.order[position];
         const Function& fn = functions[fid];
         if (!at.have_object || fn.object != at.object) {
@@ -335,22 +334,6 @@ private:
     Costs zero_;
 };
 
-// Only records which names have been written.
-struct Marker {
-    NameTables& tables;
-    template <size_t N>
-    void object(const char (&)[N], ObjectId id) {
-        tables.objects.mark(id.value);
-    }
-    template <size_t N>
-    void file(const char (&)[N], FileId id) {
-        tables.files.mark(id.value);
-    }
-    void function(uint32_t fid, const Function&) { tables.names.mark(fid); }
-    void call(const Arc& call, const CalleeIds&) { tables.names.mark(call.callee.value); }
-    void end_function() {}
-};
-
 }  // namespace
 
 void write_callgrind(const Profile& profile, std::ostream& stream, const CallgrindOptions& options) {
@@ -382,39 +365,8 @@ void write_callgrind(const Profile& profile, std::ostream& stream, const Callgri
     NameTables tables{NameTable(profile.object_count(), options.compress_names),
                       NameTable(profile.file_count(), options.compress_names),
                       NameTable(profile.function_count(), options.compress_names)};
-    const auto functions = static_cast<uint32_t>(layout.order.size());
-    Context at;
-    if (!options.parallel || profile.arcs().size() < kParallelArcs) {
-        Formatter all{out, tables, profile};
-        walk(profile, layout, 0, functions, at, all);
-    } else {
-        // Two halves formatted at once: the second half starts from the names and the ob=/fl=
-        // context the first half leaves, found by a walk that only marks names.
-        uint32_t half = 0;
-        while (half < functions && layout.first[half] < profile.arcs().size() / 2) ++half;
-        NameTables second_tables = tables;
-        Context second_at;
-        Marker marker{second_tables};
-        walk(profile, layout, 0, half, second_at, marker);
-        std::string second;
-        std::exception_ptr failure;
-        {
-            std::jthread worker([&] {
-                try {
-                    Buffer text(second);
-                    Formatter rest{text, second_tables, profile};
-                    walk(profile, layout, half, functions, second_at, rest);
-                } catch (...) {
-                    failure = std::current_exception();
-                }
-            });
-            Formatter first_half{out, tables, profile};
-            walk(profile, layout, 0, half, at, first_half);
-        }
-        if (failure) std::rethrow_exception(failure);
-        out.flush();
-        stream.write(second.data(), static_cast<std::streamsize>(second.size()));
-    }
+    Formatter formatter{out, tables, profile};
+    walk(profile, layout, formatter);
     Costs totals = profile.totals();
     out << "totals:";
     for (uint64_t t : totals) out << ' ' << t;

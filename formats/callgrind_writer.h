@@ -11,7 +11,6 @@ namespace calltree {
 struct CallgrindOptions {
     std::string creator = "calltree";
     bool compress_names = true;  // "(id) name" on first use, "(id)" after
-    bool parallel = true;        // large profiles are formatted by two threads (same bytes)
 };
 
 // Throws std::runtime_error if the stream fails (e.g. disk full).

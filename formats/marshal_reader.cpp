@@ -31,7 +31,53 @@ class MarshalParser {
 public:
     MarshalParser(std::span<const uint8_t> data, MarshalDocument& doc) : data_(data), doc_(doc) {}
 
+    // Floats, 4-byte ints, small tuples and references to known values are most of a profile:
+    // they are read here, without the frame of the general path (read_any), which reads
+    // everything else, and these when truncated, too deep or needing more than a lookup.
     uint32_t read_object(int depth) {
+        size_t left = data_.size() - pos_;
+        if (left < 9 || depth > kMaxDepth) return read_any(depth);
+        const uint8_t* p = data_.data() + pos_;
+        auto start = static_cast<uint32_t>(pos_);
+        switch (p[0]) {
+            case 'g':
+                pos_ += 9;
+                return add_float(std::bit_cast<double>(load<uint64_t>(p + 1)), start);
+            case 'i':
+                pos_ += 5;
+                return add_int(static_cast<int32_t>(load<uint32_t>(p + 1)), start);
+            case 'i' | kFlagRef: {  // cProfile's (nc, cc) when equal: one int, referenced again
+                size_t slot = replaying_ == 0 ? reserve_ref(start) : kNoSlot;
+                pos_ += 5;
+                uint32_t index = add_int(static_cast<int32_t>(load<uint32_t>(p + 1)), start);
+                fill_ref(slot, index);
+                return index;
+            }
+            case ')':
+            case ')' | kFlagRef: {
+                size_t slot = (p[0] & kFlagRef) != 0 && replaying_ == 0 ? reserve_ref(start) : kNoSlot;
+                pos_ += 2;
+                return read_sequence(')', p[1], start, depth, slot);
+            }
+            case 'r': {
+                uint32_t ref = load<uint32_t>(p + 1);
+                if (ref >= refs_.size() || refs_[ref].index == kUnfilled) break;
+                const RefSlot& slot = refs_[ref];
+                if (slot.generation == doc_.generation_) {
+                    pos_ += 5;
+                    return slot.index;
+                }
+                if (slot.tag == MarshalDocument::kNone) break;
+                pos_ += 5;
+                return add({slot.type, 0, 0, start, ref});
+            }
+            default:
+                break;
+        }
+        return read_any(depth);
+    }
+
+    uint32_t read_any(int depth) {
         if (depth > kMaxDepth) fail("objects nested more than " + std::to_string(kMaxDepth) + " levels deep");
         auto start = static_cast<uint32_t>(pos_);  // inputs are at most kMaxInput bytes
         uint8_t code = byte("a type code");
@@ -164,6 +210,18 @@ private:
         return v;
     }
     uint32_t u32(const char* what) { return little_endian<uint32_t>(what); }
+    // A little-endian number at p, bounds already checked.
+    template <class T>
+    static T load(const uint8_t* p) {
+        T v;
+        if constexpr (std::endian::native == std::endian::little) {
+            std::memcpy(&v, p, sizeof v);
+        } else {
+            v = 0;
+            for (size_t i = sizeof(T); i-- > 0;) v = static_cast<T>(v << 8 | p[i]);
+        }
+        return v;
+    }
     uint64_t u64(const char* what) { return little_endian<uint64_t>(what); }
 
     using RefSlot = MarshalDocument::RefSlot;
@@ -426,25 +484,6 @@ void MarshalStream::clear() {
 void MarshalStream::finish() {
     size_t pos = parser_->position(), size = parser_->data().size();
     if (pos != size) throw FormatError(std::to_string(size - pos) + " unexpected bytes after the data", pos);
-}
-
-std::span<const uint32_t> MarshalDocument::children(uint32_t index) const {
-    const Value& v = values_[index];
-    return std::span<const uint32_t>(children_).subspan(v.payload, v.count);
-}
-
-std::string_view MarshalDocument::string(uint32_t index) const {
-    const Value& v = values_[index];
-    return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
-}
-
-int64_t MarshalDocument::integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
-
-double MarshalDocument::number(uint32_t index) const {
-    const Value& v = values_[index];
-    if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
-    if (v.type == Type::Bool) return static_cast<double>(v.payload);
-    return static_cast<double>(static_cast<int64_t>(v.payload));
 }
 
 const char* MarshalDocument::type_name(Type type) {

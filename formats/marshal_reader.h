@@ -9,6 +9,7 @@
 // answered from the reader's tag on it (see tag()) or by reading the value again at its
 // recorded offset, within a budget, so nested references cannot multiply the work.
 #pragma once
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -58,11 +59,23 @@ public:
     void set_tag(uint32_t index, uint32_t tag) {
         if (uint32_t slot = values_[index].slot; slot != kNone) refs_[slot].tag = tag;
     }
-    // Children of a container; a dict's are key, value, key, value, ...
-    std::span<const uint32_t> children(uint32_t index) const;
-    std::string_view string(uint32_t index) const;
-    int64_t integer(uint32_t index) const;
-    double number(uint32_t index) const;  // Int or Float as a double
+    // Children of a container; a dict's are key, value, key, value, ... Inline, as the
+    // accessors below: a reader calls them for every value.
+    std::span<const uint32_t> children(uint32_t index) const {
+        const Value& v = values_[index];
+        return std::span<const uint32_t>(children_).subspan(v.payload, v.count);
+    }
+    std::string_view string(uint32_t index) const {
+        const Value& v = values_[index];
+        return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
+    }
+    int64_t integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
+    double number(uint32_t index) const {  // Int or Float as a double
+        const Value& v = values_[index];
+        if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
+        if (v.type == Type::Bool) return static_cast<double>(v.payload);
+        return static_cast<double>(static_cast<int64_t>(v.payload));
+    }
 
     static const char* type_name(Type type);
 

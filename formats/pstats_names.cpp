@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/flat_map.h"
+#include "model/id_index.h"
 #include "model/names.h"
 
 namespace calltree {
@@ -114,18 +115,6 @@ std::vector<bool> shared_names(std::span<const PstatsFunction> functions) {
     return shared;
 }
 
-// What KCachegrind tells functions apart by; views into the names and objects being built.
-struct Identity {
-    std::string_view name, base, object;
-    bool operator==(const Identity&) const = default;
-};
-struct IdentityHash {
-    size_t operator()(const Identity& k) const noexcept {
-        std::hash<std::string_view> h;
-        return h(k.name) ^ (h(k.base) * 0x9e3779b97f4a7c15ULL) ^ (h(k.object) * 0xff51afd7ed558ccdULL);
-    }
-};
-
 }  // namespace
 
 std::string module_from_path(std::string_view file) {
@@ -155,19 +144,25 @@ std::string module_from_path(std::string_view file) {
 }
 
 PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, size_t id_count) {
-    constexpr uint32_t kNoObject = ~0u;
+    constexpr uint32_t kNone = ~0u;
     PstatsNames out;
     out.names.resize(functions.size());
     out.object_of.resize(functions.size());
-    // The identities below hold views into these strings: neither vector may reallocate (a
-    // short string lives inside its vector's storage), and there are at most as many objects
-    // as functions.
-    out.objects.reserve(functions.size());
     std::vector<bool> shared = shared_names(functions);
     std::vector<std::string> by_file = file_objects(functions, id_count);
-    std::vector<uint32_t> file_object(id_count, kNoObject);
+    std::vector<uint32_t> file_object(id_count, kNone);
     std::unordered_map<std::string, uint32_t> builtin_objects;
-    std::unordered_set<Identity, IdentityHash> identities;
+    // KCachegrind tells functions apart by name, basename(file) and object: the last two are
+    // one "place" id per distinct pair, found once per file or builtin object, so that a
+    // function's identity costs one hash of its name.
+    std::unordered_map<std::string, uint32_t> place_ids;
+    auto place_of_pair = [&place_ids](std::string_view base, const std::string& object) {
+        std::string key = std::string(base) + '\0' + object;
+        return place_ids.try_emplace(std::move(key), static_cast<uint32_t>(place_ids.size())).first->second;
+    };
+    std::vector<uint32_t> file_place(id_count, kNone), builtin_place;
+    std::vector<uint32_t> place(functions.size());
+    IdIndex identities;
     identities.reserve(functions.size());
     for (size_t i = 0; i < functions.size(); ++i) {
         const PstatsFunction& f = functions[i];
@@ -175,13 +170,20 @@ PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, siz
         if (f.file == kBuiltinFile) {
             std::string name = builtin_object(f.name);
             object = builtin_objects.try_emplace(name, static_cast<uint32_t>(out.objects.size())).first->second;
-            if (object == out.objects.size()) out.objects.push_back(std::move(name));
+            if (object == out.objects.size()) {
+                out.objects.push_back(std::move(name));
+                builtin_place.resize(out.objects.size(), kNone);
+                builtin_place[object] = place_of_pair(basename(f.file), out.objects[object]);
+            }
+            place[i] = builtin_place[object];
         } else {
-            if (file_object[f.file_id] == kNoObject) {
+            if (file_object[f.file_id] == kNone) {
                 file_object[f.file_id] = static_cast<uint32_t>(out.objects.size());
                 out.objects.push_back(std::move(by_file[f.file_id]));
+                file_place[f.file_id] = place_of_pair(basename(f.file), out.objects.back());
             }
             object = file_object[f.file_id];
+            place[i] = file_place[f.file_id];
         }
         std::string& name = out.names[i];
         name = f.name;
@@ -189,7 +191,13 @@ PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, siz
         // What the rules above cannot separate (a function literally named "f:3" next to two
         // f's, paths equal but for repeated slashes) is numbered.
         size_t plain = name.size();
-        for (int n = 2; !identities.insert(Identity{name, basename(f.file), out.objects[object]}).second; ++n) {
+        for (int n = 2;; ++n) {
+            uint64_t hash = hash_text(name) ^ hash_u64(place[i]);
+            auto same = [&](uint32_t j) { return place[j] == place[i] && out.names[j] == name; };
+            if (identities.find(hash, same) == IdIndex::kNone) {
+                identities.insert(hash, static_cast<uint32_t>(i));
+                break;
+            }
             name.resize(plain);
             name += "#" + std::to_string(n);
         }

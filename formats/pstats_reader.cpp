@@ -1,7 +1,5 @@
 #include "formats/pstats_reader.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <deque>
 #include <numeric>
@@ -203,27 +201,21 @@ private:
 
     uint32_t builtin_file_id() { return intern(kBuiltinFile); }
 
-    // Whether the caller's source file can be read, asked once per file.
-    bool has_source(const Key& k) {
-        if (k.file == kBuiltinFile || k.file.empty() || k.file.front() != '/') return false;
-        if (k.file_id >= source_exists_.size()) source_exists_.resize(texts_.size(), -1);
-        int8_t& known = source_exists_[k.file_id];
-        if (known < 0) known = access(std::string(k.file).c_str(), R_OK) == 0 ? 1 : 0;
-        return known == 1;
-    }
-
     static uint32_t line_of(const Key& k) {
         return k.line > 0 && k.line < (int64_t{1} << 31) ? static_cast<uint32_t>(k.line) : 0;
     }
 
     // Entry indices ordered by (object, file), entry order within: the few distinct groups are
-    // sorted, the entries placed by a counting sort.
-    std::vector<uint32_t> grouped_by_object_and_file() const {
+    // sorted, the entries placed by a counting sort. By the profile's ids, the order the writer
+    // wants: two of our objects can be one there (a module `x` and the builtins of a module
+    // `x`), and then files of several objects (`~`) meet under one.
+    std::vector<uint32_t> grouped_by_object_and_file(const std::vector<ObjectId>& objects,
+                                                     const std::vector<FileId>& files) const {
         FlatMap<uint64_t, uint32_t, U64Hash> group_of(~uint64_t{0});
         std::vector<uint64_t> groups;
         std::vector<uint32_t> group(keys_.size());
         for (uint32_t i = 0; i < keys_.size(); ++i) {
-            uint64_t key = uint64_t{names_.object_of[i]} << 32 | keys_[i].file_id;
+            uint64_t key = uint64_t{objects[names_.object_of[i]].value} << 32 | files[keys_[i].file_id].value;
             if (const uint32_t* known = group_of.find(key)) {
                 group[i] = *known;
             } else {
@@ -252,11 +244,17 @@ private:
     Profile fill() {
         Profile profile({EventType{"Time", "Time (ns)"}});
         profile.reserve(keys_.size(), arcs_.size());
-        std::vector<uint32_t> order = grouped_by_object_and_file();
         std::vector<ObjectId> objects(names_.objects.size());
         for (size_t o = 0; o < objects.size(); ++o) objects[o] = profile.intern_object(names_.objects[o]);
         std::vector<FileId> files(texts_.size());
         std::vector<bool> file_known(texts_.size(), false);
+        for (const Key& k : keys_) {
+            if (!file_known[k.file_id]) {
+                files[k.file_id] = profile.intern_file(k.file);
+                file_known[k.file_id] = true;
+            }
+        }
+        std::vector<uint32_t> order = grouped_by_object_and_file(objects, files);
         std::vector<FunctionId> ids(keys_.size());
         std::vector<uint32_t> rank(keys_.size());
         for (uint32_t position = 0; position < order.size(); ++position) {
@@ -264,10 +262,6 @@ private:
             rank[i] = position;
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
-            if (!file_known[k.file_id]) {
-                files[k.file_id] = profile.intern_file(k.file);
-                file_known[k.file_id] = true;
-            }
             ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
             // Written back as read: --format pstats keeps the input's keys.
             if (names_.names[i] != k.name) profile.function(ids[i]).pstats_name = k.name;
@@ -282,14 +276,20 @@ private:
         std::partial_sum(first.begin(), first.end(), first.begin());
         std::vector<uint32_t> by_caller(arcs_.size());
         for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
+        uint32_t source_file = ~0u;  // the caller file the call-site finder has open
+        bool readable = false;
         for (size_t n = 0; n < by_caller.size(); ++n) {
             // Records are visited in random order: fetching a few ahead overlaps the cache misses.
             if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
             const ArcRecord& r = arcs_[by_caller[n]];
             // pstats has no call sites: the caller's first line is the only line we know.
             uint32_t site = line_of(keys_[r.caller]);
-            if (call_sites_ != nullptr && has_source(keys_[r.caller]))
-                site = call_sites_->find(std::string(keys_[r.caller].file), site, keys_[r.callee].name);
+            // Callers come grouped by file: each source is read once, and dropped after.
+            if (call_sites_ != nullptr && keys_[r.caller].file_id != source_file) {
+                source_file = keys_[r.caller].file_id;
+                readable = call_sites_->open(keys_[r.caller].file);
+            }
+            if (readable) site = call_sites_->find(site, keys_[r.callee].name);
             // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
             Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
             arc.calls = r.calls;
@@ -319,7 +319,6 @@ private:
     std::vector<std::string_view> texts_;      // by string id
     std::vector<std::string_view> raw_texts_;  // as in the file, by string id
     std::deque<std::string> unescaped_;        // texts_ that differ from raw_texts_
-    std::vector<int8_t> source_exists_;
     PstatsNames names_;
 };
 

@@ -88,6 +88,7 @@ void Profile::reserve(size_t functions, size_t arcs) {
     functions_.reserve(functions);
     function_ids_.reserve(functions);
     arcs_.reserve(arcs);
+    prefer_huge_pages(functions_);
     prefer_huge_pages(arcs_);
 }
 

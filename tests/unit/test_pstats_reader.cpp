@@ -408,6 +408,34 @@ TEST(PstatsReader, ManyModulesWithShortNamesAndClashingFunctions) {
     EXPECT_EQ(identities.size(), 900u);
 }
 
+TEST(PstatsReader, ProfileComesInTheWritersOrder) {
+    // The callgrind writer skips its sorts when functions are by (object, file) and arcs by
+    // caller in that order. Builtins of modules m0..m9 and files m0.py..m9.py share objects,
+    // and the builtin file `~` then falls under several objects.
+    std::vector<std::pair<std::string, std::string>> entries;
+    auto callers = [](int i) {
+        return dict({{key("/p/m" + std::to_string((i * 7 + 3) % 10) + ".py", 1, "f"),
+                      tuple({num(1), num(1), flt(1e-6), flt(1e-6)})}});
+    };
+    for (int i = 9; i >= 0; --i) {
+        entries.push_back({key("/p/m" + std::to_string(i) + ".py", 1, "f"),
+                           tuple({num(1), num(1), flt(1e-6), flt(1e-6), callers(i + 1)})});
+        entries.push_back({key("~", 0, "<built-in method m" + std::to_string(i) + ".x>"),
+                           tuple({num(1), num(1), flt(0), flt(0), callers(i)})});
+    }
+    Profile p = read(dict(entries));
+    ASSERT_EQ(p.function_count(), 20u);
+    const auto& fns = p.functions();
+    for (size_t i = 1; i < fns.size(); ++i) {
+        EXPECT_LE(fns[i - 1].object.value, fns[i].object.value);
+        if (fns[i - 1].object == fns[i].object) {
+            EXPECT_LE(fns[i - 1].file.value, fns[i].file.value) << i;
+        }
+    }
+    EXPECT_LT(p.object_count(), 20u);  // objects were shared
+    for (size_t a = 1; a < p.arcs().size(); ++a) EXPECT_LE(p.arcs()[a - 1].caller.value, p.arcs()[a].caller.value);
+}
+
 TEST(PstatsReader, ProfileModuleEmptyFileIsTheBuiltinFile) {
     std::string stats = dict({{key("", 0, "len"), tuple({num(1), num(1), flt(0), flt(0), dict({})})}});
     Profile p = read(stats);
