@@ -70,6 +70,19 @@ class PerCallOverhead(TempDirTest):
         self.assertNotIn("Bias", raw.desc)
         self.assertNotIn("Bias", counted.desc)
 
+    def test_children_get_the_same_choice(self):
+        script = self.write("parent.py", "import subprocess, sys\n"
+                            "subprocess.run([sys.executable, '-c', 'sum(range(10))'], check=True)\n")
+        for options, stated in (((), True), (("--no-bias-correction",), False)):
+            out = self.path("run.cg")
+            r = run([CALLTREE, "--subprocesses", *options, "-o", out + ".%p", script])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            files = sorted(os.path.join(self.tmp, f) for f in os.listdir(self.tmp) if f.startswith("run.cg."))
+            self.assertEqual(len(files), 2, files)
+            for f in files:
+                self.assertEqual("Bias" in parse(f).desc, stated, f)
+                os.remove(f)
+
 
 if __name__ == "__main__":
     import unittest
