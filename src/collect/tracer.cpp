@@ -449,8 +449,8 @@ def loop(n):
 
 // The profiler's own cost per event, in ticks of the run's clock, measured at start-up as the
 // `profile` module's calibrate() measures its bias, but automatically: a loop making calls and
-// the same loop without them, each run plain and under the real callback (recording into a
-// scratch state, dropped afterwards). Under any profile hook CPython 3.11 also runs every
+// a loop doing ordinary work instead, each run plain and under the real callback (recording into
+// a scratch state, dropped afterwards). Under any profile hook CPython 3.11 also runs every
 // instruction unspecialised, a slowdown the loop without calls measures; that part is not per
 // event and stays in the costs (it slows all code), only what the calls cost beyond it is
 // divided among their events. Short runs, interleaved, minimum of each: on a loaded machine a
