@@ -28,6 +28,9 @@ void setup_run(CLI::App& app, RunOptions& options) {
                    "What time to measure: wall (default, includes sleeping and waiting), cpu (CPU time\n"
                    "of each thread), or counter (exactly 1000 ns per event, for tests). Example: --clock cpu")
         ->check(CLI::IsMember({"wall", "cpu", "counter"}));
+    app.add_flag("--no-bias-correction", options.no_bias_correction,
+                 "Keep the profiler's own cost per call in the times. By default it is measured at\n"
+                 "start-up and subtracted, so functions making many calls are not overcharged.");
     app.add_option("--format", options.format,
                    "Output format: callgrind (default, for KCachegrind) or pstats (a .prof file for\n"
                    "pstats, snakeviz, gprof2dot). Example: --format pstats -o prog.prof")
@@ -104,6 +107,7 @@ std::string child_template(const RunOptions& options, const std::string& parent_
 std::vector<std::string> child_options(const RunOptions& options, const std::string& pattern) {
     std::vector<std::string> args{"--subprocesses", "--clock", options.clock, "--format", options.format, "-o", pattern};
     if (options.sample) args.insert(args.end(), {"--sample", "--interval", options.interval});
+    if (options.no_bias_correction) args.push_back("--no-bias-correction");
     return args;
 }
 
@@ -135,6 +139,7 @@ Collectors make_collectors(const RunOptions& options) {
                            : options.clock == "counter" ? TracerClock::Counter
                                                         : TracerClock::Wall;
     tracer_options.cwd = cwd;
+    tracer_options.bias_correction = !options.no_bias_correction;
     collectors.push_back(make_tracer_collector(tracer_options));
     return collectors;
 }

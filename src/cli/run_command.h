@@ -17,6 +17,7 @@ struct RunOptions {
     std::string format = "callgrind";
     bool open_viewer = false;
     bool sample = false;
+    bool no_bias_correction = false;  // keep the profiler's per-event cost in the times
     std::string interval = "1ms";
     bool subprocesses = false;
     // Set in a child calltree (child_processes.h): the list file of the top-level calltree;

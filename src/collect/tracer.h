@@ -20,6 +20,9 @@ enum class TracerClock {
 struct TracerOptions {
     TracerClock clock = TracerClock::Wall;
     std::string cwd;  // resolves relative source paths, fixed at start-up
+    // Take the profiler's own cost per event (measured at start-up) out of the times. The
+    // counter clock is exact and never corrected.
+    bool bias_correction = true;
 };
 
 namespace tracer {

@@ -1,6 +1,6 @@
 # End-to-end runs of the calltree binary on real programs, compared with python3 and cProfile.
 set(_e2e_suites test_callgrind_parse test_call_counts test_names test_behaviour test_errors test_costs test_convert test_sampling
-    test_identity test_output_paths test_threads test_profile_chain test_signals test_subprocesses)
+    test_identity test_output_paths test_threads test_profile_chain test_signals test_subprocesses test_overhead)
 # A suite file that is renamed, or added without being listed, must not silently stop running.
 file(GLOB _e2e_files RELATIVE ${CMAKE_CURRENT_LIST_DIR} CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/test_*.py)
 list(TRANSFORM _e2e_files REPLACE "\\.py$" "")
@@ -23,3 +23,5 @@ set_tests_properties(e2e_test_sampling PROPERTIES RUN_SERIAL TRUE)
 # 100 000 thread starts keep the kernel busy: alone, so wall-time assertions elsewhere (the
 # heaviest function of a small example) are not disturbed by it.
 set_tests_properties(e2e_test_threads PROPERTIES RUN_SERIAL TRUE)
+# The per-call overhead check compares wall-time ratios: alone, like the sampling checks.
+set_tests_properties(e2e_test_overhead PROPERTIES RUN_SERIAL TRUE)
