@@ -581,9 +581,10 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     // A wait shows in the run delay when it ends: what does not fit this interval's time off
     // the CPU belongs to the next ones (bounded, so an old reading cannot pile up).
     t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
-    // The kernel's user/system split advances a scheduler tick (several ms) at a time, while the
-    // run time is exact: system time beyond this interval's CPU belongs to the next intervals.
-    t.pending_system -= system;
+    // The kernel's user/system split advances a scheduler tick (4 ms at 250 Hz) at a time, while
+    // the run time is exact: system time beyond this interval's CPU belongs to the next ones, up
+    // to about one tick (so an earlier phase's system time cannot spill into a later phase).
+    t.pending_system = std::min(t.pending_system - system, uint64_t{4'000'000});
     t.pending_wall = t.pending_cpu = t.pending_gil = 0;
 }
 
