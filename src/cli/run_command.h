@@ -18,6 +18,8 @@ struct RunOptions {
     bool open_viewer = false;
     bool sample = false;
     std::string interval = "1ms";
+    bool memory = false;
+    std::string memory_rate = "64KiB";
     Program program;
 };
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collect/alloc_recorder.h"
 #include "collect/clock.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
@@ -266,6 +267,9 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     uint64_t now = Clock::now();
     State& s = state();
     if (!s.active) return 0;
+    // With --memory, the tracer's own allocations (tables, names at first sight) are not the
+    // program's: one thread-local increment per event.
+    memory::Guard not_the_program;
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
     switch (what) {
         case PyTrace_CALL:

@@ -1,0 +1,99 @@
+// What the memory hooks record, shared by the allocator interposers (src/interpose, linked into
+// the calltree executable only) and the Python allocator-domain hooks (memory_collector.cpp).
+// Every allocation and copy passes a per-thread byte sampler (byte_sampler.h); only sampled ones
+// take the recorder's spin lock, read the thread's Python stack (cpython_internals.h, no GIL,
+// no allocation) and charge the stack. Sampled blocks stay in the live table until freed, so
+// the bytes still live at the end (leaks) and at the peak come from the same weights.
+// Nothing here allocates with malloc, calls into Python or blocks on the common path.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "collect/byte_sampler.h"
+
+namespace calltree {
+class CodeRegistry;
+}
+
+namespace calltree::memory {
+
+struct ThreadState {
+    uint32_t guard = 0;  // nonzero: inside a hook or an allocator domain (do not count again)
+    bool ready = false;
+    ByteSampler alloc, copy;
+    struct Counters* counters = nullptr;
+};
+// Constant-initialised, so the interposers reach it with a single thread-pointer offset.
+extern constinit thread_local ThreadState t_state;
+
+// Read by every interposer: one predictable branch while --memory is off.
+extern std::atomic<bool> g_active;
+
+// Whether an event on this thread is counted: the hooks are on, and this is not a nested call
+// from inside a hook or an allocator domain that already counts it.
+inline bool counting() {
+    return __builtin_expect(g_active.load(std::memory_order_relaxed), 0) && t_state.guard == 0;
+}
+
+// Blocks the hooks on this thread for the duration (nests).
+struct Guard {
+    Guard() { ++t_state.guard; }
+    ~Guard() { --t_state.guard; }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+};
+
+struct Config {
+    uint64_t rate = 64 * 1024;
+    CodeRegistry* registry = nullptr;
+};
+// Allocates the tables (mmap) and switches the hooks on. Once per process.
+void start(const Config& config);
+// Switches the hooks off; what was recorded stays readable.
+void stop();
+// The calling thread's allocations are never counted (the sampler's own thread).
+void ignore_this_thread();
+// Whether the allocator interposers are linked in (false in sanitizer builds): set by them.
+extern bool g_interposers_linked;
+
+// The hooks' entry points, called only while g_active and with t_state.guard == 0.
+void on_alloc(void* ptr, size_t size);
+// Whether `ptr` may be a live sampled block: cheap, lock-free; most frees stop here.
+bool maybe_sampled(void* ptr);
+void on_free(void* ptr);
+void on_copy(size_t size);
+// realloc: the old block leaves the table before the real realloc can hand its address to
+// another thread; if the real realloc fails, put_back() restores it.
+struct Taken {
+    bool found = false;
+    uint32_t stack = 0;
+    double weight = 0;
+};
+Taken take_for_realloc(void* ptr);
+void put_back(void* ptr, const Taken& taken);
+
+// After stop(), for the collector.
+struct StackCosts {
+    double alloc_bytes = 0, allocs = 0, copy_bytes = 0;
+    double live = 0;  // sampled blocks still live (at stop: the leaks)
+    double peak = 0;  // live at the largest footprint
+};
+struct Summary {
+    uint64_t rate = 0;
+    uint64_t allocs_seen = 0, bytes_seen = 0, copy_bytes_seen = 0;  // exact, every hook call
+    uint64_t samples = 0, copy_samples = 0;
+    double sampled_bytes = 0, sampled_allocs = 0, sampled_copy_bytes = 0;  // weighted totals
+    double peak_footprint = 0;  // largest sum of live sampled weights
+    uint64_t untracked_blocks = 0;  // live table full: not in leaks or peak
+    uint64_t lost_stacks = 0;       // stack table full: charged to no stack
+};
+Summary summary();
+// visit(stack frames innermost first as (registry id, lasti), truncated, costs) per stack.
+using StackVisitor = std::function<void(std::span<const uint32_t> functions, std::span<const int32_t> lastis,
+                                        bool truncated, const StackCosts& costs)>;
+void for_each_stack(const StackVisitor& visit);
+
+}  // namespace calltree::memory

@@ -1,0 +1,86 @@
+#include "collect/live_table.h"
+
+#include <sys/mman.h>
+
+#include <new>
+
+namespace calltree::memory {
+
+namespace {
+// Pages cost nothing until touched: a large table in a small program stays small.
+void* map_zeroed(size_t bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+
+LiveTable::LiveTable(size_t capacity) {
+    size_t n = 64;
+    while (n < capacity) n <<= 1;
+    mask_ = n - 1;
+    limit_ = n / 4 * 3;
+    entries_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
+    spare_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
+    filter_ = static_cast<std::atomic<uint16_t>*>(map_zeroed(kFilterSize * sizeof(uint16_t)));
+}
+
+LiveTable::~LiveTable() {
+    munmap(entries_, (mask_ + 1) * sizeof(Entry));
+    munmap(spare_, (mask_ + 1) * sizeof(Entry));
+    munmap(filter_, kFilterSize * sizeof(uint16_t));
+}
+
+size_t LiveTable::slot_of(uintptr_t ptr) const {
+    for (size_t i = hash(ptr) & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
+        if (entries_[i].key == ptr) return i;
+        if (entries_[i].key == kEmpty) return SIZE_MAX;
+    }
+    return SIZE_MAX;
+}
+
+bool LiveTable::insert(uintptr_t ptr, Block block) {
+    if (ptr <= kTombstone) return false;
+    if (used_ >= limit_) {
+        if (live_ >= limit_ / 2) return false;  // full of live blocks, not of tombstones
+        rebuild();
+    }
+    size_t i = hash(ptr) & mask_;
+    while (entries_[i].key > kTombstone) i = (i + 1) & mask_;
+    if (entries_[i].key == kEmpty) ++used_;
+    entries_[i] = Entry{ptr, block};
+    ++live_;
+    auto& counter = filter_[filter_index(ptr)];
+    uint16_t c = counter.load(std::memory_order_relaxed);
+    // A saturated counter stays saturated: a false "maybe" only costs a lookup.
+    if (c != UINT16_MAX) counter.store(c + 1, std::memory_order_relaxed);
+    return true;
+}
+
+bool LiveTable::remove(uintptr_t ptr, Block* block) {
+    size_t i = slot_of(ptr);
+    if (i == SIZE_MAX) return false;
+    *block = entries_[i].block;
+    entries_[i].key = kTombstone;
+    --live_;
+    auto& counter = filter_[filter_index(ptr)];
+    uint16_t c = counter.load(std::memory_order_relaxed);
+    if (c != UINT16_MAX && c != 0) counter.store(c - 1, std::memory_order_relaxed);
+    return true;
+}
+
+void LiveTable::rebuild() {
+    for (size_t i = 0; i <= mask_; ++i) spare_[i] = Entry{kEmpty, {}};
+    for (size_t i = 0; i <= mask_; ++i) {
+        if (entries_[i].key <= kTombstone) continue;
+        size_t j = hash(entries_[i].key) & mask_;
+        while (spare_[j].key != kEmpty) j = (j + 1) & mask_;
+        spare_[j] = entries_[i];
+    }
+    Entry* old = entries_;
+    entries_ = spare_;
+    spare_ = old;
+    used_ = live_;
+}
+
+}  // namespace calltree::memory

@@ -1,0 +1,71 @@
+// The live sampled blocks: address -> (stack id, bytes weight). Only sampled blocks are in it,
+// so it stays small; every free asks it first, so `maybe_contains` is a lock-free look at a
+// small counting filter (one byte-sized counter per address hash) that says "not sampled" for
+// almost every free without touching the table. Insert and remove need the caller's lock.
+// Memory comes from mmap (never malloc: this runs inside malloc); tombstones left by removals
+// are cleared by rebuilding into a second table when they pile up.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace calltree::memory {
+
+class LiveTable {
+public:
+    struct Block {
+        double weight;  // bytes this sampled block stands for (exact sizes need a double)
+        uint32_t stack;
+    };
+
+    // `capacity`: entries, rounded up to a power of two; at most 3/4 of them are ever used.
+    explicit LiveTable(size_t capacity);
+    ~LiveTable();
+    LiveTable(const LiveTable&) = delete;
+    LiveTable& operator=(const LiveTable&) = delete;
+
+    // Lock-free and wait-free: false means `ptr` is certainly not in the table.
+    bool maybe_contains(uintptr_t ptr) const {
+        return filter_[filter_index(ptr)].load(std::memory_order_relaxed) != 0;
+    }
+    // Under the caller's lock. False if the table is full (the block is then not tracked).
+    bool insert(uintptr_t ptr, Block block);
+    // Under the caller's lock. False if `ptr` is not a live sampled block.
+    bool remove(uintptr_t ptr, Block* block);
+
+    size_t size() const { return live_; }
+    size_t capacity() const { return limit_; }
+    // Calls visit(ptr, block) for every live block. Under the caller's lock.
+    template <class F>
+    void for_each(F&& visit) const {
+        for (size_t i = 0; i <= mask_; ++i)
+            if (entries_[i].key > kTombstone) visit(entries_[i].key, entries_[i].block);
+    }
+
+private:
+    static constexpr uintptr_t kEmpty = 0, kTombstone = 1;
+    static constexpr size_t kFilterSize = size_t{1} << 16;
+    struct Entry {
+        uintptr_t key;
+        Block block;
+    };
+    static size_t hash(uintptr_t p) {
+        uint64_t x = p >> 4;  // malloc aligns to 16 bytes
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdULL;
+        x ^= x >> 33;
+        return static_cast<size_t>(x);
+    }
+    static size_t filter_index(uintptr_t p) { return (hash(p) >> 20) & (kFilterSize - 1); }
+    void rebuild();
+    size_t slot_of(uintptr_t ptr) const;  // the entry holding ptr, or SIZE_MAX
+
+    Entry* entries_;
+    Entry* spare_;  // the rebuild target, swapped with entries_
+    size_t mask_;
+    size_t limit_;
+    size_t live_ = 0, used_ = 0;  // used_ counts tombstones too
+    std::atomic<uint16_t>* filter_;
+};
+
+}  // namespace calltree::memory
