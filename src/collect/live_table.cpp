@@ -42,7 +42,9 @@ size_t LiveTable::slot_of(uintptr_t ptr) const {
 bool LiveTable::insert(uintptr_t ptr, Block block) {
     if (ptr <= kTombstone) return false;
     if (used_ >= limit_) {
-        if (live_ >= limit_ / 2) return false;  // full of live blocks, not of tombstones
+        // Clearing tombstones costs a pass over the table: only worth it when it frees enough
+        // slots to pay for itself (else the table is full of live blocks and refuses).
+        if (used_ - live_ < limit_ / 16) return false;
         rebuild();
     }
     size_t i = hash(ptr) & mask_;
