@@ -15,11 +15,8 @@ constinit thread_local ThreadState t_state;
 std::atomic<bool> g_active{false};
 bool g_interposers_linked = false;
 
-struct Counters {
-    // Written only by the owning thread (relaxed load + store, no locked instruction); the
-    // overflow slot shared by threads beyond kThreads may lose a few counts.
-    std::atomic<uint64_t> allocs{0}, bytes{0}, copy_bytes{0};
-};
+uint64_t g_certain = 1;
+const std::atomic<uint8_t>* g_live_filter = nullptr;
 
 namespace {
 
@@ -105,15 +102,6 @@ void init_thread(ThreadState& t) {
     t.ready = true;
 }
 
-ThreadState& this_thread() {
-    ThreadState& t = t_state;
-    if (!t.ready) init_thread(t);
-    return t;
-}
-
-void bump(std::atomic<uint64_t>& counter, uint64_t by) {
-    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
 
 // The calling thread's Python stack as registry ids, innermost first.
 struct Stack {
@@ -202,6 +190,8 @@ void start(const Config& config) {
     // memory: 2^18 entries cover 16 GiB live at the default rate, in 8 MiB of touched pages.
     size_t capacity = g_shared.rate < 64 ? size_t{1} << 23 : g_shared.rate < 4096 ? size_t{1} << 21 : size_t{1} << 18;
     g_shared.tables = new Tables(capacity);
+    g_certain = g_shared.certain;
+    g_live_filter = g_shared.tables->live.filter();
     // Threads that were running before start() get their samplers when they first allocate.
     t_state.ready = false;
     // A forked child is another program: its hooks only forward (a lock held by a thread that
@@ -226,12 +216,21 @@ void stop() {
 
 void ignore_this_thread() { t_state.guard = 1; }
 
-void on_alloc(void* ptr, size_t size) {
-    ThreadState& t = this_thread();
+void sample_alloc(void* ptr, size_t size) {
+    // A thread not set up yet has countdowns of 0, so its first event lands here: it gets its
+    // samplers, which then judge this event too.
+    ThreadState& t = t_state;
+    if (!t.ready) {
+        init_thread(t);
+        bool sampled = t.alloc.take(size);
+        if (!sampled && size < g_shared.certain) {
+            bump(t.counters->allocs, 1);
+            bump(t.counters->bytes, size);
+            return;
+        }
+    }
     bump(t.counters->allocs, 1);
     bump(t.counters->bytes, size);
-    bool sampled = t.alloc.take(size);
-    if (!sampled && size < g_shared.certain) return;
     Guard guard;
     double bytes_weight = size >= g_shared.certain ? static_cast<double>(size) : t.alloc.bytes_weight(size);
     double count_weight = size >= g_shared.certain ? 1.0 : t.alloc.count_weight(size);
@@ -252,11 +251,7 @@ void on_alloc(void* ptr, size_t size) {
         ++tb.untracked;
 }
 
-bool maybe_sampled(void* ptr) {
-    return g_shared.tables != nullptr && g_shared.tables->live.maybe_contains(reinterpret_cast<uintptr_t>(ptr));
-}
-
-void on_free(void* ptr) {
+void on_free_sampled(void* ptr) {
     Guard guard;
     SpinLock lock;
     Tables& tb = *g_shared.tables;
@@ -285,11 +280,16 @@ void put_back(void* ptr, const Taken& taken) {
         add_live(tb, taken.stack, taken.weight);
 }
 
-void on_copy(size_t size) {
-    ThreadState& t = this_thread();
+void sample_copy(size_t size) {
+    ThreadState& t = t_state;
+    if (!t.ready) {
+        init_thread(t);
+        if (!t.copy.take(size) && size < g_shared.certain) {
+            bump(t.counters->copy_bytes, size);
+            return;
+        }
+    }
     bump(t.counters->copy_bytes, size);
-    bool sampled = t.copy.take(size);
-    if (!sampled && size < g_shared.certain) return;
     Guard guard;
     double weight = size >= g_shared.certain ? static_cast<double>(size) : t.copy.bytes_weight(size);
     Stack s;
@@ -306,6 +306,7 @@ Summary summary() {
     Summary out;
     out.rate = g_shared.rate;
     size_t threads = std::min(g_shared.next_thread.load(), kThreads);
+    // A thread's counters slot is written by that thread only; these reads are after stop().
     for (size_t i = 0; i < threads; ++i) {
         out.allocs_seen += g_shared.counters[i].allocs.load(std::memory_order_relaxed);
         out.bytes_seen += g_shared.counters[i].bytes.load(std::memory_order_relaxed);

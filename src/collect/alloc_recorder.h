@@ -13,6 +13,7 @@
 #include <span>
 
 #include "collect/byte_sampler.h"
+#include "collect/live_table.h"
 
 namespace calltree {
 class CodeRegistry;
@@ -59,12 +60,54 @@ void ignore_this_thread();
 // Whether the allocator interposers are linked in (false in sanitizer builds): set by them.
 extern bool g_interposers_linked;
 
-// The hooks' entry points, called only while g_active and with t_state.guard == 0.
-void on_alloc(void* ptr, size_t size);
-// Whether `ptr` may be a live sampled block: cheap, lock-free; most frees stop here.
-bool maybe_sampled(void* ptr);
-void on_free(void* ptr);
-void on_copy(size_t size);
+// The hooks' entry points, called only while counting(). The common case (not sampled) is
+// inline: a subtraction and a branch on thread-local state, and two counter increments.
+struct Counters {
+    // Written only by the owning thread (no locked instruction); read at the end. The overflow
+    // slot shared by threads beyond the table's size may lose a few counts.
+    std::atomic<uint64_t> allocs{0}, bytes{0}, copy_bytes{0};
+};
+extern uint64_t g_certain;  // allocations at least this large are always sampled
+extern const std::atomic<uint8_t>* g_live_filter;
+void sample_alloc(void* ptr, size_t size);  // also sets up a thread's samplers at first use
+void sample_copy(size_t size);
+void on_free_sampled(void* ptr);
+
+inline void bump(std::atomic<uint64_t>& counter, uint64_t by) {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+inline void on_alloc(void* ptr, size_t size) {
+    ThreadState& t = t_state;
+    // A thread's first event always takes the slow path (its countdown starts at 0), which
+    // sets the thread up: past this branch t.counters is valid.
+    if (__builtin_expect(!t.alloc.take(size), 1) && size < g_certain) {
+        bump(t.counters->allocs, 1);
+        bump(t.counters->bytes, size);
+        return;
+    }
+    sample_alloc(ptr, size);
+}
+
+// Whether `ptr` may be a live sampled block: one look at a small filter; most frees stop here.
+inline bool maybe_sampled(void* ptr) {
+    const std::atomic<uint8_t>* filter = g_live_filter;
+    return filter != nullptr && LiveTable::maybe_in(filter, reinterpret_cast<uintptr_t>(ptr));
+}
+
+inline void on_free(void* ptr) {
+    if (__builtin_expect(maybe_sampled(ptr), 0)) on_free_sampled(ptr);
+}
+
+inline void on_copy(size_t size) {
+    ThreadState& t = t_state;
+    if (__builtin_expect(!t.copy.take(size), 1) && size < g_certain) {
+        bump(t.counters->copy_bytes, size);
+        return;
+    }
+    sample_copy(size);
+}
+
 // realloc: the old block leaves the table before the real realloc can hand its address to
 // another thread; if the real realloc fails, put_back() restores it.
 struct Taken {

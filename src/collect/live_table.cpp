@@ -22,13 +22,13 @@ LiveTable::LiveTable(size_t capacity) {
     limit_ = n / 4 * 3;
     entries_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
     spare_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
-    filter_ = static_cast<std::atomic<uint16_t>*>(map_zeroed(kFilterSize * sizeof(uint16_t)));
+    filter_ = static_cast<std::atomic<uint8_t>*>(map_zeroed(kFilterSize * sizeof(uint8_t)));
 }
 
 LiveTable::~LiveTable() {
     munmap(entries_, (mask_ + 1) * sizeof(Entry));
     munmap(spare_, (mask_ + 1) * sizeof(Entry));
-    munmap(filter_, kFilterSize * sizeof(uint16_t));
+    munmap(filter_, kFilterSize * sizeof(uint8_t));
 }
 
 size_t LiveTable::slot_of(uintptr_t ptr) const {
@@ -53,9 +53,9 @@ bool LiveTable::insert(uintptr_t ptr, Block block) {
     entries_[i] = Entry{ptr, block};
     ++live_;
     auto& counter = filter_[filter_index(ptr)];
-    uint16_t c = counter.load(std::memory_order_relaxed);
+    uint8_t c = counter.load(std::memory_order_relaxed);
     // A saturated counter stays saturated: a false "maybe" only costs a lookup.
-    if (c != UINT16_MAX) counter.store(c + 1, std::memory_order_relaxed);
+    if (c != UINT8_MAX) counter.store(c + 1, std::memory_order_relaxed);
     return true;
 }
 
@@ -66,8 +66,8 @@ bool LiveTable::remove(uintptr_t ptr, Block* block) {
     entries_[i].key = kTombstone;
     --live_;
     auto& counter = filter_[filter_index(ptr)];
-    uint16_t c = counter.load(std::memory_order_relaxed);
-    if (c != UINT16_MAX && c != 0) counter.store(c - 1, std::memory_order_relaxed);
+    uint8_t c = counter.load(std::memory_order_relaxed);
+    if (c != UINT8_MAX && c != 0) counter.store(c - 1, std::memory_order_relaxed);
     return true;
 }
 

@@ -1,6 +1,6 @@
 // The live sampled blocks: address -> (stack id, bytes weight). Only sampled blocks are in it,
 // so it stays small; every free asks it first, so `maybe_contains` is a lock-free look at a
-// small counting filter (one byte-sized counter per address hash) that says "not sampled" for
+// small counting filter (a byte-sized counter per address hash, 64 KiB in all) that says "not sampled" for
 // almost every free without touching the table. Insert and remove need the caller's lock.
 // Memory comes from mmap (never malloc: this runs inside malloc); tombstones left by removals
 // are cleared by rebuilding into a second table when they pile up.
@@ -25,8 +25,12 @@ public:
     LiveTable& operator=(const LiveTable&) = delete;
 
     // Lock-free and wait-free: false means `ptr` is certainly not in the table.
-    bool maybe_contains(uintptr_t ptr) const {
-        return filter_[filter_index(ptr)].load(std::memory_order_relaxed) != 0;
+    bool maybe_contains(uintptr_t ptr) const { return maybe_in(filter_, ptr); }
+    // The same test on the filter alone, for callers that keep its address where one load
+    // reaches it (every free asks).
+    const std::atomic<uint8_t>* filter() const { return filter_; }
+    static bool maybe_in(const std::atomic<uint8_t>* filter, uintptr_t ptr) {
+        return filter[filter_index(ptr)].load(std::memory_order_relaxed) != 0;
     }
     // Under the caller's lock. False if the table is full (the block is then not tracked).
     bool insert(uintptr_t ptr, Block block);
@@ -56,7 +60,8 @@ private:
         x ^= x >> 33;
         return static_cast<size_t>(x);
     }
-    static size_t filter_index(uintptr_t p) { return (hash(p) >> 20) & (kFilterSize - 1); }
+    // Fibonacci hashing: one multiply, the top 16 bits (kFilterSize entries).
+    static size_t filter_index(uintptr_t p) { return static_cast<size_t>(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> 48); }
     void rebuild();
     size_t slot_of(uintptr_t ptr) const;  // the entry holding ptr, or SIZE_MAX
 
@@ -65,7 +70,7 @@ private:
     size_t mask_;
     size_t limit_;
     size_t live_ = 0, used_ = 0;  // used_ counts tombstones too
-    std::atomic<uint16_t>* filter_;
+    std::atomic<uint8_t>* filter_;
 };
 
 }  // namespace calltree::memory

@@ -45,13 +45,18 @@ enum Event { kAllocBytes, kAllocs, kLeakBytes, kPeakBytes, kCopyBytes, kEvents }
 struct Domain {
     PyMemAllocatorEx original;
 };
+// pymalloc serves requests up to this size from its own arenas, never through malloc: those
+// need no guard (every allocation pays for the guard otherwise).
+constexpr size_t kSmallRequest = 512;
 Domain g_mem_domain, g_object_domain;
 
 void* domain_malloc(void* ctx, size_t size) {
     auto* d = static_cast<Domain*>(ctx);
     if (!memory::counting()) return d->original.malloc(d->original.ctx, size);
     void* p;
-    {
+    if (size <= kSmallRequest) {
+        p = d->original.malloc(d->original.ctx, size);
+    } else {
         memory::Guard guard;
         p = d->original.malloc(d->original.ctx, size);
     }
@@ -90,8 +95,8 @@ void* domain_realloc(void* ctx, void* ptr, size_t size) {
 
 void domain_free(void* ctx, void* ptr) {
     auto* d = static_cast<Domain*>(ctx);
-    if (ptr != nullptr && memory::counting() && memory::maybe_sampled(ptr)) memory::on_free(ptr);
-    memory::Guard guard;
+    // A large block is freed again by the interposed free underneath: it finds nothing to do.
+    if (ptr != nullptr && memory::counting()) memory::on_free(ptr);
     d->original.free(d->original.ctx, ptr);
 }
 

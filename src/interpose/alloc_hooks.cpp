@@ -52,7 +52,7 @@ void* calloc(size_t n, size_t size) noexcept {
 void free(void* p) noexcept {
     if (p == nullptr) return;
     // Report the free before the block can be handed to another thread.
-    if (counting() && mem::maybe_sampled(p)) mem::on_free(p);
+    if (counting()) mem::on_free(p);
     __libc_free(p);
 }
 
