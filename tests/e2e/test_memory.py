@@ -249,6 +249,40 @@ class Behaviour(Memory):
                 p = parse(out)
                 self.assertGreater(function_costs(p, script, "work")["AllocBytes"], 0)
 
+    def test_foreign_allocator_and_old_blocks(self):
+        # libc's own malloc/free reached through ctypes bypass the hooks (a program with its own
+        # allocator), blocks from before profiling are freed during it, and blocks cross
+        # between the two: nothing crashes, the output is python3's.
+        code = (
+            "import ctypes, gc, sys\n"
+            "libc = ctypes.CDLL('libc.so.6')\n"
+            "libc.malloc.restype = ctypes.c_void_p\n"
+            "libc.free.argtypes = [ctypes.c_void_p]\n"
+            "old = [bytes(5000) for _ in range(2000)]\n"
+            "blocks = [libc.malloc(100000) for _ in range(200)]\n"
+            "del old; gc.collect()\n"
+            "for b in blocks: libc.free(b)\n"
+            "buf = ctypes.create_string_buffer(1 << 20)\n"
+            "del buf\n"
+            "print('done', len(blocks))\n"
+        )
+        script = self.write("foreign.py", code)
+        plain = run([PYTHON, script])
+        for rate in ("1", "64KiB"):
+            with self.subTest(rate=rate):
+                res = run([CALLTREE, "--memory", "--memory-rate", rate, "-o", self.path(f"f{rate}.callgrind"), script])
+                self.assertEqual((res.returncode, res.stdout), (plain.returncode, plain.stdout), res.stderr)
+
+    def test_functions_merge_with_the_tracers(self):
+        # Every function with memory costs is also one the tracer timed: same (name, file, ob).
+        _, p = self.profile("leak_loop.py", [self.path("t.json")])
+        time, leak = p.events.index("Time"), p.events.index("LeakBytes")
+        grow = [k for k in p.functions if k[0] == "grow"]
+        self.assertEqual(len(grow), 1, grow)
+        fn = p.functions[grow[0]]
+        self.assertGreater(fn.self_cost[time], 0)
+        self.assertGreater(fn.self_cost[leak], 0)
+
     def test_callgrind_annotate_reads_it(self):
         _, p = self.profile("leak_loop.py", [self.path("t.json")])
         res = run(["callgrind_annotate", self.path("leak_loop.py.callgrind")])
