@@ -17,6 +17,7 @@ bool g_interposers_linked = false;
 
 uint64_t g_certain = 1;
 const std::atomic<uint8_t>* g_live_filter = nullptr;
+unsigned g_live_filter_shift = 63;
 
 namespace {
 
@@ -52,7 +53,7 @@ struct StackEntry {
 
 // Everything behind the spin lock: only sampled events get here.
 struct Tables {
-    explicit Tables(size_t live_capacity) : live(live_capacity) {
+    Tables(size_t live_capacity, unsigned filter_bits) : live(live_capacity, filter_bits) {
         index = static_cast<uint32_t*>(map_zeroed(kStackSlots * sizeof(uint32_t)));
         stacks = static_cast<StackEntry*>(map_zeroed(kMaxStacks * sizeof(StackEntry)));
         costs = static_cast<StackCosts*>(map_zeroed(kMaxStacks * sizeof(StackCosts)));
@@ -189,8 +190,12 @@ void start(const Config& config) {
     // Every live block fits with rate 1 (tests); sampled, a few per rate-sized chunk of live
     // memory: 2^18 entries cover 16 GiB live at the default rate, in 8 MiB of touched pages.
     size_t capacity = g_shared.rate < 64 ? size_t{1} << 23 : g_shared.rate < 4096 ? size_t{1} << 21 : size_t{1} << 18;
-    g_shared.tables = new Tables(capacity);
+    // The filter stays in cache at the default rate (64 KiB); small rates keep many more blocks
+    // live and need a larger one, or most frees would take the lock to look them up.
+    unsigned filter_bits = g_shared.rate >= 32 * 1024 ? 16 : g_shared.rate >= 1024 ? 20 : 24;
+    g_shared.tables = new Tables(capacity, filter_bits);
     g_certain = g_shared.certain;
+    g_live_filter_shift = g_shared.tables->live.filter_shift();
     g_live_filter = g_shared.tables->live.filter();
     // Threads that were running before start() get their samplers when they first allocate.
     t_state.ready = false;

@@ -69,6 +69,7 @@ struct Counters {
 };
 extern uint64_t g_certain;  // allocations at least this large are always sampled
 extern const std::atomic<uint8_t>* g_live_filter;
+extern unsigned g_live_filter_shift;
 void sample_alloc(void* ptr, size_t size);  // also sets up a thread's samplers at first use
 void sample_copy(size_t size);
 void on_free_sampled(void* ptr);
@@ -92,7 +93,7 @@ inline void on_alloc(void* ptr, size_t size) {
 // Whether `ptr` may be a live sampled block: one look at a small filter; most frees stop here.
 inline bool maybe_sampled(void* ptr) {
     const std::atomic<uint8_t>* filter = g_live_filter;
-    return filter != nullptr && LiveTable::maybe_in(filter, reinterpret_cast<uintptr_t>(ptr));
+    return filter != nullptr && LiveTable::maybe_in(filter, g_live_filter_shift, reinterpret_cast<uintptr_t>(ptr));
 }
 
 inline void on_free(void* ptr) {

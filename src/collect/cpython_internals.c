@@ -15,6 +15,11 @@
 #include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
+// A shared libpython (the sanitizer build) does not export _PyOpcode_Deopt: take our own copy
+// of the tables there. The static libpython defines them, so a copy would clash.
+#ifdef CALLTREE_SHARED_LIBPYTHON
+#define NEED_OPCODE_TABLES
+#endif
 #include <internal/pycore_opcode.h>
 #include <internal/pycore_runtime.h>
 #undef Py_BUILD_CORE

@@ -15,20 +15,22 @@ void* map_zeroed(size_t bytes) {
 }
 }  // namespace
 
-LiveTable::LiveTable(size_t capacity) {
+LiveTable::LiveTable(size_t capacity, unsigned filter_bits) {
     size_t n = 64;
     while (n < capacity) n <<= 1;
     mask_ = n - 1;
     limit_ = n / 4 * 3;
     entries_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
     spare_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
-    filter_ = static_cast<std::atomic<uint8_t>*>(map_zeroed(kFilterSize * sizeof(uint8_t)));
+    filter_size_ = size_t{1} << filter_bits;
+    filter_shift_ = 64 - filter_bits;
+    filter_ = static_cast<std::atomic<uint8_t>*>(map_zeroed(filter_size_));
 }
 
 LiveTable::~LiveTable() {
     munmap(entries_, (mask_ + 1) * sizeof(Entry));
     munmap(spare_, (mask_ + 1) * sizeof(Entry));
-    munmap(filter_, kFilterSize * sizeof(uint8_t));
+    munmap(filter_, filter_size_);
 }
 
 size_t LiveTable::slot_of(uintptr_t ptr) const {
@@ -52,7 +54,7 @@ bool LiveTable::insert(uintptr_t ptr, Block block) {
     if (entries_[i].key == kEmpty) ++used_;
     entries_[i] = Entry{ptr, block};
     ++live_;
-    auto& counter = filter_[filter_index(ptr)];
+    auto& counter = filter_[filter_index(ptr, filter_shift_)];
     uint8_t c = counter.load(std::memory_order_relaxed);
     // A saturated counter stays saturated: a false "maybe" only costs a lookup.
     if (c != UINT8_MAX) counter.store(c + 1, std::memory_order_relaxed);
@@ -65,7 +67,7 @@ bool LiveTable::remove(uintptr_t ptr, Block* block) {
     *block = entries_[i].block;
     entries_[i].key = kTombstone;
     --live_;
-    auto& counter = filter_[filter_index(ptr)];
+    auto& counter = filter_[filter_index(ptr, filter_shift_)];
     uint8_t c = counter.load(std::memory_order_relaxed);
     if (c != UINT8_MAX && c != 0) counter.store(c - 1, std::memory_order_relaxed);
     return true;

@@ -1,6 +1,6 @@
 // The live sampled blocks: address -> (stack id, bytes weight). Only sampled blocks are in it,
 // so it stays small; every free asks it first, so `maybe_contains` is a lock-free look at a
-// small counting filter (a byte-sized counter per address hash, 64 KiB in all) that says "not sampled" for
+// small counting filter (a byte-sized counter per address hash) that says "not sampled" for
 // almost every free without touching the table. Insert and remove need the caller's lock.
 // Memory comes from mmap (never malloc: this runs inside malloc); tombstones left by removals
 // are cleared by rebuilding into a second table when they pile up.
@@ -19,18 +19,22 @@ public:
     };
 
     // `capacity`: entries, rounded up to a power of two; at most 3/4 of them are ever used.
-    explicit LiveTable(size_t capacity);
+    // `filter_bits`: log2 of the filter's size in bytes. A free of an unsampled block is
+    // mistaken for a maybe-sampled one with probability (live blocks / filter size), and then
+    // costs a locked lookup: tables that may hold many live blocks want a larger filter.
+    explicit LiveTable(size_t capacity, unsigned filter_bits = 16);
     ~LiveTable();
     LiveTable(const LiveTable&) = delete;
     LiveTable& operator=(const LiveTable&) = delete;
 
     // Lock-free and wait-free: false means `ptr` is certainly not in the table.
-    bool maybe_contains(uintptr_t ptr) const { return maybe_in(filter_, ptr); }
+    bool maybe_contains(uintptr_t ptr) const { return maybe_in(filter_, filter_shift_, ptr); }
     // The same test on the filter alone, for callers that keep its address where one load
     // reaches it (every free asks).
     const std::atomic<uint8_t>* filter() const { return filter_; }
-    static bool maybe_in(const std::atomic<uint8_t>* filter, uintptr_t ptr) {
-        return filter[filter_index(ptr)].load(std::memory_order_relaxed) != 0;
+    unsigned filter_shift() const { return filter_shift_; }
+    static bool maybe_in(const std::atomic<uint8_t>* filter, unsigned shift, uintptr_t ptr) {
+        return filter[filter_index(ptr, shift)].load(std::memory_order_relaxed) != 0;
     }
     // Under the caller's lock. False if the table is full (the block is then not tracked).
     bool insert(uintptr_t ptr, Block block);
@@ -48,7 +52,6 @@ public:
 
 private:
     static constexpr uintptr_t kEmpty = 0, kTombstone = 1;
-    static constexpr size_t kFilterSize = size_t{1} << 16;
     struct Entry {
         uintptr_t key;
         Block block;
@@ -60,8 +63,10 @@ private:
         x ^= x >> 33;
         return static_cast<size_t>(x);
     }
-    // Fibonacci hashing: one multiply, the top 16 bits (kFilterSize entries).
-    static size_t filter_index(uintptr_t p) { return static_cast<size_t>(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> 48); }
+    // Fibonacci hashing: one multiply, the top filter_bits bits (shift = 64 - filter_bits).
+    static size_t filter_index(uintptr_t p, unsigned shift) {
+        return static_cast<size_t>(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> shift);
+    }
     void rebuild();
     size_t slot_of(uintptr_t ptr) const;  // the entry holding ptr, or SIZE_MAX
 
@@ -71,6 +76,8 @@ private:
     size_t limit_;
     size_t live_ = 0, used_ = 0;  // used_ counts tombstones too
     std::atomic<uint8_t>* filter_;
+    size_t filter_size_;
+    unsigned filter_shift_;
 };
 
 }  // namespace calltree::memory

@@ -67,6 +67,16 @@ void* realloc(void* p, size_t size) noexcept {
     return allocated(q, size);
 }
 
+// glibc's own reallocarray would move a sampled block without telling the hooks.
+void* reallocarray(void* p, size_t n, size_t size) noexcept {
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    return realloc(p, bytes);
+}
+
 void* memalign(size_t alignment, size_t size) noexcept { return allocated(__libc_memalign(alignment, size), size); }
 
 void* aligned_alloc(size_t alignment, size_t size) noexcept {
