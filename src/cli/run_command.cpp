@@ -41,7 +41,7 @@ void setup_run(CLI::App& app, RunOptions& options) {
                  "at the end), PeakBytes (live at the largest footprint), CopyBytes (memcpy/memmove).\n"
                  "Example: --memory prog.py, or --sample --memory prog.py");
     app.add_option("--memory-rate", options.memory_rate,
-                   "With --memory: mean bytes between samples (default 64KiB); 1 records every\n"
+                   "With --memory: mean bytes between samples (default 32KiB); 1 records every\n"
                    "allocation. Example: --memory-rate 1MiB");
     app.add_flag("--open", options.open_viewer,
                  "Open the result in KCachegrind (or QCachegrind) when done. Example: --open prog.py");

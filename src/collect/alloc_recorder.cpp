@@ -76,7 +76,7 @@ struct Tables {
 };
 
 struct Shared {
-    uint64_t rate = 64 * 1024;
+    uint64_t rate = 32 * 1024;
     uint64_t certain = 0;
     CodeRegistry* registry = nullptr;
     Tables* tables = nullptr;
@@ -190,9 +190,9 @@ void start(const Config& config) {
     // Every live block fits with rate 1 (tests); sampled, a few per rate-sized chunk of live
     // memory: 2^18 entries cover 16 GiB live at the default rate, in 8 MiB of touched pages.
     size_t capacity = g_shared.rate < 64 ? size_t{1} << 23 : g_shared.rate < 4096 ? size_t{1} << 21 : size_t{1} << 18;
-    // The filter stays in cache at the default rate (64 KiB); small rates keep many more blocks
+    // The filter stays in cache at the default rate (32 KiB); small rates keep many more blocks
     // live and need a larger one, or most frees would take the lock to look them up.
-    unsigned filter_bits = g_shared.rate >= 32 * 1024 ? 16 : g_shared.rate >= 1024 ? 20 : 24;
+    unsigned filter_bits = g_shared.rate >= 32 * 1024 ? 16 : g_shared.rate >= 1024 ? 18 : 22;
     g_shared.tables = new Tables(capacity, filter_bits);
     g_certain = g_shared.certain;
     g_live_filter_shift = g_shared.tables->live.filter_shift();

@@ -48,7 +48,7 @@ struct Guard {
 };
 
 struct Config {
-    uint64_t rate = 64 * 1024;
+    uint64_t rate = 32 * 1024;
     CodeRegistry* registry = nullptr;
 };
 // Allocates the tables (mmap) and switches the hooks on. Once per process.

@@ -13,7 +13,7 @@
 namespace calltree {
 
 struct MemoryOptions {
-    uint64_t rate = 64 * 1024;  // mean bytes between samples; 1 = every allocation
+    uint64_t rate = 32 * 1024;  // mean bytes between samples; 1 = every allocation
     std::string cwd;            // resolves relative source paths
 };
 
