@@ -23,9 +23,6 @@ namespace {
 
 constexpr size_t kThreads = 4096;
 constexpr size_t kMaxDepth = 128;  // frames kept per stack (the innermost ones)
-constexpr size_t kMaxStacks = size_t{1} << 20;  // untouched pages cost nothing
-constexpr size_t kStackSlots = kMaxStacks * 2;
-constexpr size_t kArenaFrames = size_t{1} << 24;
 // An allocation this many times the rate is sampled for sure: the chance of missing it
 // (exp(-16) ~ 1e-7) is below any count's noise, and "large allocations are always seen".
 constexpr uint64_t kCertainFactor = 16;
@@ -53,16 +50,20 @@ struct StackEntry {
 
 // Everything behind the spin lock: only sampled events get here.
 struct Tables {
-    Tables(size_t live_capacity, unsigned filter_bits) : live(live_capacity, filter_bits) {
-        index = static_cast<uint32_t*>(map_zeroed(kStackSlots * sizeof(uint32_t)));
-        stacks = static_cast<StackEntry*>(map_zeroed(kMaxStacks * sizeof(StackEntry)));
-        costs = static_cast<StackCosts*>(map_zeroed(kMaxStacks * sizeof(StackCosts)));
-        frame_ids = static_cast<uint32_t*>(map_zeroed(kArenaFrames * sizeof(uint32_t)));
-        frame_lastis = static_cast<int32_t*>(map_zeroed(kArenaFrames * sizeof(int32_t)));
+    // Distinct stacks: up to `max_stacks`, with 16 frames each on average. The index is
+    // touched at random, so its size is what a run with many stacks keeps resident.
+    Tables(size_t live_capacity, unsigned filter_bits, size_t max_stacks)
+        : live(live_capacity, filter_bits, size_t{1} << 14), max_stacks(max_stacks), slots(max_stacks * 2), max_frames(max_stacks * 16) {
+        index = static_cast<uint32_t*>(map_zeroed(slots * sizeof(uint32_t)));
+        stacks = static_cast<StackEntry*>(map_zeroed(max_stacks * sizeof(StackEntry)));
+        costs = static_cast<StackCosts*>(map_zeroed(max_stacks * sizeof(StackCosts)));
+        frame_ids = static_cast<uint32_t*>(map_zeroed(max_frames * sizeof(uint32_t)));
+        frame_lastis = static_cast<int32_t*>(map_zeroed(max_frames * sizeof(int32_t)));
         stacks[kLostStack] = StackEntry{0, 0, 0, true};
         stack_count = 1;
     }
     LiveTable live;
+    size_t max_stacks, slots, max_frames;
     uint32_t* index;  // hash slot -> stack id + 1 (0: empty)
     StackEntry* stacks;
     StackCosts* costs;
@@ -137,10 +138,10 @@ uint32_t intern_stack(Tables& tb, const Stack& s) {
             if (tb.frame_ids[e.offset + i] != s.functions[i] || tb.frame_lastis[e.offset + i] != s.lastis[i]) return false;
         return true;
     };
-    size_t slot = h & (kStackSlots - 1);
-    for (; tb.index[slot] != 0; slot = (slot + 1) & (kStackSlots - 1))
+    size_t slot = h & (tb.slots - 1);
+    for (; tb.index[slot] != 0; slot = (slot + 1) & (tb.slots - 1))
         if (same(tb.stacks[tb.index[slot] - 1])) return tb.index[slot] - 1;
-    if (tb.stack_count >= kMaxStacks || tb.frames_used + s.depth > kArenaFrames) {
+    if (tb.stack_count >= tb.max_stacks || tb.frames_used + s.depth > tb.max_frames) {
         ++tb.lost_stacks;
         return kLostStack;
     }
@@ -188,12 +189,15 @@ void start(const Config& config) {
     g_shared.certain = g_shared.rate == 1 ? 1 : g_shared.rate * kCertainFactor;
     g_shared.registry = config.registry;
     // Every live block fits with rate 1 (tests); sampled, a few per rate-sized chunk of live
-    // memory: 2^18 entries cover 16 GiB live at the default rate, in 8 MiB of touched pages.
+    // memory: up to 2^18 entries cover 6 GiB live at the default rate. The table starts at
+    // 2^14 entries (384 KiB) and grows only as live sampled blocks need it.
     size_t capacity = g_shared.rate < 64 ? size_t{1} << 23 : g_shared.rate < 4096 ? size_t{1} << 21 : size_t{1} << 18;
     // The filter stays in cache at the default rate (32 KiB); small rates keep many more blocks
     // live and need a larger one, or most frees would take the lock to look them up.
     unsigned filter_bits = g_shared.rate >= 32 * 1024 ? 16 : g_shared.rate >= 1024 ? 18 : 22;
-    g_shared.tables = new Tables(capacity, filter_bits);
+    // Every allocation recorded (small rates) meets far more distinct stacks than sampling does.
+    size_t max_stacks = g_shared.rate < 1024 ? size_t{1} << 20 : size_t{1} << 17;
+    g_shared.tables = new Tables(capacity, filter_bits, max_stacks);
     g_certain = g_shared.certain;
     g_live_filter_shift = g_shared.tables->live.filter_shift();
     g_live_filter = g_shared.tables->live.filter();
@@ -329,6 +333,7 @@ Summary summary() {
     out.peak_footprint = tb.snapshot_peak;
     out.untracked_blocks = tb.untracked;
     out.lost_stacks = tb.lost_stacks;
+    out.stacks = tb.stack_count - 1;
     return out;
 }
 

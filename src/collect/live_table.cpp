@@ -15,13 +15,16 @@ void* map_zeroed(size_t bytes) {
 }
 }  // namespace
 
-LiveTable::LiveTable(size_t capacity, unsigned filter_bits) {
+LiveTable::LiveTable(size_t capacity, unsigned filter_bits, size_t initial) {
     size_t n = 64;
     while (n < capacity) n <<= 1;
-    mask_ = n - 1;
-    limit_ = n / 4 * 3;
-    entries_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
-    spare_ = static_cast<Entry*>(map_zeroed(n * sizeof(Entry)));
+    max_slots_ = n;
+    size_t first = 64;
+    while (first < initial && first < n) first <<= 1;
+    if (initial == 0) first = n;
+    mask_ = first - 1;
+    limit_ = first / 4 * 3;
+    entries_ = static_cast<Entry*>(map_zeroed(first * sizeof(Entry)));
     filter_size_ = size_t{1} << filter_bits;
     filter_shift_ = 64 - filter_bits;
     filter_ = static_cast<std::atomic<uint8_t>*>(map_zeroed(filter_size_));
@@ -29,7 +32,6 @@ LiveTable::LiveTable(size_t capacity, unsigned filter_bits) {
 
 LiveTable::~LiveTable() {
     munmap(entries_, (mask_ + 1) * sizeof(Entry));
-    munmap(spare_, (mask_ + 1) * sizeof(Entry));
     munmap(filter_, filter_size_);
 }
 
@@ -44,10 +46,17 @@ size_t LiveTable::slot_of(uintptr_t ptr) const {
 bool LiveTable::insert(uintptr_t ptr, Block block) {
     if (ptr <= kTombstone) return false;
     if (used_ >= limit_) {
-        // Clearing tombstones costs a pass over the table: only worth it when it frees enough
-        // slots to pay for itself (else the table is full of live blocks and refuses).
-        if (used_ - live_ < limit_ / 16) return false;
-        rebuild();
+        // Clearing tombstones costs a pass over the table: worth it when that frees a good part
+        // of it; else the table doubles, or, at its largest, refuses.
+        if (live_ < limit_ / 2) {
+            if (!rebuild(mask_ + 1)) return false;
+        } else if (mask_ + 1 < max_slots_) {
+            if (!rebuild((mask_ + 1) * 2)) return false;
+        } else if (used_ - live_ >= limit_ / 16) {
+            if (!rebuild(mask_ + 1)) return false;
+        } else {
+            return false;
+        }
     }
     size_t i = hash(ptr) & mask_;
     while (entries_[i].key > kTombstone) i = (i + 1) & mask_;
@@ -73,18 +82,23 @@ bool LiveTable::remove(uintptr_t ptr, Block* block) {
     return true;
 }
 
-void LiveTable::rebuild() {
-    for (size_t i = 0; i <= mask_; ++i) spare_[i] = Entry{kEmpty, {}};
+bool LiveTable::rebuild(size_t slots) {
+    void* p = mmap(nullptr, slots * sizeof(Entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    auto* fresh = static_cast<Entry*>(p);
+    size_t mask = slots - 1;
     for (size_t i = 0; i <= mask_; ++i) {
         if (entries_[i].key <= kTombstone) continue;
-        size_t j = hash(entries_[i].key) & mask_;
-        while (spare_[j].key != kEmpty) j = (j + 1) & mask_;
-        spare_[j] = entries_[i];
+        size_t j = hash(entries_[i].key) & mask;
+        while (fresh[j].key != kEmpty) j = (j + 1) & mask;
+        fresh[j] = entries_[i];
     }
-    Entry* old = entries_;
-    entries_ = spare_;
-    spare_ = old;
+    munmap(entries_, (mask_ + 1) * sizeof(Entry));
+    entries_ = fresh;
+    mask_ = mask;
+    limit_ = slots / 4 * 3;
     used_ = live_;
+    return true;
 }
 
 }  // namespace calltree::memory

@@ -2,8 +2,9 @@
 // so it stays small; every free asks it first, so `maybe_contains` is a lock-free look at a
 // small counting filter (a byte-sized counter per address hash) that says "not sampled" for
 // almost every free without touching the table. Insert and remove need the caller's lock.
-// Memory comes from mmap (never malloc: this runs inside malloc); tombstones left by removals
-// are cleared by rebuilding into a second table when they pile up.
+// Memory comes from mmap (never malloc: this runs inside malloc); the table starts small and
+// doubles as live blocks need (touched pages are what it costs), and tombstones left by
+// removals are cleared by rebuilding when they pile up.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -18,11 +19,12 @@ public:
         uint32_t stack;
     };
 
-    // `capacity`: entries, rounded up to a power of two; at most 3/4 of them are ever used.
+    // `capacity`: the most entries the table grows to, rounded up to a power of two (at most 3/4
+    // of them are ever used); it starts at `initial` (0: all of it) and doubles when needed.
     // `filter_bits`: log2 of the filter's size in bytes. A free of an unsampled block is
     // mistaken for a maybe-sampled one with probability (live blocks / filter size), and then
     // costs a locked lookup: tables that may hold many live blocks want a larger filter.
-    explicit LiveTable(size_t capacity, unsigned filter_bits = 16);
+    explicit LiveTable(size_t capacity, unsigned filter_bits = 16, size_t initial = 0);
     ~LiveTable();
     LiveTable(const LiveTable&) = delete;
     LiveTable& operator=(const LiveTable&) = delete;
@@ -42,7 +44,7 @@ public:
     bool remove(uintptr_t ptr, Block* block);
 
     size_t size() const { return live_; }
-    size_t capacity() const { return limit_; }
+    size_t capacity() const { return max_slots_ / 4 * 3; }
     // Calls visit(ptr, block) for every live block. Under the caller's lock.
     template <class F>
     void for_each(F&& visit) const {
@@ -67,12 +69,12 @@ private:
     static size_t filter_index(uintptr_t p, unsigned shift) {
         return static_cast<size_t>(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> shift);
     }
-    void rebuild();
+    bool rebuild(size_t slots);  // into a fresh table of `slots` entries; false if mmap fails
     size_t slot_of(uintptr_t ptr) const;  // the entry holding ptr, or SIZE_MAX
 
     Entry* entries_;
-    Entry* spare_;  // the rebuild target, swapped with entries_
     size_t mask_;
+    size_t max_slots_;
     size_t limit_;
     size_t live_ = 0, used_ = 0;  // used_ counts tombstones too
     std::atomic<uint8_t>* filter_;

@@ -203,7 +203,7 @@ void MemoryCollector::add_to(Profile& profile) {
     own.descriptions.emplace_back("Memory hooks saw", std::to_string(s.allocs_seen) + " allocations of " + std::to_string(s.bytes_seen) +
                                                           " bytes, " + std::to_string(s.copy_bytes_seen) + " bytes copied");
     own.descriptions.emplace_back("Memory samples", std::to_string(s.samples) + " allocations, " + std::to_string(s.copy_samples) +
-                                                        " copies; blocks not tracked: " + std::to_string(s.untracked_blocks) +
+                                                        " copies, " + std::to_string(s.stacks) + " call paths; blocks not tracked: " + std::to_string(s.untracked_blocks) +
                                                         ", stacks not recorded: " + std::to_string(s.lost_stacks));
     profile.merge(own);
     for (auto& d : own.descriptions) profile.descriptions.push_back(d);

@@ -65,6 +65,18 @@ TEST(LiveTable, ChurnKeepsEveryLiveBlock) {
     EXPECT_EQ(visited, live.size());
 }
 
+TEST(LiveTable, GrowsFromSmallWithoutLosingBlocks) {
+    LiveTable table(1 << 14, 16, 64);
+    for (uintptr_t i = 1; i <= 10000; ++i) ASSERT_TRUE(table.insert(i * 48, {static_cast<double>(i), static_cast<uint32_t>(i)})) << i;
+    EXPECT_EQ(table.size(), 10000u);
+    LiveTable::Block b{};
+    for (uintptr_t i = 1; i <= 10000; ++i) {
+        ASSERT_TRUE(table.remove(i * 48, &b)) << i;
+        EXPECT_EQ(b.stack, i);
+    }
+    EXPECT_EQ(table.size(), 0u);
+}
+
 TEST(LiveTable, FullTableRefuses) {
     LiveTable table(64);
     size_t inserted = 0;
