@@ -339,6 +339,10 @@ Summary summary() {
 
 void for_each_stack(const StackVisitor& visit) {
     if (g_shared.tables == nullptr) return;
+    // A daemon thread may still be inside a sampled event that began before stop(). The
+    // visitor may allocate: the caller's guard keeps that away from the hooks (and the lock).
+    Guard guard;
+    SpinLock lock;
     const Tables& tb = *g_shared.tables;
     for (size_t i = 0; i < tb.stack_count; ++i) {
         const StackEntry& e = tb.stacks[i];

@@ -136,7 +136,8 @@ struct Summary {
     uint64_t stacks = 0;            // distinct call paths recorded
 };
 Summary summary();
-// visit(stack frames innermost first as (registry id, lasti), truncated, costs) per stack.
+// visit(stack frames innermost first as (registry id, lasti), truncated, costs) per stack,
+// under the recorder's lock: the visitor must not wait for another thread's allocation.
 using StackVisitor = std::function<void(std::span<const uint32_t> functions, std::span<const int32_t> lastis,
                                         bool truncated, const StackCosts& costs)>;
 void for_each_stack(const StackVisitor& visit);
