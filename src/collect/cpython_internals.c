@@ -1,6 +1,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #include "collect/cpython_internals.h"
@@ -163,4 +164,16 @@ void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long), void* 
     for (PyThreadState* t = interp != NULL ? interp->threads.head : NULL; t != NULL; t = t->next)
         visit(context, t, t->native_thread_id);
     PyThread_release_lock(_PyRuntime.interpreters.mutex);
+}
+
+static void lock_thread_list(void) { PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK); }
+static void unlock_thread_list(void) { PyThread_release_lock(_PyRuntime.interpreters.mutex); }
+
+void ct_guard_fork(void) {
+    static int installed = 0;
+    if (installed) return;
+    installed = 1;
+    // Python threads only take this lock for short list updates and never wait for the GIL
+    // while holding it, so the forking thread (which holds the GIL) always gets it.
+    pthread_atfork(lock_thread_list, unlock_thread_list, unlock_thread_list);
 }

@@ -61,6 +61,11 @@ const void* ct_frame_module(const ct_raw_frame* frame);
 // interpreter, under the interpreter's own thread-list lock. Not signal-safe.
 void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id), void* context);
 
+// Makes fork() wait while another thread is inside ct_for_each_thread. Idempotent. CPython 3.11's
+// child takes that lock (in _PyEval_ReInitThreads) before re-initialising it, so a fork while a
+// thread without the GIL (the sampler's) held it left the child waiting forever.
+void ct_guard_fork(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -334,6 +334,8 @@ bool Sampler::start() {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
     }
+    // The sampler thread walks the thread list under the interpreter's lock, without the GIL.
+    ct_guard_fork();
     // A forked child is another process: it samples nothing and keeps no trace of us.
     pthread_atfork(nullptr, nullptr, [] {
         g_shared->active.store(false);

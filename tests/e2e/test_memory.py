@@ -5,6 +5,7 @@ PeakBytes 5%); the program must behave exactly as under python3. Run with -v to 
 import json
 import os
 import re
+import signal
 import subprocess
 import unittest
 
@@ -222,6 +223,24 @@ class Behaviour(Memory):
         self.assertEqual(sorted(res.stdout.split("\n")), sorted("child 100\nparent 7\n".split("\n")))
         self.assertEqual(sorted(os.listdir(self.tmp)), ["fork.callgrind", "fork.py"])  # the child wrote nothing
         parse(out)
+
+    def test_many_forks_while_sampling(self):
+        # The sampler's thread walks the thread list under the interpreter's lock; a fork at that
+        # moment left the child waiting for it forever (about one run in two of this program
+        # before the fix). Each run gets its own session so a hung child can be killed.
+        for extra in (["--sample"], ["--sample", "--memory"]):
+            with self.subTest(options=extra):
+                cmd = [CALLTREE, *extra, "--interval", "0.1ms", "-o", self.path("forks.callgrind"),
+                       program("forks.py"), "600"]
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+                try:
+                    out, err = proc.communicate(timeout=90)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.communicate()
+                    self.fail(f"{' '.join(extra)}: a forked child hung")
+                self.assertEqual((proc.returncode, out), (0, "forks done\n"), err)
 
     def test_threads_allocating_concurrently(self):
         code = (
