@@ -12,6 +12,7 @@
 
 #include "cli/open_viewer.h"
 #include "cli/profile_output.h"
+#include "collect/memory_collector.h"
 #include "collect/sampler.h"
 #include "collect/tracer.h"
 #include "formats/output_file.h"
@@ -44,6 +45,13 @@ void setup_run(CLI::App& app, RunOptions& options) {
                  "Profile the program's Python child processes too (multiprocessing, subprocess\n"
                  "running python3, os.fork), each into its own file: -o with %p, or the output file\n"
                  "with .<pid> appended. Example: --subprocesses -o run.callgrind prog.py");
+    app.add_flag("--memory", options.memory,
+                 "Also record memory, per line and call path: AllocBytes, Allocs, LeakBytes (still live\n"
+                 "at the end), PeakBytes (live at the largest footprint), CopyBytes (memcpy/memmove).\n"
+                 "Example: --memory prog.py, or --sample --memory prog.py");
+    app.add_option("--memory-rate", options.memory_rate,
+                   "With --memory: mean bytes between samples (default 32KiB); 1 records every\n"
+                   "allocation. Example: --memory-rate 1MiB");
     app.add_flag("--open", options.open_viewer,
                  "Open the result in KCachegrind (or QCachegrind) when done. Example: --open prog.py");
     // -m and -c end calltree's options like python3's; split_program handles them, these
@@ -127,20 +135,26 @@ Collectors make_collectors(const RunOptions& options) {
     Collectors collectors;
     std::error_code ec;
     std::string cwd = std::filesystem::current_path(ec).string();
+    MemoryOptions memory_options;
+    memory_options.rate = parse_memory_rate(options.memory_rate);
+    memory_options.cwd = cwd;
+    if (options.memory && !memory_mode_available())
+        throw std::invalid_argument("--memory is not available in sanitizer builds (their runtime replaces malloc)");
     if (options.sample) {
         SamplerOptions sampler_options;
         sampler_options.interval_ns = parse_interval(options.interval);
         sampler_options.cwd = cwd;
         collectors.push_back(make_sampler_collector(sampler_options));
-        return collectors;
+    } else {
+        TracerOptions tracer_options;
+        tracer_options.clock = options.clock == "cpu"       ? TracerClock::Cpu
+                               : options.clock == "counter" ? TracerClock::Counter
+                                                            : TracerClock::Wall;
+        tracer_options.cwd = cwd;
+        tracer_options.bias_correction = !options.no_bias_correction;
+        collectors.push_back(make_tracer_collector(tracer_options));
     }
-    TracerOptions tracer_options;
-    tracer_options.clock = options.clock == "cpu"       ? TracerClock::Cpu
-                           : options.clock == "counter" ? TracerClock::Counter
-                                                        : TracerClock::Wall;
-    tracer_options.cwd = cwd;
-    tracer_options.bias_correction = !options.no_bias_correction;
-    collectors.push_back(make_tracer_collector(tracer_options));
+    if (options.memory) collectors.push_back(make_memory_collector(memory_options));
     return collectors;
 }
 
@@ -207,6 +221,8 @@ int run_profiled(const RunOptions& options, const std::string& command_line) {
             throw std::invalid_argument(
                 "--sample cannot write --format pstats: pstats has one time per function and no lines or "
                 "event types; use callgrind");
+        if (options.memory && format == OutputFormat::Pstats)
+            throw std::invalid_argument("--memory cannot write --format pstats: pstats has no memory events; use callgrind");
         collectors = make_collectors(options);
     } catch (const std::invalid_argument& e) {
         std::cerr << "calltree: " << e.what() << "\n";

@@ -23,6 +23,8 @@ struct RunOptions {
     // Set in a child calltree (child_processes.h): the list file of the top-level calltree;
     // `output` is then the child template.
     std::string child_list;
+    bool memory = false;
+    std::string memory_rate = "32KiB";  // a 100 KiB block is seen 96% of the time
     Program program;
 };
 

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #include "collect/cpython_internals.h"
@@ -245,3 +246,4 @@ void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const c
     PyThread_release_lock(_PyRuntime.interpreters.mutex);
     walk_unlock();
 }
+

@@ -81,6 +81,7 @@ void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, u
                                       const ct_position* position),
                         void* context);
 
+
 #ifdef __cplusplus
 }
 #endif

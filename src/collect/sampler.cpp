@@ -33,6 +33,8 @@
 #include "collect/cpython_internals.h"
 #include "collect/line_table.h"
 #include "collect/naming.h"
+#include "collect/registry_naming.h"
+#include "collect/alloc_recorder.h"
 #include "collect/stack_tree.h"
 #include "model/flat_map.h"
 #include "model/names.h"
@@ -269,23 +271,6 @@ int watch_for_main(PyObject*, PyFrameObject* frame, int what, PyObject*) {
     return 0;
 }
 
-// A registry entry named by the tracer's rules (naming.h), from the copies the registry made.
-FunctionNaming naming_of(const CodeRegistry::Entry& e, const std::string& cwd) {
-    FunctionNaming n;
-    n.name = e.name.empty() ? "<unknown>" : std::string(e.name);
-    n.file = std::string(e.file);
-    if (!n.file.empty() && n.file[0] != '/' && n.file[0] != '<' && !cwd.empty()) n.file = cwd + "/" + n.file;
-    n.object = std::string(e.module);
-    if (n.object.empty()) {
-        auto slash = n.file.rfind('/');
-        n.object = n.file.substr(slash == std::string::npos ? 0 : slash + 1);
-        if (auto dot = n.object.rfind('.'); dot != std::string::npos && dot > 0) n.object.resize(dot);
-    }
-    n.line = e.first_line > 0 ? static_cast<uint32_t>(e.first_line) : 0;
-    n.column = body_column_of(e.line_table);
-    return n;
-}
-
 class Sampler final : public Collector {
 public:
     explicit Sampler(SamplerOptions options) : options_(std::move(options)), tree_(kEvents) {}
@@ -344,7 +329,6 @@ private:
     bool stopped_ = false;
 
     StackTree tree_;
-    std::vector<FunctionNaming> namings_;  // per registry id, made by name_functions
     std::vector<ThreadRecord> threads_;
     std::vector<uint32_t> free_slots_;
     uint32_t slot_count_ = 0;
@@ -405,6 +389,7 @@ bool Sampler::start() {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
     }
+    // The sampler thread walks the thread list under the interpreter's lock, without the GIL.
     // A forked child is another process: it samples nothing and keeps no trace of us.
     pthread_atfork(nullptr, nullptr, [] {
         g_shared->active.store(false);
@@ -430,6 +415,7 @@ bool Sampler::handler_still_ours() {
 }
 
 void Sampler::run() {
+    memory::ignore_this_thread();  // with --memory: the sampler's own allocations are not the program's
     prctl(PR_SET_TIMERSLACK, 1UL);
     // A late tick charges the time since the last one to whatever runs after it: on a busy
     // machine, ask for precedence over ordinary threads (allowed for root; ignored otherwise).
@@ -516,18 +502,7 @@ uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {
     }
     // The runner's own frames (runpy, for -m) sit below __main__'s: the profile starts at
     // __main__, as the tracer's does.
-    size_t outermost = slot.depth - 1;
-    const CodeRegistry& registry = *g_shared->registry;
-    auto module_is = [&](size_t i, std::string_view name) {
-        return slot.function[i] != CodeRegistry::kNone && registry.entry(slot.function[i]).module == name;
-    };
-    if (!slot.truncated && module_is(outermost, "runpy")) {
-        for (size_t i = outermost; i-- > 0;)
-            if (module_is(i, "__main__")) {
-                outermost = i;
-                break;
-            }
-    }
+    size_t outermost = program_outermost(*g_shared->registry, std::span<const uint32_t>(slot.function, slot.depth), slot.truncated);
     uint32_t node = StackTree::kRoot;
     if (slot.truncated) {
         used_truncated_ = true;
@@ -761,15 +736,7 @@ void Sampler::stop() {
     // not meet the signal's default action, which would kill the process.
 }
 
-void Sampler::name_functions(NameTable& names) {
-    const CodeRegistry& registry = *g_shared->registry;
-    size_t count = std::min(registry.size(), registry.capacity());
-    namings_.clear();
-    for (uint32_t id = 0; id < count; ++id) {
-        namings_.push_back(naming_of(registry.entry(id), options_.cwd));
-        names.add(namings_.back());
-    }
-}
+void Sampler::name_functions(NameTable& names) { add_registry_namings(*g_shared->registry, options_.cwd, names); }
 
 void Sampler::add_to(Profile& profile, const NameTable& names) {
     Profile own({EventType{"Wall", "Wall time (ns): the sum of the six below"},
@@ -781,17 +748,10 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
                  EventType{"Idle", "Idle (ns): the thread used no CPU (sleeping, waiting for I/O or a lock)"}});
     const CodeRegistry& registry = *g_shared->registry;
     // Tree function indices are registry ids (then the two pseudo functions). Registry entries
-    // of the same source (code recreated by exec) are one function.
-    std::vector<FunctionId> ids(registry.capacity() + 2);
-    for (uint32_t id = 0; id < namings_.size(); ++id) {
-        const FunctionNaming& n = namings_[id];
-        ids[id] = own.intern_function(names.name_of(n), own.intern_file(n.file), own.intern_object(n.object), Line(n.line));
-    }
-    if (used_no_frames_)
-        ids[no_frames_function_] = own.intern_function("<no Python frame>", own.intern_file(kBuiltinFile), own.intern_object("<thread>"), Line(0));
-    if (used_truncated_)
-        ids[truncated_function_] = own.intern_function("<deeper than 1024 frames>", own.intern_file(kBuiltinFile),
-                                         own.intern_object("<thread>"), Line(0));
+    // of the same source (code recreated by exec) are one function, named as the tracer names.
+    std::vector<FunctionId> ids = intern_registry_functions(registry, options_.cwd, own, 2, names);
+    if (used_no_frames_) ids[no_frames_function_] = no_python_frame_function(own);
+    if (used_truncated_) ids[truncated_function_] = truncated_stack_function(own, "<deeper than 1024 frames>");
     own.descriptions.emplace_back("Sampling interval", std::to_string(options_.interval_ns / 1000.0) + " us of wall time");
     own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_ + unmoved_samples_) + " (" +
                                                  std::to_string(samples_) + " recorded by the thread, " +

@@ -27,7 +27,7 @@ void StackTree::add(uint32_t node, std::span<const uint64_t> costs) {
     ++nodes_[node].samples;
 }
 
-void StackTree::add_to(Profile& profile, std::span<const FunctionId> functions) const {
+void StackTree::add_to(Profile& profile, std::span<const FunctionId> functions, bool samples_are_calls) const {
     std::vector<uint32_t> path;  // node ids, outermost first
     // Stacks are shallow almost always; deep recursion gets hash sets instead of linear scans.
     std::vector<uint64_t> seen_small;
@@ -61,7 +61,7 @@ void StackTree::add_to(Profile& profile, std::span<const FunctionId> functions) 
             const Node& caller = nodes_[path[i - 1]];
             if (!first_time(uint64_t{caller.function} << 32 | callee.function, large)) continue;
             Arc& arc = profile.arc(functions[caller.function], Line(caller.line), functions[callee.function]);
-            arc.calls += leaf.samples;  // samples that saw the call: sampling counts no calls
+            if (samples_are_calls) arc.calls += leaf.samples;  // samples that saw the call: sampling counts no calls
             add_costs(arc.inclusive, costs);
         }
     }

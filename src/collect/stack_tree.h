@@ -26,8 +26,9 @@ public:
 
     size_t node_count() const { return nodes_.size(); }
 
-    // `functions[f]` is the model's id for the tree's function index f.
-    void add_to(Profile& profile, std::span<const FunctionId> functions) const;
+    // `functions[f]` is the model's id for the tree's function index f. Arcs count the samples
+    // that saw them as calls unless `samples_are_calls` is false (memory events count no calls).
+    void add_to(Profile& profile, std::span<const FunctionId> functions, bool samples_are_calls = true) const;
 
 private:
     struct Node {

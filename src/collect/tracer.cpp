@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collect/alloc_recorder.h"
 #include "collect/clock.h"
 #include "collect/frame_access.h"
 #include "collect/naming.h"
@@ -346,6 +347,9 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     uint64_t raw = Clock::now();
     State& s = state();
     if (!s.active) return inactive_event(frame, what, arg);
+    // With --memory, the tracer's own allocations (tables, names at first sight) are not the
+    // program's: one thread-local increment per event.
+    memory::Guard not_the_program;
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
     // Each interval between two events holds one event's cost (the end of one callback, the
     // start of the next): one bias more is taken off per event.
