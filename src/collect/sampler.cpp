@@ -2,7 +2,6 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,23 +18,20 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "collect/code_registry.h"
 #include "collect/cpython_internals.h"
 #include "collect/line_table.h"
 #include "collect/naming.h"
-#include "collect/registry_naming.h"
 #include "collect/alloc_recorder.h"
+#include "collect/registry_naming.h"
 #include "collect/stack_tree.h"
+#include "collect/thread_accounting.h"
 #include "model/flat_map.h"
 #include "model/names.h"
 
@@ -86,19 +82,14 @@ struct SampleSlot {
     ct_raw_frame raw[kMaxDepth];
 };
 
-// Address ranges whose code counts as "the interpreter running Python": the executable (which
-// links libpython statically), libpython if shared, libc and libm (memcpy, malloc, math called
-// by the interpreter itself). Anything else (extension modules, BLAS) is native code.
-struct Range {
-    uintptr_t start, end;
-};
-
 struct Shared {
     std::atomic<bool> active{false};
     pid_t pid = 0;
     CodeRegistry* registry = nullptr;
     std::atomic<SampleSlot*> slots[kMaxThreads];
-    Range interpreter[32];
+    // Code that counts as "the interpreter running Python" (thread_accounting.h); anything else
+    // (extension modules, BLAS) is native code.
+    AddressRange interpreter[32];
     size_t interpreter_ranges = 0;
     struct sigaction previous {};
     std::atomic<uint64_t> foreign_signals{0};
@@ -160,102 +151,6 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         slot->where = Where::Python;
     slot->state.store(kDone, std::memory_order_release);
     errno = saved_errno;
-}
-
-uint64_t read_clock(clockid_t clock) {
-    timespec ts{};
-    if (clock_gettime(clock, &ts) != 0) return 0;
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Another thread's CPU clocks, named the way the kernel encodes them (glibc's
-// pthread_getcpuclockid does the same): SCHED is exact run time, PROF and VIRT are the
-// kernel's user+system and user accounting, whose difference is system time.
-clockid_t thread_clock(pid_t tid, int which) { return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 | which); }
-constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
-
-// Nanoseconds the thread has spent runnable but waiting for a CPU (the kernel's run delay,
-// /proc/<tid>/schedstat). On a busy machine a thread that wants to run is not idle: that wait
-// is charged to what it was doing. Opened per read, so the program never sees our descriptor.
-// Whether the thread is running or ready to run (state R in /proc/<tid>/stat).
-bool is_running(pid_t tid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
-    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
-}
-
-// Whether the thread is blocked in a futex wait on the GIL's own state (/proc/<tid>/syscall: the
-// system call it is blocked in and its arguments). The evidence for a thread that waits to get
-// the GIL back after a C call that released it, at a call instruction like any blocked call.
-bool waits_on_gil(pid_t tid, uintptr_t gil_start, uintptr_t gil_end) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[256];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
-    long number = -1;
-    unsigned long long address = 0;
-    if (std::sscanf(buf, "%ld %llx", &number, &address) != 2 || number != SYS_futex) return false;
-    return address >= gil_start && address < gil_end;
-}
-
-uint64_t read_run_delay(pid_t tid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = '\0';
-    unsigned long long on_cpu = 0, waiting = 0;
-    if (std::sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2) return 0;
-    return waiting;
-}
-
-std::vector<Range> interpreter_ranges() {
-    std::vector<std::string> objects;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) objects.emplace_back(exe, static_cast<size_t>(n));
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&PyEval_EvalCode), &info) != 0 && info.dli_fname != nullptr)
-        objects.emplace_back(info.dli_fname);
-    if (dladdr(reinterpret_cast<void*>(&getpid), &info) != 0 && info.dli_fname != nullptr)
-        objects.emplace_back(info.dli_fname);
-    std::vector<Range> ranges;
-    std::ifstream maps("/proc/self/maps");
-    std::string line;
-    while (std::getline(maps, line)) {
-        std::istringstream in(line);
-        std::string addresses, perms, offset, dev, inode, path;
-        in >> addresses >> perms >> offset >> dev >> inode;
-        std::getline(in >> std::ws, path);
-        if (perms.size() < 3 || perms[2] != 'x' || path.empty()) continue;
-        bool wanted = path.find("/libm.so") != std::string::npos || path.find("/libm-") != std::string::npos;
-        for (const std::string& o : objects) {
-            char resolved[4096];
-            if (path == o || (realpath(o.c_str(), resolved) != nullptr && path == resolved)) wanted = true;
-        }
-        if (!wanted) continue;
-        auto dash = addresses.find('-');
-        ranges.push_back(Range{std::stoull(addresses.substr(0, dash), nullptr, 16),
-                               std::stoull(addresses.substr(dash + 1), nullptr, 16)});
-    }
-    return ranges;
 }
 
 // Whether the program's __main__ ever ran (`-m no_such_module` never gets there, and then no
@@ -373,7 +268,7 @@ bool Sampler::start() {
     Shared& s = *g_shared;
     s.pid = getpid();
     s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
-    std::vector<Range> ranges = interpreter_ranges();
+    std::vector<AddressRange> ranges = interpreter_ranges();
     s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));
     std::copy_n(ranges.begin(), s.interpreter_ranges, s.interpreter);
     main_tstate_ = ct_this_thread_state();
@@ -464,6 +359,9 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
     }
     t.pending_wall += wall;
     t.pending_cpu += std::min(cpu, wall);
+    // No new system time this interval: what is left from earlier ticks fades, so the end of a
+    // phase of system calls does not spill into the phase after it.
+    if (system == 0 && cpu > 0) t.pending_system /= 2;
     t.pending_system += system;
     // A thread that ran for less than the whole interval may have waited for a CPU; one that
     // ran throughout is read every 8th tick (a schedstat read costs a few microseconds).
@@ -557,9 +455,9 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     // the CPU belongs to the next ones (bounded, so an old reading cannot pile up).
     t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
     // The kernel's user/system split advances a scheduler tick (4 ms at 250 Hz) at a time, while
-    // the run time is exact: system time beyond this interval's CPU belongs to the next ones, up
-    // to about one tick (so an earlier phase's system time cannot spill into a later phase).
-    t.pending_system = std::min(t.pending_system - system, uint64_t{4'000'000});
+    // the run time is exact: system time beyond this interval's CPU belongs to the next ones
+    // (a few ticks at most; it fades when no more comes, see refresh_clocks).
+    t.pending_system = std::min(t.pending_system - system, uint64_t{16'000'000});
     t.pending_wall = t.pending_cpu = t.pending_gil = 0;
 }
 
@@ -651,7 +549,7 @@ void Sampler::tick(uint64_t now) {
         // A thread blocked at a call may be waiting for the GIL after that call released it:
         // asked the kernel once when a stretch without CPU begins, and every 16 ticks after.
         if (!ran && !position.at_gil_handover && (t.quiet_ticks == 1 || t.quiet_ticks % 16 == 0))
-            t.blocked_on_gil = waits_on_gil(t.tid, gil_start_, gil_end_);
+            t.blocked_on_gil = waits_on_futex_in(t.tid, gil_start_, gil_end_);
         if (ran) t.blocked_on_gil = false;
         if (position.at_gil_handover || t.blocked_on_gil || (position.frame == nullptr && tstate != main_tstate_)) {
             uint64_t wall = t.pending_wall - wall_before, cpu = t.pending_cpu - cpu_before;

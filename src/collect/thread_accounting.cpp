@@ -1,0 +1,103 @@
+#include "collect/thread_accounting.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace calltree {
+
+uint64_t read_clock(clockid_t clock) {
+    timespec ts{};
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+
+bool is_running(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
+    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
+}
+
+bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    long number = -1;
+    unsigned long long address = 0;
+    if (std::sscanf(buf, "%ld %llx", &number, &address) != 2 || number != SYS_futex) return false;
+    return address >= start && address < end;
+}
+
+uint64_t read_run_delay(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    unsigned long long on_cpu = 0, waiting = 0;
+    if (std::sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2) return 0;
+    return waiting;
+}
+
+std::vector<AddressRange> interpreter_ranges() {
+    std::vector<std::string> objects;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) objects.emplace_back(exe, static_cast<size_t>(n));
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&PyEval_EvalCode), &info) != 0 && info.dli_fname != nullptr)
+        objects.emplace_back(info.dli_fname);
+    if (dladdr(reinterpret_cast<void*>(&getpid), &info) != 0 && info.dli_fname != nullptr)
+        objects.emplace_back(info.dli_fname);
+    std::vector<AddressRange> ranges;
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        std::istringstream in(line);
+        std::string addresses, perms, offset, dev, inode, path;
+        in >> addresses >> perms >> offset >> dev >> inode;
+        std::getline(in >> std::ws, path);
+        if (perms.size() < 3 || perms[2] != 'x' || path.empty()) continue;
+        bool wanted = path.find("/libm.so") != std::string::npos || path.find("/libm-") != std::string::npos;
+        for (const std::string& o : objects) {
+            char resolved[4096];
+            if (path == o || (realpath(o.c_str(), resolved) != nullptr && path == resolved)) wanted = true;
+        }
+        if (!wanted) continue;
+        auto dash = addresses.find('-');
+        ranges.push_back(AddressRange{std::stoull(addresses.substr(0, dash), nullptr, 16),
+                               std::stoull(addresses.substr(dash + 1), nullptr, 16)});
+    }
+    return ranges;
+}
+
+}  // namespace calltree

@@ -1,0 +1,43 @@
+// What the kernel knows about another thread of this process, read by the sampler thread:
+// CPU clocks, run delay, scheduling state, the system call it is blocked in; and which address
+// ranges hold the interpreter's own code. Every read opens, reads and closes, so the program
+// never sees a descriptor of ours.
+#pragma once
+#include <sys/types.h>
+#include <time.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace calltree {
+
+// Nanoseconds on `clock`, 0 if it cannot be read.
+uint64_t read_clock(clockid_t clock);
+
+// Another thread's CPU clocks, named the way the kernel encodes them (glibc's
+// pthread_getcpuclockid does the same): SCHED is exact run time, PROF and VIRT are the kernel's
+// user+system and user accounting (a scheduler tick at a time), whose difference is system time.
+constexpr int kProfClock = 0, kVirtClock = 1, kSchedClock = 2;
+inline clockid_t thread_clock(pid_t tid, int which) {
+    return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 | which);
+}
+
+// Nanoseconds the thread has spent ready to run but waiting for a CPU (the kernel's run delay,
+// /proc/<tid>/schedstat); the kernel adds a wait only when it ends.
+uint64_t read_run_delay(pid_t tid);
+
+// Whether the thread is running or ready to run (state R in /proc/<tid>/stat).
+bool is_running(pid_t tid);
+
+// Whether the thread is blocked in a futex wait on an address in [start, end)
+// (/proc/<tid>/syscall: the system call it is blocked in and its arguments).
+bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end);
+
+struct AddressRange {
+    uintptr_t start, end;
+};
+// The executable mappings of the interpreter's own code: the executable (which links libpython
+// statically), libpython if shared, libc and libm (memcpy, malloc, math the interpreter calls).
+std::vector<AddressRange> interpreter_ranges();
+
+}  // namespace calltree
