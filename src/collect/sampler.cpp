@@ -184,6 +184,7 @@ private:
         uint64_t last_wall, last_sched, last_prof, last_virt, last_run_delay;
         // Time seen since the last attribution, charged to the stack the next sample records.
         uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0, pending_waiting = 0, pending_gil = 0;
+        uint64_t cpu_without_system = 0;  // run time since the kernel last credited system time
         uint32_t last_node = kNoNode;
         Where last_where = Where::Python;
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
@@ -359,9 +360,14 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
     }
     t.pending_wall += wall;
     t.pending_cpu += std::min(cpu, wall);
-    // No new system time this interval: what is left from earlier ticks fades, so the end of a
-    // phase of system calls does not spill into the phase after it.
-    if (system == 0 && cpu > 0) t.pending_system /= 2;
+    // The kernel credits system time a scheduler tick (4 ms at 250 Hz) at a time. When none has
+    // come for 12 ms of running, a phase of system calls is over: what is left of its credit is
+    // dropped, not spilled into the phase after it.
+    if (system > 0) {
+        t.cpu_without_system = 0;
+    } else if ((t.cpu_without_system += cpu) > 12'000'000) {
+        t.pending_system = 0;
+    }
     t.pending_system += system;
     // A thread that ran for less than the whole interval may have waited for a CPU; one that
     // ran throughout is read every 8th tick (a schedstat read costs a few microseconds).
@@ -456,7 +462,7 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
     t.pending_waiting = std::min(t.pending_waiting - waiting_for_cpu, 32 * options_.interval_ns);
     // The kernel's user/system split advances a scheduler tick (4 ms at 250 Hz) at a time, while
     // the run time is exact: system time beyond this interval's CPU belongs to the next ones
-    // (a few ticks at most; it fades when no more comes, see refresh_clocks).
+    // (a few ticks at most; dropped when no more comes, see refresh_clocks).
     t.pending_system = std::min(t.pending_system - system, uint64_t{16'000'000});
     t.pending_wall = t.pending_cpu = t.pending_gil = 0;
 }
