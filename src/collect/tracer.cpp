@@ -155,6 +155,7 @@ void detach_thread(void* stack) {
         }
     }
     if (ts == nullptr) {
+        memory::Guard ours;
         auto fresh = std::make_unique<ThreadStack>();
         fresh->stack.reserve(256);
         ts = fresh.get();
@@ -199,6 +200,7 @@ private:
 [[gnu::noinline]] uint32_t intern_code(PyCodeObject* code, PyFrameObject* frame) {
     State& s = state();
     PreserveError preserve;
+    memory::Guard ours;
     uint32_t id = function_named(name_python_function(code, frame, s.options.cwd));
     Py_INCREF(code);
     s.held_code.push_back(reinterpret_cast<PyObject*>(code));
@@ -211,6 +213,7 @@ private:
 [[gnu::noinline]] uint32_t intern_c_function(PyCFunctionObject* fn) {
     State& s = state();
     PreserveError preserve;
+    memory::Guard ours;
     uint32_t id = function_named(name_c_function(fn));
     s.function_ids.insert(fn->m_ml, id);
     return id;
@@ -229,6 +232,7 @@ inline uint32_t c_function(PyCFunctionObject* fn) {
 
 [[gnu::noinline]] uint32_t new_arc(const ArcKey& key, PyFrameObject* caller_frame) {
     State& s = state();
+    memory::Guard ours;
     uint32_t line = 0;
     if (caller_frame != nullptr && key.lasti >= 0) {
         PyCodeObject* code = PyFrame_GetCode(caller_frame);
@@ -245,6 +249,7 @@ inline uint32_t c_function(PyCFunctionObject* fn) {
 
 [[gnu::noinline]] void grow_depths(ThreadStack& ts) {
     State& s = state();
+    memory::Guard ours;
     ts.function_depth.resize(s.functions.size() + 64, 0);
     ts.pair_depth.resize(s.pair_ids.size() + 256, 0);
 }
@@ -258,6 +263,12 @@ inline void count_call(ThreadStack& ts, uint32_t function, uint32_t arc) {
     if (ts.function_depth[function]++ == 0) ++f.primitive_calls;
     ++a.calls;
     if (ts.pair_depth[a.pair]++ == 0) ++a.primitive_calls;
+}
+
+// A deeper stack than any before on this thread: the tracer's memory, not the program's.
+[[gnu::noinline]] void grow_stack(ThreadStack& ts) {
+    memory::Guard ours;
+    ts.stack.reserve(std::max<size_t>(256, ts.stack.capacity() * 2));
 }
 
 inline void enter(ThreadStack& ts, uint32_t function, void* key, bool python, uint64_t now) {
@@ -276,6 +287,7 @@ inline void enter(ThreadStack& ts, uint32_t function, void* key, bool python, ui
     uint32_t arc = found != nullptr ? *found : new_arc(arc_key, caller_frame);
     count_call(ts, function, arc);
     if (python) Py_INCREF(static_cast<PyObject*>(key));
+    if (ts.stack.size() == ts.stack.capacity()) grow_stack(ts);
     ts.stack.push_back(Activation{key, function, arc, now, 0, python});
     ts.last = now;
 }
@@ -347,9 +359,6 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     uint64_t raw = Clock::now();
     State& s = state();
     if (!s.active) return inactive_event(frame, what, arg);
-    // With --memory, the tracer's own allocations (tables, names at first sight) are not the
-    // program's: one thread-local increment per event.
-    memory::Guard not_the_program;
     ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
     // Each interval between two events holds one event's cost (the end of one callback, the
     // start of the next): one bias more is taken off per event.
