@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "collect/cpython_internals.h"
+#include "collect/line_table.h"
 
 namespace calltree {
 
@@ -129,6 +130,15 @@ uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
 CodeRegistry::Entry CodeRegistry::entry(uint32_t id) const {
     const Slot& s = slots_[by_id_[id]];
     return Entry{view(s.name), view(s.file), view(s.module), view(s.line_table), s.first_line};
+}
+
+uint32_t LineCache::line(const CodeRegistry& registry, uint32_t function, int32_t lasti) {
+    uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(lasti);
+    if (const uint32_t* line = lines_.find(key)) return *line;
+    CodeRegistry::Entry e = registry.entry(function);
+    uint32_t line = line_for_offset(e.line_table, e.first_line, lasti);
+    lines_.insert(key, line);
+    return line;
 }
 
 }  // namespace calltree

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "collect/cpython_internals.h"
+#include "model/flat_map.h"
 
 namespace calltree {
 
@@ -61,6 +62,16 @@ private:
     std::atomic<uint64_t> overflows_{0};
     uint32_t* by_id_;  // id -> slot index, written before the id is published
     size_t id_capacity_;
+};
+
+// Lines of (registry id, instruction offset) pairs, decoded from the registry's copies of the
+// location tables once per pair: stacks repeat the same few offsets over and over.
+class LineCache {
+public:
+    uint32_t line(const CodeRegistry& registry, uint32_t function, int32_t lasti);
+
+private:
+    FlatMap<uint64_t, uint32_t, U64Hash> lines_{~uint64_t{0}};
 };
 
 }  // namespace calltree

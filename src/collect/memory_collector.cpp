@@ -139,20 +139,10 @@ public:
     void add_to(Profile& profile, const NameTable& names) override;
 
 private:
-    uint32_t line_of(uint32_t function, int32_t lasti) {
-        uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(lasti);
-        auto it = lines_.find(key);
-        if (it != lines_.end()) return it->second;
-        CodeRegistry::Entry e = registry_->entry(function);
-        uint32_t line = line_for_offset(e.line_table, e.first_line, lasti);
-        lines_.emplace(key, line);
-        return line;
-    }
-
     MemoryOptions options_;
     bool started_ = false;
     std::unique_ptr<CodeRegistry> registry_;
-    std::unordered_map<uint64_t, uint32_t> lines_;
+    LineCache lines_;
 };
 
 void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
@@ -186,7 +176,7 @@ void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
             node = tree.child(node, truncated, 0);
         }
         size_t outermost = program_outermost(*registry_, functions, cut);
-        for (size_t i = outermost + 1; i-- > 0;) node = tree.child(node, functions[i], line_of(functions[i], lastis[i]));
+        for (size_t i = outermost + 1; i-- > 0;) node = tree.child(node, functions[i], lines_.line(*registry_, functions[i], lastis[i]));
         tree.add(node, costs);
     });
     std::vector<FunctionId> ids = intern_registry_functions(*registry_, options_.cwd, own, 3, names);

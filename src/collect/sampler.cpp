@@ -213,7 +213,6 @@ private:
     void charge(ThreadRecord& t, uint32_t node, Where where);
     void refresh_run_delay(ThreadRecord& t);
     uint32_t node_of(ThreadRecord& t, const SampleSlot& slot);
-    uint32_t line_of(uint32_t function, int32_t lasti);
     uint32_t allocate_slot();
     void release_slot(uint32_t index);
     bool handler_still_ours();
@@ -234,7 +233,7 @@ private:
         ct_position position;
     };
     std::vector<Seen> seen_now_;
-    FlatMap<uint64_t, uint32_t, U64Hash> lines_{~uint64_t{0}};  // (function, lasti) -> line
+    LineCache lines_;
     // Tree function indices are registry ids; these two follow the registry's last possible id.
     uint32_t no_frames_function_;
     uint32_t truncated_function_;
@@ -390,15 +389,6 @@ bool Sampler::request(ThreadRecord& t) {
     return true;
 }
 
-uint32_t Sampler::line_of(uint32_t function, int32_t lasti) {
-    uint64_t key = uint64_t{function} << 32 | static_cast<uint32_t>(lasti);
-    if (const uint32_t* line = lines_.find(key)) return *line;
-    CodeRegistry::Entry e = g_shared->registry->entry(function);
-    uint32_t line = line_for_offset(e.line_table, e.first_line, lasti);
-    lines_.insert(key, line);
-    return line;
-}
-
 uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {
     if (slot.depth == 0) {
         used_no_frames_ = true;
@@ -431,7 +421,7 @@ uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {
             t.last_frames.resize(depth);
             t.last_nodes.resize(depth);
         }
-        node = tree_.child(node, function, line_of(function, slot.lasti[i]));
+        node = tree_.child(node, function, lines_.line(*g_shared->registry, function, slot.lasti[i]));
         t.last_frames.push_back(key);
         t.last_nodes.push_back(node);
         ++depth;

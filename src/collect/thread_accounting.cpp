@@ -23,30 +23,33 @@ uint64_t read_clock(clockid_t clock) {
 }
 
 
-bool is_running(pid_t tid) {
+namespace {
+
+// /proc/self/task/<tid>/<name> into buf as a C string; false if it cannot be read.
+bool read_task_file(pid_t tid, const char* name, char* buf, size_t size) {
     char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/%s", static_cast<int>(tid), name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = '\0';
+    return true;
+}
+
+}  // namespace
+
+bool is_running(pid_t tid) {
+    char buf[512];
+    if (!read_task_file(tid, "stat", buf, sizeof buf)) return false;
     const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
     return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
 }
 
 bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
     char buf[256];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
+    if (!read_task_file(tid, "syscall", buf, sizeof buf)) return false;
     long number = -1;
     unsigned long long address = 0;
     if (std::sscanf(buf, "%ld %llx", &number, &address) != 2 || number != SYS_futex) return false;
@@ -54,15 +57,8 @@ bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end) {
 }
 
 uint64_t read_run_delay(pid_t tid) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
     char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = '\0';
+    if (!read_task_file(tid, "schedstat", buf, sizeof buf)) return 0;
     unsigned long long on_cpu = 0, waiting = 0;
     if (std::sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2) return 0;
     return waiting;
