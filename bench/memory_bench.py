@@ -92,10 +92,7 @@ def main():
     if tables is not None:
         checks.append((f"memory tables within {MAX_TABLES_MIB} MiB on 10 GB allocated ({tables:+.1f} MiB peak RSS)",
                        tables <= MAX_TABLES_MIB))
-    if args.reps == 1:
-        print("smoke run (1 repetition): the verdicts below are indicative")
-    for label, ok in checks:
-        print(("PASS " if ok else "FAIL ") + label)
+    run_bench.print_verdicts(checks, args.reps)
     return 1 if args.check and not all(ok for _, ok in checks) else 0
 
 

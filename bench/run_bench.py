@@ -195,6 +195,15 @@ def check_targets(results):
     return checks
 
 
+def print_verdicts(checks, reps):
+    """One PASS/FAIL/SKIP line per (label, met) target; shared by the bench scripts."""
+    if reps == 1:
+        # One repetition on a shared machine moves the ratios by a third either way.
+        print("smoke run (1 repetition): the verdicts below are indicative; measure with --reps 5")
+    for label, ok in checks:
+        print({True: "PASS ", False: "FAIL ", None: "SKIP "}[ok] + label)
+
+
 def main():
     args = parse_args()
     notes = []
@@ -212,11 +221,7 @@ def main():
 
     print_table(results)
     checks = check_targets(results)
-    if args.reps == 1:
-        # One repetition on a shared machine moves the ratios by a third either way.
-        print("smoke run (1 repetition): the verdicts below are indicative; measure with --reps 5")
-    for label, ok in checks:
-        print({True: "PASS ", False: "FAIL ", None: "SKIP "}[ok] + label)
+    print_verdicts(checks, args.reps)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"reps": args.reps, "notes": notes, "results": results,

@@ -66,10 +66,7 @@ def main():
                 checks.append((f"{v} <= {TARGETS[v]}x plain on {workload} ({ratio:.3f})", ratio <= TARGETS[v]))
                 checks.append((f"{v} peak RSS within {MAX_EXTRA_MIB} MiB of plain on {workload} ({extra:+.1f})",
                                extra <= MAX_EXTRA_MIB))
-    if args.reps == 1:
-        print("smoke run (1 repetition): the verdicts below are indicative; measure with --reps 5")
-    for label, ok in checks:
-        print(("PASS " if ok else "FAIL ") + label)
+    run_bench.print_verdicts(checks, args.reps)
     return 1 if args.check and not all(ok for _, ok in checks) else 0
 
 
