@@ -189,7 +189,6 @@ private:
         Where last_where = Where::Python;
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
         bool seen = true;
-        bool main_thread = false;
         bool last_truncated = false;
         uint32_t unmoved_ticks = 0;  // consecutive ticks it ran but stayed where it was sampled
         bool ran_last_tick = false;
@@ -510,7 +509,6 @@ void Sampler::tick(uint64_t now) {
             t.last_sched = read_clock(thread_clock(t.tid, kSchedClock));
             t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
             t.last_virt = read_clock(thread_clock(t.tid, kVirtClock));
-            t.main_thread = tstate == main_tstate_;
             threads_.push_back(t);
             request(threads_.back());
             continue;
