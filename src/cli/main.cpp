@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/calltree_main.h"
 #include "cli/convert_command.h"
 #include "cli/run_command.h"
 
@@ -46,11 +47,13 @@ int usage_error(const std::string& message) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace calltree {
+
+int calltree_main(int argc, char** argv) {
     CLI::App app{kDescription, "calltree"};
     app.footer(kFooter);
-    app.set_version_flag("--version", std::string("calltree ") + CALLTREE_VERSION + " (embeds Python " +
-                                          CALLTREE_EMBEDDED_PYTHON_VERSION + ")");
+    app.set_version_flag("--version", std::string("calltree ") + CALLTREE_VERSION + " (Python " + CALLTREE_PYTHON_VERSION +
+                                          ", " + CALLTREE_PYTHON_EXECUTABLE + ")");
     calltree::RunOptions run;
     calltree::ConvertOptions convert;
     calltree::setup_run(app, run);
@@ -87,3 +90,5 @@ int main(int argc, char** argv) {
     if (!has_program) return usage_error("no program to profile: give a script, -m MODULE or -c CODE");
     return calltree::run_profiled(run, command);
 }
+
+}  // namespace calltree

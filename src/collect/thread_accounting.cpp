@@ -74,6 +74,10 @@ std::vector<AddressRange> interpreter_ranges() {
         objects.emplace_back(info.dli_fname);
     if (dladdr(reinterpret_cast<void*>(&getpid), &info) != 0 && info.dli_fname != nullptr)
         objects.emplace_back(info.dli_fname);
+    // calltree's own code, a library preloaded into python3: the allocation hooks of --memory
+    // run inside the interpreter's own allocations.
+    if (dladdr(reinterpret_cast<void*>(&interpreter_ranges), &info) != 0 && info.dli_fname != nullptr)
+        objects.emplace_back(info.dli_fname);
     std::vector<AddressRange> ranges;
     std::ifstream maps("/proc/self/maps");
     std::string line;

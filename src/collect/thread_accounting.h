@@ -36,8 +36,9 @@ bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end);
 struct AddressRange {
     uintptr_t start, end;
 };
-// The executable mappings of the interpreter's own code: the executable (which links libpython
-// statically), libpython if shared, libc and libm (memcpy, malloc, math the interpreter calls).
+// The executable mappings of the interpreter's own code: the executable (python3, or calltree
+// linking libpython), libpython if shared, libc and libm (memcpy, malloc, math the interpreter
+// calls) and calltree's own code (its allocation hooks).
 std::vector<AddressRange> interpreter_ranges();
 
 }  // namespace calltree

@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "runner/run_end.h"
+#include "runner/self_path.h"
 
 #ifndef CALLTREE_PYTHON_EXECUTABLE
 #error "CALLTREE_PYTHON_EXECUTABLE must name the python3 whose libpython is embedded"
@@ -58,10 +59,8 @@ void before_exit() {
 void enable(Settings settings) {
     auto* rewrite = new Rewrite();
     struct stat python {};
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0 && stat(CALLTREE_PYTHON_EXECUTABLE, &python) == 0) {
-        exe[n] = '\0';
+    std::string exe = calltree_executable();
+    if (!exe.empty() && stat(CALLTREE_PYTHON_EXECUTABLE, &python) == 0) {
         rewrite->python_dev = python.st_dev;
         rewrite->python_ino = python.st_ino;
         rewrite->strings = {exe, kChildMarker, settings.list_path};

@@ -54,6 +54,27 @@ class SameAsPython(TempDirTest):
         self.assertEqual(py.returncode, 0, py.stderr)
         self.assertSame(py, ours)
 
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1",
+                     "the sanitizer build embeds libpython instead, and ASan must be preloaded first")
+    def test_environment_and_children_unchanged(self):
+        """calltree runs inside python3 with its library preloaded: the program's environment,
+        its own LD_PRELOAD and what its children load are as under python3."""
+        code = ("import os, subprocess, sys\n"
+                "print(sorted(os.environ.items()), os.readlink('/proc/self/exe'))\n"
+                "maps = subprocess.run(['cat', '/proc/self/maps'], capture_output=True, text=True).stdout\n"
+                "print('child loads libcalltree', 'libcalltree' in maps)\n"
+                "print(subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"LD_PRELOAD\"))'],"
+                " capture_output=True, text=True).stdout)\n")
+        libm = "libm.so.6"  # a library every python3 loads anyway: harmless to preload
+        for env in ({}, {"LD_PRELOAD": libm}):
+            with self.subTest(env=env):
+                base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+                py = run([PYTHON, "-c", code], env=dict(base, **env), cwd=self.tmp)
+                ours = run([CALLTREE, "-o", self.path("out.callgrind"), "-c", code], env=dict(base, **env),
+                           cwd=self.tmp)
+                self.assertIn("child loads libcalltree False", py.stdout)
+                self.assertSame(py, ours)
+
     def test_module_and_code(self):
         self.write("pkg/__init__.py", "")
         self.write("pkg/__main__.py", "import sys\nprint('main', sys.argv, sys.path[0], __name__)\n")

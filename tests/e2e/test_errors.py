@@ -1,6 +1,7 @@
 """Bad input gets one clear line and a non-zero status, never a crash; output problems are found
 before the program runs; nothing half-written is left behind."""
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -134,7 +135,8 @@ class OutputNaming(TempDirTest):
         for option in ("-o,--output", "--clock", "--format", "--open", "-m", "-c", "convert", "Example"):
             self.assertIn(option, r.stdout)
         r = run([CALLTREE, "--version"])
-        self.assertRegex(r.stdout, r"^calltree \d+\.\d+\.\d+ \(embeds Python 3\.\d+\.\d+\)")
+        python = run([PYTHON, "--version"]).stdout.split()[1]
+        self.assertRegex(r.stdout, rf"^calltree \d+\.\d+\.\d+ \(Python {re.escape(python)}, {re.escape(PYTHON)}\)")
 
 
 if __name__ == "__main__":

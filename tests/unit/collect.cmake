@@ -4,5 +4,5 @@ add_executable(test_collect
   ${CMAKE_CURRENT_LIST_DIR}/test_clock.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_naming.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_tracer.cpp)
-target_link_libraries(test_collect PRIVATE calltree_collect GTest::gtest_main)
+target_link_libraries(test_collect PRIVATE calltree_collect calltree_libpython GTest::gtest_main)
 gtest_discover_tests(test_collect PROPERTIES LABELS unit)

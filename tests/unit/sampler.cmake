@@ -2,5 +2,5 @@
 # interpreter), the location-table decoder, the stack tree.
 add_executable(test_sampler_parts ${CMAKE_CURRENT_LIST_DIR}/test_cpython_internals.cpp
                ${CMAKE_CURRENT_LIST_DIR}/test_stack_tree.cpp)
-target_link_libraries(test_sampler_parts PRIVATE calltree_collect GTest::gtest_main)
+target_link_libraries(test_sampler_parts PRIVATE calltree_collect calltree_libpython GTest::gtest_main)
 gtest_discover_tests(test_sampler_parts PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)

@@ -1,0 +1,5 @@
+// calltree with libpython linked in: the sanitizer build, whose runtimes must be the first
+// thing in the process and so cannot be preloaded into python3 (see launcher.c).
+#include "cli/calltree_main.h"
+
+int main(int argc, char** argv) { return calltree::calltree_main(argc, argv); }

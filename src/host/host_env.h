@@ -1,0 +1,10 @@
+/* What the launcher (launcher.c) tells calltree's library inside python3 (host_entry.cpp),
+ * through the environment; the library removes both variables before the program starts. */
+#pragma once
+
+#define CALLTREE_HOST_LIBRARY "libcalltree.so"
+/* The launcher's own path: marks a python3 that is to run calltree, and is what the profiled
+ * program's children are re-executed with under --subprocesses. */
+#define CALLTREE_ENV_LAUNCHER "CALLTREE_LAUNCHER"
+/* The LD_PRELOAD the user had, if any (absent: none). */
+#define CALLTREE_ENV_USER_PRELOAD "CALLTREE_USER_LD_PRELOAD"
