@@ -49,7 +49,7 @@ int usage_error(const std::string& message) {
 
 namespace calltree {
 
-int calltree_main(int argc, char** argv) {
+int calltree_main(int argc, char** argv, RunProgram run_program) {
     CLI::App app{kDescription, "calltree"};
     app.footer(kFooter);
     app.set_version_flag("--version", std::string("calltree ") + CALLTREE_VERSION + " (Python " + CALLTREE_PYTHON_VERSION +
@@ -88,7 +88,7 @@ int calltree_main(int argc, char** argv) {
     }
     if (convert_command->parsed()) return calltree::run_convert(convert);
     if (!has_program) return usage_error("no program to profile: give a script, -m MODULE or -c CODE");
-    return calltree::run_profiled(run, command);
+    return run_program(run, command, argc, argv);
 }
 
 }  // namespace calltree

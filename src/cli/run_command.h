@@ -42,6 +42,7 @@ int split_program(const CLI::App& app, int argc, char** argv, Program& program, 
 // Returns the index of "--", or 0 if argv is not a child command line.
 int split_child(int argc, char** argv, RunOptions& options);
 
-int run_profiled(const RunOptions& options, const std::string& command_line);
+// Runs the program in this process, the interpreter's (a calltree::RunProgram).
+int run_profiled(const RunOptions& options, const std::string& command_line, int argc, char** argv);
 
 }  // namespace calltree

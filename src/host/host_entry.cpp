@@ -1,4 +1,4 @@
-// calltree's library inside /usr/bin/python3 (see launcher.c). python3's _start hands its main
+// calltree's library inside /usr/bin/python3 (see launcher.cpp). python3's _start hands its main
 // to glibc's __libc_start_main through the PLT, so the preloaded library sees that call first
 // and substitutes calltree's main: everything runs after the whole process is initialised, as
 // in any program, and python3's own main never runs. A python3 that was not started by the
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/calltree_main.h"
+#include "cli/run_command.h"
 #include "host/host_env.h"
 #include "runner/self_path.h"
 
@@ -16,7 +17,7 @@ namespace {
 
 using StartMain = int (*)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(), void (*)(), void*);
 
-int host_main(int argc, char** argv, char**) { return calltree::calltree_main(argc, argv); }
+int host_main(int argc, char** argv, char**) { return calltree::calltree_main(argc, argv, calltree::run_profiled); }
 
 // The program must see the environment the user gave calltree: no trace of the preload.
 void restore_environment() {

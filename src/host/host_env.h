@@ -1,4 +1,4 @@
-/* What the launcher (launcher.c) tells calltree's library inside python3 (host_entry.cpp),
+/* What the launcher (launcher.cpp) tells calltree's library inside python3 (host_entry.cpp),
  * through the environment; the library removes both variables before the program starts. */
 #pragma once
 
