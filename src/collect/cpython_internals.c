@@ -47,10 +47,20 @@ static int in_data_stack(const PyThreadState* tstate, const void* p, size_t size
     return 0;
 }
 
+// getpid() is a system call in glibc: the pid is kept, and forgotten in a forked child.
+static pid_t g_pid;
+static void forget_pid(void) { __atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED); }
+__attribute__((constructor)) static void register_forget_pid(void) { pthread_atfork(NULL, NULL, forget_pid); }
+
 static int safe_read(const void* address, void* out, size_t size) {
     struct iovec local = {out, size};
     struct iovec remote = {(void*)address, size};
-    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL) == (long)size;
+    pid_t pid = __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
+    if (pid == 0) {
+        pid = getpid();
+        __atomic_store_n(&g_pid, pid, __ATOMIC_RELAXED);
+    }
+    return syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL) == (long)size;
 }
 
 // A copy of the frame's header and the checked code object, or 0 if `f` is not a readable frame.

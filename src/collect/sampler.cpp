@@ -185,6 +185,7 @@ private:
         // Time seen since the last attribution, charged to the stack the next sample records.
         uint64_t pending_wall = 0, pending_cpu = 0, pending_system = 0, pending_waiting = 0, pending_gil = 0;
         uint64_t cpu_without_system = 0;  // run time since the kernel last credited system time
+        uint64_t cpu_since_split = 0, last_split_read = 0;  // run time since PROF/VIRT were read, and when
         uint32_t last_node = kNoNode;
         Where last_where = Where::Python;
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
@@ -345,28 +346,32 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
     uint64_t cpu = sched > t.last_sched ? sched - t.last_sched : 0;
     t.last_wall = now;
     t.last_sched = std::max(sched, t.last_sched);
-    uint64_t system = 0;
-    if (cpu > 0) {
+    t.pending_wall += wall;
+    t.pending_cpu += std::min(cpu, wall);
+    // The kernel's user/system split moves a scheduler tick (4 ms at 250 Hz) at a time: read
+    // more than once a millisecond, it only costs two more system calls a tick.
+    t.cpu_since_split += cpu;
+    if (t.cpu_since_split > 0 && now - t.last_split_read >= 1'000'000) {
+        uint64_t ran = t.cpu_since_split;
+        t.cpu_since_split = 0;
+        t.last_split_read = now;
         uint64_t prof = read_clock(thread_clock(t.tid, kProfClock));
         uint64_t virt = read_clock(thread_clock(t.tid, kVirtClock));
         // PROF - VIRT is the kernel's system time for the thread; compare deltas.
         uint64_t d_prof = prof > t.last_prof ? prof - t.last_prof : 0;
         uint64_t d_virt = virt > t.last_virt ? virt - t.last_virt : 0;
-        system = d_prof > d_virt ? d_prof - d_virt : 0;
+        uint64_t system = d_prof > d_virt ? d_prof - d_virt : 0;
         t.last_prof = std::max(prof, t.last_prof);
         t.last_virt = std::max(virt, t.last_virt);
+        // When no system time has come for 12 ms of running, a phase of system calls is over:
+        // what is left of its credit is dropped, not spilled into the phase after it.
+        if (system > 0) {
+            t.cpu_without_system = 0;
+        } else if ((t.cpu_without_system += ran) > 12'000'000) {
+            t.pending_system = 0;
+        }
+        t.pending_system += system;
     }
-    t.pending_wall += wall;
-    t.pending_cpu += std::min(cpu, wall);
-    // The kernel credits system time a scheduler tick (4 ms at 250 Hz) at a time. When none has
-    // come for 12 ms of running, a phase of system calls is over: what is left of its credit is
-    // dropped, not spilled into the phase after it.
-    if (system > 0) {
-        t.cpu_without_system = 0;
-    } else if ((t.cpu_without_system += cpu) > 12'000'000) {
-        t.pending_system = 0;
-    }
-    t.pending_system += system;
     // A thread that ran for less than the whole interval may have waited for a CPU; one that
     // ran throughout is read every 8th tick (a schedstat read costs a few microseconds).
     if (cpu > 0 && (cpu + wall / 32 < wall || ticks_ % 8 == 0)) refresh_run_delay(t);
