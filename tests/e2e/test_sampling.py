@@ -282,6 +282,20 @@ class Options(TempDirTest):
         self.assertEqual(res.returncode, 2)
         self.assertIn("pstats", res.stderr)
 
+    def test_exit_does_not_wait_for_the_next_tick(self):
+        # A program that ends 10 ms into a 100 ms interval: the sampler must not hold its exit.
+        import time
+        def fastest(interval):
+            times = []
+            for _ in range(3):
+                start = time.monotonic()
+                res = run([CALLTREE, "--sample", "--interval", interval, "-o", self.path("x"), "-c", "pass"])
+                times.append(time.monotonic() - start)
+                self.assertEqual(res.returncode, 0, res.stderr)
+            return min(times)
+        slow, fast = fastest("100ms"), fastest("1ms")
+        self.assertLess(slow, fast + 0.05, (slow, fast))
+
     def test_interval_sets_the_sample_rate(self):
         code = "import time\nend = time.perf_counter() + 0.4\nwhile time.perf_counter() < end: pass\n"
         counts = {}
