@@ -469,7 +469,7 @@ def loop(n):
 // divided among their events. Short runs, interleaved, minimum of each: on a loaded machine a
 // run that was preempted or shared a core is only ever slower, never faster.
 uint64_t measure_bias(State& s) {
-    constexpr long kCalls = 5000;
+    constexpr long kCalls = 2000;
     constexpr int kRuns = 9;
     PyObject* globals = PyDict_New();
     if (globals == nullptr || PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) != 0) {
