@@ -278,6 +278,13 @@ private:
         for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
         uint32_t source_file = ~0u;  // the caller file the call-site finder has open
         bool readable = false;
+        // Each callee's spelling, made when first needed: a function is called from several callers.
+        std::vector<CallSiteFinder::Spelled> spelled;
+        std::vector<bool> spelled_known;
+        if (call_sites_ != nullptr) {
+            spelled.resize(keys_.size());
+            spelled_known.resize(keys_.size(), false);
+        }
         for (size_t n = 0; n < by_caller.size(); ++n) {
             // Records are visited in random order: fetching a few ahead overlaps the cache misses.
             if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
@@ -289,7 +296,13 @@ private:
                 source_file = keys_[r.caller].file_id;
                 readable = call_sites_->open(keys_[r.caller].file);
             }
-            if (readable) site = call_sites_->find(site, keys_[r.callee].name);
+            if (readable) {
+                if (!spelled_known[r.callee]) {
+                    spelled[r.callee] = CallSiteFinder::spell(keys_[r.callee].name);
+                    spelled_known[r.callee] = true;
+                }
+                site = call_sites_->find(site, spelled[r.callee]);
+            }
             // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
             Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
             arc.calls = r.calls;
