@@ -344,7 +344,7 @@ Profile read_pstats(std::span<const uint8_t> data, const PstatsOptions& options)
 }
 
 Profile read_pstats_file(const std::string& path, const PstatsOptions& options) {
-    std::vector<uint8_t> data = read_input(path);
+    InputBytes data = read_input(path);
     return read_pstats(data, options);
 }
 
