@@ -170,6 +170,76 @@ public:
         return index;
     }
 
+    bool read_scalar(MarshalDocument::Scalar& out) {
+        using Type = MarshalDocument::Type;
+        size_t left = data_.size() - pos_;
+        if (left < 9 || replaying_ != 0) return false;
+        const uint8_t* p = data_.data() + pos_;
+        auto start = static_cast<uint32_t>(pos_);
+        switch (p[0]) {
+            case 'i':
+                out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(p + 1))})};
+                pos_ += 5;
+                return true;
+            case 'g':
+                out = {Type::Float, load<uint64_t>(p + 1)};
+                pos_ += 9;
+                return true;
+            case 'i' | kFlagRef:
+            case 'g' | kFlagRef: {  // registered: later references may name it, so it is kept
+                uint32_t index = read_object(1);
+                out = doc_.scalar(index);
+                return true;
+            }
+            case 'r': {
+                uint32_t ref = load<uint32_t>(p + 1);
+                if (ref >= refs_.size() || refs_[ref].index == kUnfilled) return false;
+                const RefSlot& slot = refs_[ref];
+                if (slot.generation == doc_.generation_) {
+                    MarshalDocument::Scalar known = doc_.scalar(slot.index);
+                    if (known.type != Type::Int && known.type != Type::Float) return false;
+                    out = known;
+                } else {
+                    // Of an earlier item: a 4-byte int or a float is read again where it starts.
+                    size_t at = slot.offset;
+                    if (data_.size() - at < 9) return false;
+                    const uint8_t* q = data_.data() + at;
+                    if (q[0] == ('i' | kFlagRef))
+                        out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(q + 1))})};
+                    else if (q[0] == ('g' | kFlagRef))
+                        out = {Type::Float, load<uint64_t>(q + 1)};
+                    else
+                        return false;
+                }
+                pos_ = start + 5;
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    bool enter_tuple(uint32_t count) {
+        if (data_.size() - pos_ < 2 || data_[pos_] != ')' || data_[pos_ + 1] != count) return false;
+        pos_ += 2;
+        return true;
+    }
+
+    bool enter_nested_dict() {
+        if (pos_ >= data_.size() || data_[pos_] != '{') return false;
+        ++pos_;
+        return true;
+    }
+
+    uint32_t read_tag(MarshalDocument::Type type) {
+        if (data_.size() - pos_ < 5 || data_[pos_] != 'r') return MarshalDocument::kNone;
+        uint32_t ref = load<uint32_t>(data_.data() + pos_ + 1);
+        if (ref >= refs_.size() || refs_[ref].index == kUnfilled || refs_[ref].type != type) return MarshalDocument::kNone;
+        uint32_t tag = refs_[ref].tag;
+        if (tag != MarshalDocument::kNone) pos_ += 5;
+        return tag;
+    }
+
     size_t position() const { return pos_; }
     void skip(size_t n) { pos_ += n; }
     const std::span<const uint8_t>& data() const { return data_; }
@@ -474,6 +544,14 @@ bool MarshalStream::next_item() {
 }
 
 uint32_t MarshalStream::read() { return parser_->read_object(1); }
+
+bool MarshalStream::read_scalar(MarshalDocument::Scalar& out) { return parser_->read_scalar(out); }
+
+bool MarshalStream::enter_tuple(uint32_t count) { return parser_->enter_tuple(count); }
+
+bool MarshalStream::enter_dict() { return parser_->enter_nested_dict(); }
+
+uint32_t MarshalStream::read_tag(MarshalDocument::Type type) { return parser_->read_tag(type); }
 
 void MarshalStream::clear() {
     doc_.values_.clear();

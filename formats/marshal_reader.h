@@ -70,6 +70,12 @@ public:
         return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
     }
     int64_t integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
+    // An int, bool or float as its type and payload (Value::payload).
+    struct Scalar {
+        Type type = Type::None;
+        uint64_t payload = 0;
+    };
+    Scalar scalar(uint32_t index) const { return {values_[index].type, values_[index].payload}; }
     double number(uint32_t index) const {  // Int or Float as a double
         const Value& v = values_[index];
         if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
@@ -112,8 +118,20 @@ public:
 
     // Enters the top-level dict; false (nothing consumed) if the input holds something else.
     bool begin_dict();
-    // Whether another key/value pair of the top-level dict follows.
+    // Whether another key/value pair of the dict being read follows (consumes its end if not).
     bool next_item();
+
+    // Shortcuts past the document for the values most of a large input is made of: each reads
+    // the next value when it has the form asked for, and otherwise consumes nothing and returns
+    // false (or kNone), and read() reads it (and the caller reports it if it is wrong).
+    // An int or float (plain, registered, or a reference to one).
+    bool read_scalar(MarshalDocument::Scalar& out);
+    // An unregistered tuple of `count` items: consumes its header, the items follow.
+    bool enter_tuple(uint32_t count);
+    // An unregistered dict: consumes its header, its items follow (next_item()).
+    bool enter_dict();
+    // A reference to a registered value of `type` that carries a tag: the tag.
+    uint32_t read_tag(MarshalDocument::Type type);
     // Reads the next object into document(); returns its index there.
     uint32_t read();
     // Drops the values read so far; back-references to them stay valid.

@@ -1,6 +1,7 @@
 #include "formats/pstats_reader.h"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 #include <numeric>
 
@@ -18,6 +19,7 @@ namespace calltree {
 namespace {
 
 using Type = MarshalDocument::Type;
+using Scalar = MarshalDocument::Scalar;
 
 using Key = PstatsFunction;
 
@@ -72,9 +74,7 @@ public:
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
         }
         while (stream_.next_item()) {
-            uint32_t key = stream_.read();
-            uint32_t stats = stream_.read();
-            read_entry(key, stats);
+            read_item();
             stream_.clear();
         }
         stream_.finish();
@@ -93,55 +93,114 @@ private:
             fail(value, std::string("expected ") + what + ", found " + MarshalDocument::type_name(actual));
     }
 
+    static uint64_t count_of(Scalar s) {
+        if (s.type == Type::Float) return round_positive(std::bit_cast<double>(s.payload));
+        auto n = static_cast<int64_t>(s.payload);  // Int or Bool
+        return n > 0 ? static_cast<uint64_t>(n) : 0;
+    }
+    static double seconds_of(Scalar s) {
+        if (s.type == Type::Float) return std::bit_cast<double>(s.payload);
+        return static_cast<double>(static_cast<int64_t>(s.payload));  // Int or Bool
+    }
+
     uint64_t count(uint32_t value) const {
         Type t = doc_.value(value).type;
-        if (t == Type::Int || t == Type::Bool) {
-            int64_t n = doc_.integer(value);
-            return n > 0 ? static_cast<uint64_t>(n) : 0;
-        }
-        if (t == Type::Float) return round_positive(doc_.number(value));
-        fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
+        if (t != Type::Int && t != Type::Bool && t != Type::Float)
+            fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
+        return count_of(doc_.scalar(value));
     }
 
     double seconds(uint32_t value) const {
         Type t = doc_.value(value).type;
         if (t != Type::Float && t != Type::Int && t != Type::Bool)
             fail(value, std::string("expected a time, found ") + MarshalDocument::type_name(t));
-        return doc_.number(value);
+        return seconds_of(doc_.scalar(value));
+    }
+
+    // The next value of the input as a count or a time: straight from the input when it is a
+    // plain number, as most are, else read into the document and checked.
+    uint64_t next_count() {
+        Scalar s;
+        return stream_.read_scalar(s) ? count_of(s) : count(stream_.read());
+    }
+    double next_seconds() {
+        Scalar s;
+        return stream_.read_scalar(s) ? seconds_of(s) : seconds(stream_.read());
     }
 
     // One (key, stats) item of the stats dict: the callee's totals, then one record per caller.
-    void read_entry(uint32_t key, uint32_t stats) {
+    // The usual layout, an unregistered 5-tuple whose callers dict holds 4-tuples, is read
+    // straight from the input (a large profile is mostly those numbers); anything else is read
+    // into the document by read_entry.
+    void read_item() {
+        uint32_t callee = entry_index(stream_.read());
+        if (!stream_.enter_tuple(5)) {
+            read_entry(callee, stream_.read());
+            return;
+        }
+        uint64_t a = next_count(), b = next_count();
+        double tt = next_seconds(), ct = next_seconds();
+        add_totals(callee, a, b, tt, ct);
+        if (!stream_.enter_dict()) {
+            read_callers(callee, stream_.read());
+            return;
+        }
+        while (stream_.next_item()) {
+            uint32_t caller = stream_.read_tag(Type::Tuple);
+            if (caller == MarshalDocument::kNone) caller = entry_index(stream_.read());
+            if (!stream_.enter_tuple(4)) {
+                add_caller(caller, callee, stream_.read());
+                continue;
+            }
+            ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+            r.calls = next_count();
+            r.primitive_calls = next_count();
+            r.tt = to_ns(next_seconds());
+            r.ct = to_ns(next_seconds());
+            arcs_.push_back(r);
+        }
+    }
+
+    // The same from the document, for the layouts read_item does not read directly.
+    void read_entry(uint32_t callee, uint32_t stats) {
         expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
         auto fields = doc_.children(stats);
         if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
-        uint32_t callee = entry_index(key);
+        add_totals(callee, count(fields[0]), count(fields[1]), seconds(fields[2]), seconds(fields[3]));
+        read_callers(callee, fields[4]);
+    }
+
+    void add_totals(uint32_t callee, uint64_t a, uint64_t b, double tt, double ct) {
         Entry& e = entries_[callee];
         // cProfile writes (cc, nc), yappi (ncall, nactualcall): all calls are the larger.
-        uint64_t a = count(fields[0]), b = count(fields[1]);
         e.cc += std::min(a, b);
         e.nc += std::max(a, b);
-        e.tt += to_ns(seconds(fields[2]));
-        e.ct += to_ns(seconds(fields[3]));
-        expect(fields[4], Type::Dict, "a callers dict");
-        auto items = doc_.children(fields[4]);
-        for (size_t k = 0; k < items.size(); k += 2) {
-            // Callers may name functions that have no entry of their own (yappi, pyinstrument).
-            ArcRecord r{entry_index(items[k]), callee, 0, 0, 0, 0, false};
-            uint32_t value = items[k + 1];
-            if (doc_.value(value).type == Type::Tuple) {
-                auto f = doc_.children(value);
-                if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
-                r.calls = count(f[0]);
-                r.primitive_calls = count(f[1]);
-                r.tt = to_ns(seconds(f[2]));
-                r.ct = to_ns(seconds(f[3]));
-            } else {
-                r.calls = r.primitive_calls = count(value);
-                r.share_callee_times = true;
-            }
-            arcs_.push_back(r);
+        e.tt += to_ns(tt);
+        e.ct += to_ns(ct);
+    }
+
+    void read_callers(uint32_t callee, uint32_t callers) {
+        expect(callers, Type::Dict, "a callers dict");
+        auto items = doc_.children(callers);
+        // Callers may name functions that have no entry of their own (yappi, pyinstrument).
+        for (size_t k = 0; k < items.size(); k += 2) add_caller(entry_index(items[k]), callee, items[k + 1]);
+    }
+
+    // One caller's record from the document: cProfile's (nc, cc, tt, ct), or `profile`'s count.
+    void add_caller(uint32_t caller, uint32_t callee, uint32_t value) {
+        ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+        if (doc_.value(value).type == Type::Tuple) {
+            auto f = doc_.children(value);
+            if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
+            r.calls = count(f[0]);
+            r.primitive_calls = count(f[1]);
+            r.tt = to_ns(seconds(f[2]));
+            r.ct = to_ns(seconds(f[3]));
+        } else {
+            r.calls = r.primitive_calls = count(value);
+            r.share_callee_times = true;
         }
+        arcs_.push_back(r);
     }
 
     // Interned id of the string at `value`. Tagged: a string the file shares (file names,

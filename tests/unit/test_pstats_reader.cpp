@@ -355,6 +355,42 @@ TEST(PstatsReader, BackReferencesToEarlierEntries) {
     }
 }
 
+// Counts and times are read straight from the input when they are plain numbers: references to
+// numbers of this entry and of earlier ones, and bools, must read as the numbers themselves.
+TEST(PstatsReader, NumbersGivenByReferenceReadAsTheNumbers) {
+    // Registered in order: 0 "/m.py", 1 "f", 2 the int 7, 3 the float 0.25.
+    std::string stats = dict({
+        {tuple({flagged(str("/m.py")), num(1), flagged(str("f"))}),
+         tuple({flagged(num(7)), ref(2), flagged(flt(0.25)), flt(0.5), dict({})})},
+        {tuple({ref(0), num(5), str("g")}),
+         tuple({"T", num(3), flt(0.1), flt(0.2),
+                dict({{tuple({ref(0), num(1), ref(1)}), tuple({ref(2), ref(2), ref(3), flt(0.125)})}})})},
+    });
+    std::string plain = dict({
+        {key("/m.py", 1, "f"), tuple({num(7), num(7), flt(0.25), flt(0.5), dict({})})},
+        {key("/m.py", 5, "g"),
+         tuple({num(1), num(3), flt(0.1), flt(0.2), dict({{key("/m.py", 1, "f"), tuple({num(7), num(7), flt(0.25), flt(0.125)})}})})},
+    });
+    for (const std::string& input : {stats, plain}) {
+        Profile p = read(input);
+        const Function* f = find(p, "f");
+        const Function* g = find(p, "g");
+        ASSERT_TRUE(f && g);
+        EXPECT_EQ(f->calls, 7u);
+        EXPECT_EQ(f->primitive_calls, 7u);
+        EXPECT_EQ(self_time(*f), 250'000'000u);
+        EXPECT_EQ(first(f->inclusive), 500'000'000u);
+        EXPECT_EQ(g->calls, 3u);
+        EXPECT_EQ(g->primitive_calls, 1u);
+        ASSERT_EQ(p.arcs().size(), 1u);
+        const Arc& arc = p.arcs()[0];
+        EXPECT_EQ(arc.calls, 7u);
+        EXPECT_EQ(arc.primitive_calls, 7u);
+        EXPECT_EQ(first(arc.callee_self), 250'000'000u);
+        EXPECT_EQ(first(arc.inclusive), 125'000'000u);
+    }
+}
+
 TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
     // A reference to the function-name string where a caller key belongs: found by the fuzzer,
     // when the string's tag (its string id) was taken for an entry index.
