@@ -185,10 +185,18 @@ public:
                 out = {Type::Float, load<uint64_t>(p + 1)};
                 pos_ += 9;
                 return true;
-            case 'i' | kFlagRef:
-            case 'g' | kFlagRef: {  // registered: later references may name it, so it is kept
-                uint32_t index = read_object(1);
-                out = doc_.scalar(index);
+            case 'i' | kFlagRef: {  // registered: later references may name it, so it is kept
+                size_t slot = reserve_ref(start);
+                out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(p + 1))})};
+                pos_ += 5;
+                fill_ref(slot, add({Type::Int, 0, out.payload, start}));
+                return true;
+            }
+            case 'g' | kFlagRef: {
+                size_t slot = reserve_ref(start);
+                out = {Type::Float, load<uint64_t>(p + 1)};
+                pos_ += 9;
+                fill_ref(slot, add({Type::Float, 0, out.payload, start}));
                 return true;
             }
             case 'r': {
@@ -545,7 +553,11 @@ bool MarshalStream::next_item() {
 
 uint32_t MarshalStream::read() { return parser_->read_object(1); }
 
-bool MarshalStream::read_scalar(MarshalDocument::Scalar& out) { return parser_->read_scalar(out); }
+size_t MarshalStream::read_scalars(MarshalDocument::Scalar* out, size_t n) {
+    size_t k = 0;
+    while (k < n && parser_->read_scalar(out[k])) ++k;
+    return k;
+}
 
 bool MarshalStream::enter_tuple(uint32_t count) { return parser_->enter_tuple(count); }
 

@@ -124,8 +124,9 @@ public:
     // Shortcuts past the document for the values most of a large input is made of: each reads
     // the next value when it has the form asked for, and otherwise consumes nothing and returns
     // false (or kNone), and read() reads it (and the caller reports it if it is wrong).
-    // An int or float (plain, registered, or a reference to one).
-    bool read_scalar(MarshalDocument::Scalar& out);
+    // Up to `n` ints or floats (plain, registered, or references to one): how many were read,
+    // stopping before the first value that is something else.
+    size_t read_scalars(MarshalDocument::Scalar* out, size_t n);
     // An unregistered tuple of `count` items: consumes its header, the items follow.
     bool enter_tuple(uint32_t count);
     // An unregistered dict: consumes its header, its items follow (next_item()).

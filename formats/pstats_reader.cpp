@@ -117,15 +117,16 @@ private:
         return seconds_of(doc_.scalar(value));
     }
 
-    // The next value of the input as a count or a time: straight from the input when it is a
-    // plain number, as most are, else read into the document and checked.
-    uint64_t next_count() {
-        Scalar s;
-        return stream_.read_scalar(s) ? count_of(s) : count(stream_.read());
-    }
-    double next_seconds() {
-        Scalar s;
-        return stream_.read_scalar(s) ? seconds_of(s) : seconds(stream_.read());
+    // The next four values of the input as (count, count, time, time), the layout of both
+    // tuples of an entry: straight from the input when they are plain numbers, as most are,
+    // else read into the document and checked.
+    void next_numbers(uint64_t& a, uint64_t& b, double& tt, double& ct) {
+        Scalar s[4];
+        size_t n = stream_.read_scalars(s, 4);
+        a = n > 0 ? count_of(s[0]) : count(stream_.read());
+        b = n > 1 ? count_of(s[1]) : count(stream_.read());
+        tt = n > 2 ? seconds_of(s[2]) : seconds(stream_.read());
+        ct = n > 3 ? seconds_of(s[3]) : seconds(stream_.read());
     }
 
     // One (key, stats) item of the stats dict: the callee's totals, then one record per caller.
@@ -138,8 +139,9 @@ private:
             read_entry(callee, stream_.read());
             return;
         }
-        uint64_t a = next_count(), b = next_count();
-        double tt = next_seconds(), ct = next_seconds();
+        uint64_t a, b;
+        double tt, ct;
+        next_numbers(a, b, tt, ct);
         add_totals(callee, a, b, tt, ct);
         if (!stream_.enter_dict()) {
             read_callers(callee, stream_.read());
@@ -153,10 +155,9 @@ private:
                 continue;
             }
             ArcRecord r{caller, callee, 0, 0, 0, 0, false};
-            r.calls = next_count();
-            r.primitive_calls = next_count();
-            r.tt = to_ns(next_seconds());
-            r.ct = to_ns(next_seconds());
+            next_numbers(r.calls, r.primitive_calls, tt, ct);
+            r.tt = to_ns(tt);
+            r.ct = to_ns(ct);
             arcs_.push_back(r);
         }
     }
