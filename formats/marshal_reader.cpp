@@ -233,10 +233,21 @@ public:
         return true;
     }
 
+    // A dict read item by item is not kept in the document. If registered, its slot is filled
+    // at its end as "not kept": a later reference reads it again where it starts.
     bool enter_nested_dict() {
-        if (pos_ >= data_.size() || data_[pos_] != '{') return false;
+        if (pos_ >= data_.size() || (data_[pos_] & static_cast<uint8_t>(~kFlagRef)) != '{' || replaying_ != 0) return false;
+        open_dict_slot_ = (data_[pos_] & kFlagRef) != 0 ? reserve_ref(static_cast<uint32_t>(pos_)) : kNoSlot;
         ++pos_;
         return true;
+    }
+    void end_nested_dict() {
+        if (open_dict_slot_ == kNoSlot) return;
+        RefSlot& slot = refs_[open_dict_slot_];
+        slot.index = 0;
+        slot.generation = doc_.generation_ - 1;  // never the document's
+        slot.type = MarshalDocument::Type::Dict;
+        open_dict_slot_ = kNoSlot;
     }
 
     uint32_t read_tag(MarshalDocument::Type type) {
@@ -513,6 +524,7 @@ private:
     size_t replay_budget_ = data_.size() * 16 + (size_t{1} << 20);
     std::vector<uint32_t> stack_;
     int code_layout_ = kNoLayout;  // index into kCodeLayouts once known (or being tried)
+    size_t open_dict_slot_ = kNoSlot;  // of the dict enter_nested_dict() entered
 };
 
 MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
@@ -548,6 +560,7 @@ bool MarshalStream::next_item() {
     if (pos >= parser_->data().size()) throw FormatError("file ends inside a dict", pos);
     if (parser_->data()[pos] != '0') return true;
     parser_->skip(1);
+    parser_->end_nested_dict();  // nothing for the top-level dict, whose items end later
     return false;
 }
 

@@ -129,7 +129,7 @@ public:
     size_t read_scalars(MarshalDocument::Scalar* out, size_t n);
     // An unregistered tuple of `count` items: consumes its header, the items follow.
     bool enter_tuple(uint32_t count);
-    // An unregistered dict: consumes its header, its items follow (next_item()).
+    // A dict (in the top-level one): consumes its header, its items follow (next_item()).
     bool enter_dict();
     // A reference to a registered value of `type` that carries a tag: the tag.
     uint32_t read_tag(MarshalDocument::Type type);

@@ -391,6 +391,26 @@ TEST(PstatsReader, NumbersGivenByReferenceReadAsTheNumbers) {
     }
 }
 
+// A registered callers dict (Python flags one that something else also holds) is read item by
+// item and not kept: a later entry that refers to it reads it again, with the same callers.
+TEST(PstatsReader, ARegisteredCallersDictReferencedLaterReadsTheSame) {
+    // Registered in order: 0 the callers dict of f.
+    std::string callers = dict({{key("/m.py", 9, "c"), tuple({num(3), num(3), flt(0.5), flt(1.5)})}});
+    std::string stats = dict({
+        {key("/m.py", 1, "f"), tuple({num(3), num(3), flt(0.5), flt(1.5), flagged(callers)})},
+        {key("/m.py", 5, "g"), tuple({num(3), num(3), flt(0.5), flt(1.5), ref(0)})},
+        {key("/m.py", 9, "c"), tuple({num(1), num(1), flt(0), flt(3), dict({})})},
+    });
+    Profile p = read(stats);
+    ASSERT_EQ(p.arcs().size(), 2u);
+    for (const Arc& arc : p.arcs()) {
+        EXPECT_EQ(p.function(arc.caller).name, "c");
+        EXPECT_EQ(arc.calls, 3u);
+        EXPECT_EQ(first(arc.callee_self), 500'000'000u);
+        EXPECT_EQ(first(arc.inclusive), 1'500'000'000u);
+    }
+}
+
 TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
     // A reference to the function-name string where a caller key belongs: found by the fuzzer,
     // when the string's tag (its string id) was taken for an entry index.
