@@ -170,6 +170,10 @@ public:
         return index;
     }
 
+    // The generation of a slot whose value was read but not kept: never the document's, so a
+    // reference reads the value again where it starts.
+    uint32_t not_kept() const { return doc_.generation_ - 1; }
+
     bool read_scalar(MarshalDocument::Scalar& out) {
         using Type = MarshalDocument::Type;
         size_t left = data_.size() - pos_;
@@ -185,20 +189,17 @@ public:
                 out = {Type::Float, load<uint64_t>(p + 1)};
                 pos_ += 9;
                 return true;
-            case 'i' | kFlagRef: {  // registered: later references may name it, so it is kept
-                size_t slot = reserve_ref(start);
+            // Registered: not kept in the document either, a reference reads it where it starts.
+            case 'i' | kFlagRef:
                 out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(p + 1))})};
+                refs_.push_back(RefSlot{0, not_kept(), start, MarshalDocument::kNone, Type::Int});
                 pos_ += 5;
-                fill_ref(slot, add({Type::Int, 0, out.payload, start}));
                 return true;
-            }
-            case 'g' | kFlagRef: {
-                size_t slot = reserve_ref(start);
+            case 'g' | kFlagRef:
                 out = {Type::Float, load<uint64_t>(p + 1)};
+                refs_.push_back(RefSlot{0, not_kept(), start, MarshalDocument::kNone, Type::Float});
                 pos_ += 9;
-                fill_ref(slot, add({Type::Float, 0, out.payload, start}));
                 return true;
-            }
             case 'r': {
                 uint32_t ref = load<uint32_t>(p + 1);
                 if (ref >= refs_.size() || refs_[ref].index == kUnfilled) return false;
@@ -245,7 +246,7 @@ public:
         if (open_dict_slot_ == kNoSlot) return;
         RefSlot& slot = refs_[open_dict_slot_];
         slot.index = 0;
-        slot.generation = doc_.generation_ - 1;  // never the document's
+        slot.generation = not_kept();
         slot.type = MarshalDocument::Type::Dict;
         open_dict_slot_ = kNoSlot;
     }
