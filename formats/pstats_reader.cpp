@@ -322,9 +322,11 @@ private:
             rank[i] = position;
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
-            ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
             // Written back as read: --format pstats keeps the input's keys.
-            if (names_.names[i] != k.name) profile.function(ids[i]).pstats_name = k.name;
+            bool renamed = names_.names[i] != k.name;
+            // The names are made for the profile: it takes them rather than copies.
+            ids[i] = profile.intern_function_taking_name(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
+            if (renamed) profile.function(ids[i]).pstats_name = k.name;
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
