@@ -76,6 +76,19 @@ public:
         uint64_t payload = 0;
     };
     Scalar scalar(uint32_t index) const { return {values_[index].type, values_[index].payload}; }
+    // A string of a key read past the document: its text, or the tag a reference found on it;
+    // `slot`, when it registers one, takes a tag (MarshalStream::set_slot_tag).
+    struct KeyText {
+        std::string_view text;
+        uint32_t tag = kNone;
+        uint32_t slot = kNone;
+    };
+    // A (file, line, name) tuple read past the document; `slot` as KeyText's.
+    struct Key {
+        KeyText file, name;
+        int64_t line = 0;
+        uint32_t slot = kNone;
+    };
     double number(uint32_t index) const {  // Int or Float as a double
         const Value& v = values_[index];
         if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
@@ -133,6 +146,11 @@ public:
     bool enter_dict();
     // A reference to a registered value of `type` that carries a tag: the tag.
     uint32_t read_tag(MarshalDocument::Type type);
+    // A tuple of a string, a 4-byte int and a string (each may be a reference to one, a string
+    // only to one that carries a tag): a pstats key.
+    bool read_key(MarshalDocument::Key& key);
+    // Tags a slot read_key() registered (as MarshalDocument::set_tag tags a value).
+    void set_slot_tag(uint32_t slot, uint32_t tag);
     // Reads the next object into document(); returns its index there.
     uint32_t read();
     // Drops the values read so far; back-references to them stay valid.

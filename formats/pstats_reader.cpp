@@ -134,7 +134,7 @@ private:
     // straight from the input (a large profile is mostly those numbers); anything else is read
     // into the document by read_entry.
     void read_item() {
-        uint32_t callee = entry_index(stream_.read());
+        uint32_t callee = next_key();
         if (!stream_.enter_tuple(5)) {
             read_entry(callee, stream_.read());
             return;
@@ -149,7 +149,7 @@ private:
         }
         while (stream_.next_item()) {
             uint32_t caller = stream_.read_tag(Type::Tuple);
-            if (caller == MarshalDocument::kNone) caller = entry_index(stream_.read());
+            if (caller == MarshalDocument::kNone) caller = next_key();
             if (!stream_.enter_tuple(4)) {
                 add_caller(caller, callee, stream_.read());
                 continue;
@@ -243,19 +243,37 @@ private:
         // The `profile` module keys its own entry with a code object: use the code's name.
         if (doc_.value(name).type == Type::Code) name = doc_.children(name)[1];
         expect(name, Type::String, "a function name");
-        KeyIds ids{string_id(parts[0]), string_id(name), doc_.integer(parts[1])};
+        uint32_t index = entry_of(KeyIds{string_id(parts[0]), string_id(name), doc_.integer(parts[1])});
+        doc_.set_tag(value, index);
+        return index;
+    }
+
+    // The same for the next key of the input, read straight from it when it is the usual
+    // (file, line, name) tuple of strings (or references to them) and an int.
+    uint32_t next_key() {
+        MarshalDocument::Key key;
+        if (!stream_.read_key(key)) return entry_index(stream_.read());
+        uint32_t index = entry_of(KeyIds{text_id(key.file), text_id(key.name), key.line});
+        if (key.slot != MarshalDocument::kNone) stream_.set_slot_tag(key.slot, index);
+        return index;
+    }
+
+    uint32_t text_id(const MarshalDocument::KeyText& text) {
+        if (text.tag != MarshalDocument::kNone) return text.tag;
+        uint32_t id = intern(text.text);
+        if (text.slot != MarshalDocument::kNone) stream_.set_slot_tag(text.slot, id);
+        return id;
+    }
+
+    // The entry of a key, made on first sight.
+    uint32_t entry_of(KeyIds ids) {
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
         if (texts_[ids.file].empty()) ids.file = builtin_file_id();
-        uint32_t index;
-        if (const uint32_t* found = index_.find(ids)) {
-            index = *found;
-        } else {
-            index = static_cast<uint32_t>(keys_.size());
-            index_.insert(ids, index);
-            keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
-            entries_.emplace_back();
-        }
-        doc_.set_tag(value, index);
+        if (const uint32_t* found = index_.find(ids)) return *found;
+        auto index = static_cast<uint32_t>(keys_.size());
+        index_.insert(ids, index);
+        keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
+        entries_.emplace_back();
         return index;
     }
 

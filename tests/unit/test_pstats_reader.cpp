@@ -411,6 +411,42 @@ TEST(PstatsReader, ARegisteredCallersDictReferencedLaterReadsTheSame) {
     }
 }
 
+// Keys are read straight from the input when they are (string, int, string) tuples: registered
+// line numbers (CPython shares small ints), strings shared between keys, and a key whose name
+// refers back to its own file string (read the general way) must read as the plain keys do.
+TEST(PstatsReader, KeysWithSharedPartsReadAsPlainKeys) {
+    // Registered in order: 0 "/m.py", 1 the int 7, 2 "f", 3 the /n.py key, 4 "/n.py".
+    std::string shared = dict({
+        {tuple({flagged(str("/m.py")), flagged(num(7)), flagged(str("f"))}),
+         tuple({num(1), num(1), flt(0.1), flt(0.2), dict({})})},
+        {tuple({ref(0), ref(1), str("g")}),
+         tuple({num(2), num(2), flt(0.3), flt(0.4), dict({{tuple({ref(0), ref(1), ref(2)}), tuple({num(2), num(2), flt(0.3), flt(0.4)})}})})},
+        {flagged(tuple({flagged(str("/n.py")), num(3), ref(4)})),
+         tuple({num(1), num(1), flt(0), flt(0), dict({{ref(3), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    std::string plain = dict({
+        {key("/m.py", 7, "f"), tuple({num(1), num(1), flt(0.1), flt(0.2), dict({})})},
+        {key("/m.py", 7, "g"),
+         tuple({num(2), num(2), flt(0.3), flt(0.4), dict({{key("/m.py", 7, "f"), tuple({num(2), num(2), flt(0.3), flt(0.4)})}})})},
+        {key("/n.py", 3, "/n.py"),
+         tuple({num(1), num(1), flt(0), flt(0), dict({{key("/n.py", 3, "/n.py"), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    auto describe = [](const Profile& p) {
+        std::set<std::tuple<std::string, std::string, uint32_t, uint64_t>> functions;
+        for (const Function& f : p.functions()) functions.insert({f.name, p.file(f.file), f.line.value, f.calls});
+        std::set<std::tuple<std::string, std::string, uint64_t, uint64_t>> arcs;
+        for (const Arc& a : p.arcs())
+            arcs.insert({p.function(a.caller).name, p.function(a.callee).name, a.calls, first(a.inclusive)});
+        return std::make_pair(functions, arcs);
+    };
+    Profile a = read(shared), b = read(plain);
+    EXPECT_EQ(a.function_count(), 3u);
+    EXPECT_EQ(describe(a), describe(b));
+    const Function* g = find(a, "g");
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->line.value, 7u);
+}
+
 TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
     // A reference to the function-name string where a caller key belongs: found by the fuzzer,
     // when the string's tag (its string id) was taken for an entry index.
