@@ -202,13 +202,14 @@ public:
                     MarshalDocument::Scalar known = doc_.scalar(slot.index);
                     if (known.type != Type::Int && known.type != Type::Float) return false;
                     out = known;
-                } else {
+                } else if (slot.offset + 9 <= data_.size() && data_[slot.offset] == ('i' | kFlagRef)) {
                     // Not in the document: a 4-byte int or a float is read again where it starts.
-                    size_t size = 0;
-                    bool again = false;
-                    if (slot.offset >= at || !peek_scalar(slot.offset, out, size, again) || !again ||
-                        data_[slot.offset] == 'r')
-                        return false;
+                    const uint8_t* q = data_.data() + slot.offset;
+                    out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(q + 1))})};
+                } else if (slot.offset + 9 <= data_.size() && data_[slot.offset] == ('g' | kFlagRef)) {
+                    out = {Type::Float, load<uint64_t>(data_.data() + slot.offset + 1)};
+                } else {
+                    return false;
                 }
                 length = 5;
                 registers = false;
