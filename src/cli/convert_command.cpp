@@ -7,7 +7,6 @@
 #include "cli/profile_output.h"
 #include "formats/output_file.h"
 #include "formats/pstats_reader.h"
-#include "model/memory_hints.h"
 
 namespace calltree {
 
@@ -43,7 +42,6 @@ int run_convert(const ConvertOptions& options) {
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;
     }
-    grow_heap_in_huge_pages(size_t{1} << 30);
     // Left to the OS at exit (as compilers leave their ASTs): freeing a 100k-arc profile node
     // by node is a twentieth of a conversion, and the process ends right after.
     Profile& merged = *new Profile();

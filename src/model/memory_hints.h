@@ -3,9 +3,7 @@
 // transparent huge pages on them cuts that 512-fold where the kernel allows it (THP "madvise"
 // or "always" mode); elsewhere the hint is ignored.
 #pragma once
-#include <malloc.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -39,23 +37,6 @@ void reserve_large(Vector& v, size_t expected, size_t max_bytes = size_t{1} << 3
     if (n <= v.capacity()) return;
     v.reserve(n);
     prefer_huge_pages(v);
-}
-
-// For a short process that fills many tables and exits (convert): malloc takes every block
-// below 32 MiB from one heap, grown once by `bytes` of address space that is asked for
-// transparent huge pages, and keeps what is freed for reuse. Tables grown by doubling, strings
-// and map nodes then fault in 2 MiB at a time, not 4 KiB (a third of a conversion's time was
-// the kernel's, mostly page faults). Address space never touched costs nothing.
-inline void grow_heap_in_huge_pages(size_t bytes) {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, INT32_MAX);
-    mallopt(M_TOP_PAD, static_cast<int>(std::min<size_t>(bytes, INT32_MAX)));
-    auto* before = static_cast<char*>(sbrk(0));
-    void* block = malloc(1 << 20);  // beyond the heap's free top: grows it by `bytes`
-    asm volatile("" : : "r"(block) : "memory");  // a malloc/free pair the compiler may not drop
-    auto* after = static_cast<char*>(sbrk(0));
-    free(block);
-    if (before != reinterpret_cast<char*>(-1) && after > before) prefer_huge_pages(before, static_cast<size_t>(after - before));
 }
 
 }  // namespace calltree
