@@ -69,6 +69,9 @@ public:
         reserve_large(arcs_, doc_.input_size() / 12 + 16);
         reserve_large(keys_, doc_.input_size() / 24 + 16);
         reserve_large(entries_, doc_.input_size() / 24 + 16);
+        // Two strings per entry at most are new (its file and name).
+        reserve_large(texts_, doc_.input_size() / 12 + 16);
+        reserve_large(raw_texts_, doc_.input_size() / 12 + 16);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
