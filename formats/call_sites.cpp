@@ -1,8 +1,13 @@
 #include "formats/call_sites.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 
 namespace calltree {
 
@@ -14,10 +19,8 @@ size_t indentation(std::string_view line) {
     return i;
 }
 
-bool blank_or_comment(std::string_view line) {
-    size_t i = indentation(line);
-    return i == line.size() || line[i] == '#';
-}
+// With the line's indentation already measured.
+bool blank_or_comment(std::string_view line, size_t indent) { return indent == line.size() || line[indent] == '#'; }
 
 bool starts_with_at(std::string_view line, size_t at, std::string_view prefix) {
     return line.substr(at).starts_with(prefix);
@@ -38,11 +41,11 @@ constexpr auto kIdentifier = [] {
 
 bool identifier_char(char c) { return kIdentifier[static_cast<unsigned char>(c)]; }
 
-// Every whole word followed by `(` on a line that does not define something: the names it
-// calls. Found from each `(` backwards, so the rest of the line is skipped at memchr speed.
+// Every whole word followed by `(` on a line (indented by `indent`) that does not define
+// something: the names it calls. Found from each `(` backwards, so the rest of the line is
+// skipped at memchr speed.
 template <class Visit>
-void called_names(std::string_view line, Visit&& visit) {
-    size_t indent = indentation(line);
+void called_names(std::string_view line, size_t indent, Visit&& visit) {
     if (defines(line, indent)) return;
     for (size_t paren = line.find('(', indent); paren != std::string_view::npos; paren = line.find('(', paren + 1)) {
         size_t end = paren;
@@ -91,19 +94,30 @@ bool CallSiteFinder::open(std::string_view file) {
     file_ = file;
     opened_ = true;
     body_ = 0;
-    text_.clear();
     lines_.clear();
     if (file.empty() || file.front() != '/') return false;
-    std::ifstream in(file_, std::ios::binary | std::ios::ate);
-    if (auto size = static_cast<std::streamoff>(in.tellg()); in && size > 0) {
-        text_.resize(static_cast<size_t>(size));
-        in.seekg(0);
-        in.read(text_.data(), size);
-        text_.resize(static_cast<size_t>(in.gcount()));
+    int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    size_t size = 0;
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        auto want = static_cast<size_t>(st.st_size);
+        if (want > text_capacity_) {
+            text_capacity_ = std::max(want, text_capacity_ * 2);
+            text_.reset(new char[text_capacity_]);  // not zeroed: read() fills what is used
+        }
+        while (size < want) {
+            ssize_t n = ::read(fd, text_.get() + size, want - size);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            size += static_cast<size_t>(n);
+        }
     }
-    std::string_view text(text_);
+    ::close(fd);
+    std::string_view text(text_.get(), size);
     for (size_t start = 0; start < text.size();) {
-        size_t end = std::min(text.find('\n', start), text.size());
+        const void* newline = std::memchr(text.data() + start, '\n', text.size() - start);
+        size_t end = newline != nullptr ? static_cast<size_t>(static_cast<const char*>(newline) - text.data()) : text.size();
         std::string_view line = text.substr(start, end - start);
         if (line.ends_with('\r')) line.remove_suffix(1);
         lines_.push_back(line);
@@ -114,14 +128,21 @@ bool CallSiteFinder::open(std::string_view file) {
 
 void CallSiteFinder::scan_body(uint32_t def_line) {
     body_ = def_line;
-    calls_ = Calls(~uint64_t{0}, 16);
+    // Most bodies call a few names: the table is reused, unless one body made it large.
+    if (calls_.capacity() > 256)
+        calls_ = Calls(~uint64_t{0}, 16);
+    else
+        calls_.clear();
     Calls& calls = calls_;
     const auto& src = lines_;
     size_t first = def_line - 1;
     // Decorators come before the def: the body starts after the line that opens the function.
     size_t opener = first;
-    while (opener < src.size() && !blank_or_comment(src[opener]) && starts_with_at(src[opener], indentation(src[opener]), "@"))
+    while (opener < src.size()) {
+        size_t indent = indentation(src[opener]);
+        if (blank_or_comment(src[opener], indent) || !starts_with_at(src[opener], indent, "@")) break;
         ++opener;
+    }
     bool module_level = def_line == 1 && opener < src.size() && !starts_with_at(src[opener], indentation(src[opener]), "def ") &&
                         !starts_with_at(src[opener], indentation(src[opener]), "class ");
     size_t base = module_level ? 0 : indentation(src[std::min(opener, src.size() - 1)]);
@@ -130,8 +151,8 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
     size_t nested = kNone;
     for (size_t i = module_level ? 0 : opener + 1; i < src.size(); ++i) {
         std::string_view line = src[i];
-        if (blank_or_comment(line)) continue;
         size_t indent = indentation(line);
+        if (blank_or_comment(line, indent)) continue;
         if (!module_level && indent <= base) break;
         if (module_level) {
             if (nested != kNone && indent > nested) continue;
@@ -141,7 +162,7 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
                 continue;
             }
         }
-        called_names(line, [&calls, i](std::string_view name) {  // the first call of each name wins
+        called_names(line, indent, [&calls, i](std::string_view name) {  // the first call of each name wins
             uint64_t h = name_hash(name);
             if (calls.find(h) == nullptr)
                 calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(i + 1)});
@@ -149,13 +170,16 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
     }
 }
 
-uint32_t CallSiteFinder::find(uint32_t def_line, std::string_view callee) {
-    if (def_line == 0 || def_line > lines_.size()) return def_line;
+CallSiteFinder::Spelled CallSiteFinder::spell(std::string_view callee) {
     std::string_view name = spelled_name(callee);
-    if (name.empty()) return def_line;
+    return {name, name.empty() ? 0 : name_hash(name)};
+}
+
+uint32_t CallSiteFinder::find(uint32_t def_line, const Spelled& callee) {
+    if (def_line == 0 || def_line > lines_.size() || callee.name.empty()) return def_line;
     if (def_line != body_) scan_body(def_line);
-    const CallAt* call = calls_.find(name_hash(name));
-    return call != nullptr && std::string_view(call->name, call->size) == name ? call->line : def_line;
+    const CallAt* call = calls_.find(callee.hash);
+    return call != nullptr && std::string_view(call->name, call->size) == callee.name ? call->line : def_line;
 }
 
 }  // namespace calltree

@@ -4,6 +4,7 @@
 // next to the call.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,9 +21,18 @@ public:
     // scan each body once, in memory for one file at a time.
     bool open(std::string_view file);
 
+    // A callee as call sites spell it (spelled_name), hashed: made once per function by a
+    // reader that looks up the same callee from many callers.
+    struct Spelled {
+        std::string_view name;  // empty: no call spells it
+        uint64_t hash = 0;
+    };
+    static Spelled spell(std::string_view callee);
+
     // Line of the first call to `callee` (a pstats function name) in the body of the function
     // starting at `def_line` of the open file, or `def_line` when there is no such line.
-    uint32_t find(uint32_t def_line, std::string_view callee);
+    uint32_t find(uint32_t def_line, const Spelled& callee);
+    uint32_t find(uint32_t def_line, std::string_view callee) { return find(def_line, spell(callee)); }
 
     // Both: `def_line` when `file` cannot be read.
     uint32_t find(std::string_view file, uint32_t def_line, std::string_view callee) {
@@ -51,8 +61,10 @@ private:
 
     std::string file_;                    // the current source's path
     bool opened_ = false;
-    std::string text_;                    // its contents, empty if unreadable
-    std::vector<std::string_view> lines_;  // into text_
+    // Its contents, in a buffer reused from file to file (neither zeroed nor reallocated).
+    std::unique_ptr<char[]> text_;
+    size_t text_capacity_ = 0;
+    std::vector<std::string_view> lines_;  // into text_, empty if unreadable
     uint32_t body_ = 0;                   // def line of the body calls_ describes; 0 for none
     Calls calls_{~uint64_t{0}, 16};       // point into text_
 };

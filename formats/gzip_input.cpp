@@ -1,6 +1,7 @@
 #include "formats/gzip_input.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,23 +11,25 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
-
-#include "model/memory_hints.h"
+#include <utility>
 
 namespace calltree {
 
 namespace {
 
-// read(2) straight into the result: one copy, and the size known from fstat up front.
-std::vector<uint8_t> read_all(const std::string& path) {
+// A regular file is mapped; anything else is read(2) into memory, its size unknown.
+InputBytes read_all(const std::string& path) {
     int fd = path == "-" ? STDIN_FILENO : open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(std::strerror(errno));
-    std::vector<uint8_t> data;
     struct stat st {};
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        data.reserve(static_cast<size_t>(st.st_size) + 1);  // +1: the read that sees the end
-        prefer_huge_pages(data);
+        InputBytes mapped = InputBytes::map(fd, static_cast<size_t>(st.st_size));
+        if (mapped.data() != nullptr) {
+            if (fd != STDIN_FILENO) close(fd);
+            return mapped;
+        }
     }
+    std::vector<uint8_t> data;
     size_t used = 0;
     int err = 0;
     while (true) {
@@ -40,7 +43,7 @@ std::vector<uint8_t> read_all(const std::string& path) {
     if (fd != STDIN_FILENO) close(fd);
     if (err != 0) throw std::runtime_error(std::strerror(err));
     data.resize(used);
-    return data;
+    return InputBytes(std::move(data));
 }
 
 }  // namespace
@@ -87,9 +90,38 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, size_t limit) {
     return out;
 }
 
-std::vector<uint8_t> read_input(const std::string& path, size_t limit) {
-    std::vector<uint8_t> data = read_all(path);
-    if (is_gzip(data)) return gunzip(data, limit);
+InputBytes InputBytes::map(int fd, size_t size) {
+    // Populated at once: the whole file is read, and faulting it in page by page costs more.
+    // (A file truncated by another process while mapped would end this one with SIGBUS; the
+    // input of a conversion is not expected to change under it.)
+    void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    InputBytes bytes;
+    if (p == MAP_FAILED) return bytes;
+    bytes.mapped_ = p;
+    bytes.data_ = static_cast<const uint8_t*>(p);
+    bytes.size_ = size;
+    return bytes;
+}
+
+InputBytes& InputBytes::operator=(InputBytes&& other) noexcept {
+    if (this == &other) return *this;
+    unmap();
+    owned_ = std::move(other.owned_);
+    mapped_ = std::exchange(other.mapped_, nullptr);
+    data_ = mapped_ != nullptr ? std::exchange(other.data_, nullptr) : owned_.data();
+    size_ = std::exchange(other.size_, 0);
+    other.data_ = nullptr;
+    return *this;
+}
+
+void InputBytes::unmap() {
+    if (mapped_ != nullptr) munmap(mapped_, size_);
+    mapped_ = nullptr;
+}
+
+InputBytes read_input(const std::string& path, size_t limit) {
+    InputBytes data = read_all(path);
+    if (is_gzip(data)) return InputBytes(gunzip(data, limit));
     return data;
 }
 

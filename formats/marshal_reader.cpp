@@ -170,6 +170,170 @@ public:
         return index;
     }
 
+    // The generation of a slot whose value was read but not kept: never the document's, so a
+    // reference reads the value again where it starts.
+    uint32_t not_kept() const { return doc_.generation_ - 1; }
+
+    // The int or float at `at` (plain, registered, or a reference to one) without reading it:
+    // its value and length, and whether it registers a slot. False for anything else.
+    bool peek_scalar(size_t at, MarshalDocument::Scalar& out, size_t& length, bool& registers) const {
+        using Type = MarshalDocument::Type;
+        size_t left = data_.size() - at;
+        if (left < 5) return false;
+        const uint8_t* p = data_.data() + at;
+        registers = (p[0] & kFlagRef) != 0;
+        switch (p[0]) {
+            case 'i':
+            case 'i' | kFlagRef:
+                out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(p + 1))})};
+                length = 5;
+                return true;
+            case 'g':
+            case 'g' | kFlagRef:
+                if (left < 9) return false;
+                out = {Type::Float, load<uint64_t>(p + 1)};
+                length = 9;
+                return true;
+            case 'r': {
+                uint32_t ref = load<uint32_t>(p + 1);
+                if (ref >= refs_.size() || refs_[ref].index == kUnfilled) return false;
+                const RefSlot& slot = refs_[ref];
+                if (slot.generation == doc_.generation_) {
+                    MarshalDocument::Scalar known = doc_.scalar(slot.index);
+                    if (known.type != Type::Int && known.type != Type::Float) return false;
+                    out = known;
+                } else if (slot.offset + 9 <= data_.size() && data_[slot.offset] == ('i' | kFlagRef)) {
+                    // Not in the document: a 4-byte int or a float is read again where it starts.
+                    const uint8_t* q = data_.data() + slot.offset;
+                    out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(load<uint32_t>(q + 1))})};
+                } else if (slot.offset + 9 <= data_.size() && data_[slot.offset] == ('g' | kFlagRef)) {
+                    out = {Type::Float, load<uint64_t>(data_.data() + slot.offset + 1)};
+                } else {
+                    return false;
+                }
+                length = 5;
+                registers = false;
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    // Registers the value at `at` as read but not kept in the document.
+    uint32_t register_not_kept(size_t at, MarshalDocument::Type type) {
+        refs_.push_back(RefSlot{0, not_kept(), static_cast<uint32_t>(at), MarshalDocument::kNone, type});
+        return static_cast<uint32_t>(refs_.size() - 1);
+    }
+
+    bool read_scalar(MarshalDocument::Scalar& out) {
+        size_t length = 0;
+        bool registers = false;
+        if (replaying_ != 0 || !peek_scalar(pos_, out, length, registers)) return false;
+        if (registers) register_not_kept(pos_, out.type);
+        pos_ += length;
+        return true;
+    }
+
+    // The string at `at`, or a reference to one that carries a tag, without reading it.
+    bool peek_text(size_t at, MarshalDocument::KeyText& out, size_t& length, bool& registers) const {
+        size_t left = data_.size() - at;
+        if (left < 2) return false;
+        const uint8_t* p = data_.data() + at;
+        registers = (p[0] & kFlagRef) != 0;
+        size_t header = 0, size = 0;
+        switch (p[0] & static_cast<uint8_t>(~kFlagRef)) {
+            case 'z':
+            case 'Z':
+                header = 2;
+                size = p[1];
+                break;
+            case 's':
+            case 'u':
+            case 't':
+            case 'a':
+            case 'A':
+                if (left < 5) return false;
+                header = 5;
+                size = load<uint32_t>(p + 1);
+                break;
+            case 'r': {
+                if (registers || left < 5) return false;
+                uint32_t ref = load<uint32_t>(p + 1);
+                if (ref >= refs_.size() || refs_[ref].index == kUnfilled || refs_[ref].type != MarshalDocument::Type::String ||
+                    refs_[ref].tag == MarshalDocument::kNone)
+                    return false;
+                out = {{}, refs_[ref].tag, MarshalDocument::kNone};
+                length = 5;
+                return true;
+            }
+            default:
+                return false;
+        }
+        if (left - header < size) return false;
+        out = {std::string_view(reinterpret_cast<const char*>(p + header), size), MarshalDocument::kNone, MarshalDocument::kNone};
+        length = header + size;
+        return true;
+    }
+
+    // A (string, int, string) tuple, checked whole before anything is consumed.
+    bool read_key(MarshalDocument::Key& key) {
+        using Type = MarshalDocument::Type;
+        if (replaying_ != 0 || data_.size() - pos_ < 2) return false;
+        uint8_t code = data_[pos_];
+        if ((code & static_cast<uint8_t>(~kFlagRef)) != ')' || data_[pos_ + 1] != 3) return false;
+        size_t file_at = pos_ + 2, file_length = 0, line_length = 0, name_length = 0;
+        bool file_registers = false, line_registers = false, name_registers = false;
+        MarshalDocument::Scalar line;
+        if (!peek_text(file_at, key.file, file_length, file_registers)) return false;
+        size_t line_at = file_at + file_length;
+        if (!peek_scalar(line_at, line, line_length, line_registers) || line.type != Type::Int) return false;
+        size_t name_at = line_at + line_length;
+        if (!peek_text(name_at, key.name, name_length, name_registers)) return false;
+        // Registered in pre-order: the tuple, then its items.
+        key.slot = (code & kFlagRef) != 0 ? register_not_kept(pos_, Type::Tuple) : MarshalDocument::kNone;
+        if (file_registers) key.file.slot = register_not_kept(file_at, Type::String);
+        if (line_registers) register_not_kept(line_at, Type::Int);
+        if (name_registers) key.name.slot = register_not_kept(name_at, Type::String);
+        key.line = static_cast<int64_t>(line.payload);
+        pos_ = name_at + name_length;
+        return true;
+    }
+
+    void set_slot_tag(uint32_t slot, uint32_t tag) { refs_[slot].tag = tag; }
+
+    bool enter_tuple(uint32_t count) {
+        if (data_.size() - pos_ < 2 || data_[pos_] != ')' || data_[pos_ + 1] != count) return false;
+        pos_ += 2;
+        return true;
+    }
+
+    // A dict read item by item is not kept in the document. If registered, its slot is filled
+    // at its end as "not kept": a later reference reads it again where it starts.
+    bool enter_nested_dict() {
+        if (pos_ >= data_.size() || (data_[pos_] & static_cast<uint8_t>(~kFlagRef)) != '{' || replaying_ != 0) return false;
+        open_dict_slot_ = (data_[pos_] & kFlagRef) != 0 ? reserve_ref(static_cast<uint32_t>(pos_)) : kNoSlot;
+        ++pos_;
+        return true;
+    }
+    void end_nested_dict() {
+        if (open_dict_slot_ == kNoSlot) return;
+        RefSlot& slot = refs_[open_dict_slot_];
+        slot.index = 0;
+        slot.generation = not_kept();
+        slot.type = MarshalDocument::Type::Dict;
+        open_dict_slot_ = kNoSlot;
+    }
+
+    uint32_t read_tag(MarshalDocument::Type type) {
+        if (data_.size() - pos_ < 5 || data_[pos_] != 'r') return MarshalDocument::kNone;
+        uint32_t ref = load<uint32_t>(data_.data() + pos_ + 1);
+        if (ref >= refs_.size() || refs_[ref].index == kUnfilled || refs_[ref].type != type) return MarshalDocument::kNone;
+        uint32_t tag = refs_[ref].tag;
+        if (tag != MarshalDocument::kNone) pos_ += 5;
+        return tag;
+    }
+
     size_t position() const { return pos_; }
     void skip(size_t n) { pos_ += n; }
     const std::span<const uint8_t>& data() const { return data_; }
@@ -435,6 +599,7 @@ private:
     size_t replay_budget_ = data_.size() * 16 + (size_t{1} << 20);
     std::vector<uint32_t> stack_;
     int code_layout_ = kNoLayout;  // index into kCodeLayouts once known (or being tried)
+    size_t open_dict_slot_ = kNoSlot;  // of the dict enter_nested_dict() entered
 };
 
 MarshalDocument MarshalDocument::parse(std::span<const uint8_t> data) {
@@ -470,10 +635,27 @@ bool MarshalStream::next_item() {
     if (pos >= parser_->data().size()) throw FormatError("file ends inside a dict", pos);
     if (parser_->data()[pos] != '0') return true;
     parser_->skip(1);
+    parser_->end_nested_dict();  // nothing for the top-level dict, whose items end later
     return false;
 }
 
 uint32_t MarshalStream::read() { return parser_->read_object(1); }
+
+size_t MarshalStream::read_scalars(MarshalDocument::Scalar* out, size_t n) {
+    size_t k = 0;
+    while (k < n && parser_->read_scalar(out[k])) ++k;
+    return k;
+}
+
+bool MarshalStream::enter_tuple(uint32_t count) { return parser_->enter_tuple(count); }
+
+bool MarshalStream::enter_dict() { return parser_->enter_nested_dict(); }
+
+uint32_t MarshalStream::read_tag(MarshalDocument::Type type) { return parser_->read_tag(type); }
+
+bool MarshalStream::read_key(MarshalDocument::Key& key) { return parser_->read_key(key); }
+
+void MarshalStream::set_slot_tag(uint32_t slot, uint32_t tag) { parser_->set_slot_tag(slot, tag); }
 
 void MarshalStream::clear() {
     doc_.values_.clear();

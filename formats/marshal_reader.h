@@ -70,6 +70,25 @@ public:
         return std::string_view(reinterpret_cast<const char*>(data_.data()) + v.payload, v.count);
     }
     int64_t integer(uint32_t index) const { return static_cast<int64_t>(values_[index].payload); }
+    // An int, bool or float as its type and payload (Value::payload).
+    struct Scalar {
+        Type type = Type::None;
+        uint64_t payload = 0;
+    };
+    Scalar scalar(uint32_t index) const { return {values_[index].type, values_[index].payload}; }
+    // A string of a key read past the document: its text, or the tag a reference found on it;
+    // `slot`, when it registers one, takes a tag (MarshalStream::set_slot_tag).
+    struct KeyText {
+        std::string_view text;
+        uint32_t tag = kNone;
+        uint32_t slot = kNone;
+    };
+    // A (file, line, name) tuple read past the document; `slot` as KeyText's.
+    struct Key {
+        KeyText file, name;
+        int64_t line = 0;
+        uint32_t slot = kNone;
+    };
     double number(uint32_t index) const {  // Int or Float as a double
         const Value& v = values_[index];
         if (v.type == Type::Float) return std::bit_cast<double>(v.payload);
@@ -112,8 +131,26 @@ public:
 
     // Enters the top-level dict; false (nothing consumed) if the input holds something else.
     bool begin_dict();
-    // Whether another key/value pair of the top-level dict follows.
+    // Whether another key/value pair of the dict being read follows (consumes its end if not).
     bool next_item();
+
+    // Shortcuts past the document for the values most of a large input is made of: each reads
+    // the next value when it has the form asked for, and otherwise consumes nothing and returns
+    // false (or kNone), and read() reads it (and the caller reports it if it is wrong).
+    // Up to `n` ints or floats (plain, registered, or references to one): how many were read,
+    // stopping before the first value that is something else.
+    size_t read_scalars(MarshalDocument::Scalar* out, size_t n);
+    // An unregistered tuple of `count` items: consumes its header, the items follow.
+    bool enter_tuple(uint32_t count);
+    // A dict (in the top-level one): consumes its header, its items follow (next_item()).
+    bool enter_dict();
+    // A reference to a registered value of `type` that carries a tag: the tag.
+    uint32_t read_tag(MarshalDocument::Type type);
+    // A tuple of a string, a 4-byte int and a string (each may be a reference to one, a string
+    // only to one that carries a tag): a pstats key.
+    bool read_key(MarshalDocument::Key& key);
+    // Tags a slot read_key() registered (as MarshalDocument::set_tag tags a value).
+    void set_slot_tag(uint32_t slot, uint32_t tag);
     // Reads the next object into document(); returns its index there.
     uint32_t read();
     // Drops the values read so far; back-references to them stay valid.

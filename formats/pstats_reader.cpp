@@ -1,6 +1,7 @@
 #include "formats/pstats_reader.h"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 #include <numeric>
 
@@ -18,6 +19,7 @@ namespace calltree {
 namespace {
 
 using Type = MarshalDocument::Type;
+using Scalar = MarshalDocument::Scalar;
 
 using Key = PstatsFunction;
 
@@ -67,14 +69,15 @@ public:
         reserve_large(arcs_, doc_.input_size() / 12 + 16);
         reserve_large(keys_, doc_.input_size() / 24 + 16);
         reserve_large(entries_, doc_.input_size() / 24 + 16);
+        // Two strings per entry at most are new (its file and name).
+        reserve_large(texts_, doc_.input_size() / 12 + 16);
+        reserve_large(raw_texts_, doc_.input_size() / 12 + 16);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
         }
         while (stream_.next_item()) {
-            uint32_t key = stream_.read();
-            uint32_t stats = stream_.read();
-            read_entry(key, stats);
+            read_item();
             stream_.clear();
         }
         stream_.finish();
@@ -93,55 +96,115 @@ private:
             fail(value, std::string("expected ") + what + ", found " + MarshalDocument::type_name(actual));
     }
 
+    static uint64_t count_of(Scalar s) {
+        if (s.type == Type::Float) return round_positive(std::bit_cast<double>(s.payload));
+        auto n = static_cast<int64_t>(s.payload);  // Int or Bool
+        return n > 0 ? static_cast<uint64_t>(n) : 0;
+    }
+    static double seconds_of(Scalar s) {
+        if (s.type == Type::Float) return std::bit_cast<double>(s.payload);
+        return static_cast<double>(static_cast<int64_t>(s.payload));  // Int or Bool
+    }
+
     uint64_t count(uint32_t value) const {
         Type t = doc_.value(value).type;
-        if (t == Type::Int || t == Type::Bool) {
-            int64_t n = doc_.integer(value);
-            return n > 0 ? static_cast<uint64_t>(n) : 0;
-        }
-        if (t == Type::Float) return round_positive(doc_.number(value));
-        fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
+        if (t != Type::Int && t != Type::Bool && t != Type::Float)
+            fail(value, std::string("expected a call count, found ") + MarshalDocument::type_name(t));
+        return count_of(doc_.scalar(value));
     }
 
     double seconds(uint32_t value) const {
         Type t = doc_.value(value).type;
         if (t != Type::Float && t != Type::Int && t != Type::Bool)
             fail(value, std::string("expected a time, found ") + MarshalDocument::type_name(t));
-        return doc_.number(value);
+        return seconds_of(doc_.scalar(value));
+    }
+
+    // The next four values of the input as (count, count, time, time), the layout of both
+    // tuples of an entry: straight from the input when they are plain numbers, as most are,
+    // else read into the document and checked.
+    void next_numbers(uint64_t& a, uint64_t& b, double& tt, double& ct) {
+        Scalar s[4];
+        size_t n = stream_.read_scalars(s, 4);
+        a = n > 0 ? count_of(s[0]) : count(stream_.read());
+        b = n > 1 ? count_of(s[1]) : count(stream_.read());
+        tt = n > 2 ? seconds_of(s[2]) : seconds(stream_.read());
+        ct = n > 3 ? seconds_of(s[3]) : seconds(stream_.read());
     }
 
     // One (key, stats) item of the stats dict: the callee's totals, then one record per caller.
-    void read_entry(uint32_t key, uint32_t stats) {
+    // The usual layout, an unregistered 5-tuple whose callers dict holds 4-tuples, is read
+    // straight from the input (a large profile is mostly those numbers); anything else is read
+    // into the document by read_entry.
+    void read_item() {
+        uint32_t callee = next_key();
+        if (!stream_.enter_tuple(5)) {
+            read_entry(callee, stream_.read());
+            return;
+        }
+        uint64_t a, b;
+        double tt, ct;
+        next_numbers(a, b, tt, ct);
+        add_totals(callee, a, b, tt, ct);
+        if (!stream_.enter_dict()) {
+            read_callers(callee, stream_.read());
+            return;
+        }
+        while (stream_.next_item()) {
+            uint32_t caller = stream_.read_tag(Type::Tuple);
+            if (caller == MarshalDocument::kNone) caller = next_key();
+            if (!stream_.enter_tuple(4)) {
+                add_caller(caller, callee, stream_.read());
+                continue;
+            }
+            ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+            next_numbers(r.calls, r.primitive_calls, tt, ct);
+            r.tt = to_ns(tt);
+            r.ct = to_ns(ct);
+            arcs_.push_back(r);
+        }
+    }
+
+    // The same from the document, for the layouts read_item does not read directly.
+    void read_entry(uint32_t callee, uint32_t stats) {
         expect(stats, Type::Tuple, "a (cc, nc, tt, ct, callers) tuple");
         auto fields = doc_.children(stats);
         if (fields.size() != 5) fail(stats, "expected a 5-tuple (cc, nc, tt, ct, callers)");
-        uint32_t callee = entry_index(key);
+        add_totals(callee, count(fields[0]), count(fields[1]), seconds(fields[2]), seconds(fields[3]));
+        read_callers(callee, fields[4]);
+    }
+
+    void add_totals(uint32_t callee, uint64_t a, uint64_t b, double tt, double ct) {
         Entry& e = entries_[callee];
         // cProfile writes (cc, nc), yappi (ncall, nactualcall): all calls are the larger.
-        uint64_t a = count(fields[0]), b = count(fields[1]);
         e.cc += std::min(a, b);
         e.nc += std::max(a, b);
-        e.tt += to_ns(seconds(fields[2]));
-        e.ct += to_ns(seconds(fields[3]));
-        expect(fields[4], Type::Dict, "a callers dict");
-        auto items = doc_.children(fields[4]);
-        for (size_t k = 0; k < items.size(); k += 2) {
-            // Callers may name functions that have no entry of their own (yappi, pyinstrument).
-            ArcRecord r{entry_index(items[k]), callee, 0, 0, 0, 0, false};
-            uint32_t value = items[k + 1];
-            if (doc_.value(value).type == Type::Tuple) {
-                auto f = doc_.children(value);
-                if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
-                r.calls = count(f[0]);
-                r.primitive_calls = count(f[1]);
-                r.tt = to_ns(seconds(f[2]));
-                r.ct = to_ns(seconds(f[3]));
-            } else {
-                r.calls = r.primitive_calls = count(value);
-                r.share_callee_times = true;
-            }
-            arcs_.push_back(r);
+        e.tt += to_ns(tt);
+        e.ct += to_ns(ct);
+    }
+
+    void read_callers(uint32_t callee, uint32_t callers) {
+        expect(callers, Type::Dict, "a callers dict");
+        auto items = doc_.children(callers);
+        // Callers may name functions that have no entry of their own (yappi, pyinstrument).
+        for (size_t k = 0; k < items.size(); k += 2) add_caller(entry_index(items[k]), callee, items[k + 1]);
+    }
+
+    // One caller's record from the document: cProfile's (nc, cc, tt, ct), or `profile`'s count.
+    void add_caller(uint32_t caller, uint32_t callee, uint32_t value) {
+        ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+        if (doc_.value(value).type == Type::Tuple) {
+            auto f = doc_.children(value);
+            if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
+            r.calls = count(f[0]);
+            r.primitive_calls = count(f[1]);
+            r.tt = to_ns(seconds(f[2]));
+            r.ct = to_ns(seconds(f[3]));
+        } else {
+            r.calls = r.primitive_calls = count(value);
+            r.share_callee_times = true;
         }
+        arcs_.push_back(r);
     }
 
     // Interned id of the string at `value`. Tagged: a string the file shares (file names,
@@ -183,19 +246,37 @@ private:
         // The `profile` module keys its own entry with a code object: use the code's name.
         if (doc_.value(name).type == Type::Code) name = doc_.children(name)[1];
         expect(name, Type::String, "a function name");
-        KeyIds ids{string_id(parts[0]), string_id(name), doc_.integer(parts[1])};
+        uint32_t index = entry_of(KeyIds{string_id(parts[0]), string_id(name), doc_.integer(parts[1])});
+        doc_.set_tag(value, index);
+        return index;
+    }
+
+    // The same for the next key of the input, read straight from it when it is the usual
+    // (file, line, name) tuple of strings (or references to them) and an int.
+    uint32_t next_key() {
+        MarshalDocument::Key key;
+        if (!stream_.read_key(key)) return entry_index(stream_.read());
+        uint32_t index = entry_of(KeyIds{text_id(key.file), text_id(key.name), key.line});
+        if (key.slot != MarshalDocument::kNone) stream_.set_slot_tag(key.slot, index);
+        return index;
+    }
+
+    uint32_t text_id(const MarshalDocument::KeyText& text) {
+        if (text.tag != MarshalDocument::kNone) return text.tag;
+        uint32_t id = intern(text.text);
+        if (text.slot != MarshalDocument::kNone) stream_.set_slot_tag(text.slot, id);
+        return id;
+    }
+
+    // The entry of a key, made on first sight.
+    uint32_t entry_of(KeyIds ids) {
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
         if (texts_[ids.file].empty()) ids.file = builtin_file_id();
-        uint32_t index;
-        if (const uint32_t* found = index_.find(ids)) {
-            index = *found;
-        } else {
-            index = static_cast<uint32_t>(keys_.size());
-            index_.insert(ids, index);
-            keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
-            entries_.emplace_back();
-        }
-        doc_.set_tag(value, index);
+        if (const uint32_t* found = index_.find(ids)) return *found;
+        auto index = static_cast<uint32_t>(keys_.size());
+        index_.insert(ids, index);
+        keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
+        entries_.emplace_back();
         return index;
     }
 
@@ -262,9 +343,11 @@ private:
             rank[i] = position;
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
-            ids[i] = profile.intern_function(names_.names[i], files[k.file_id], objects[names_.object_of[i]], Line(line));
             // Written back as read: --format pstats keeps the input's keys.
-            if (names_.names[i] != k.name) profile.function(ids[i]).pstats_name = k.name;
+            bool renamed = names_.names[i] != k.name;
+            // The names are made for the profile: it takes them rather than copies.
+            ids[i] = profile.intern_function_taking_name(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
+            if (renamed) profile.function(ids[i]).pstats_name = k.name;
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
@@ -278,6 +361,13 @@ private:
         for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
         uint32_t source_file = ~0u;  // the caller file the call-site finder has open
         bool readable = false;
+        // Each callee's spelling, made when first needed: a function is called from several callers.
+        std::vector<CallSiteFinder::Spelled> spelled;
+        std::vector<bool> spelled_known;
+        if (call_sites_ != nullptr) {
+            spelled.resize(keys_.size());
+            spelled_known.resize(keys_.size(), false);
+        }
         for (size_t n = 0; n < by_caller.size(); ++n) {
             // Records are visited in random order: fetching a few ahead overlaps the cache misses.
             if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
@@ -289,7 +379,13 @@ private:
                 source_file = keys_[r.caller].file_id;
                 readable = call_sites_->open(keys_[r.caller].file);
             }
-            if (readable) site = call_sites_->find(site, keys_[r.callee].name);
+            if (readable) {
+                if (!spelled_known[r.callee]) {
+                    spelled[r.callee] = CallSiteFinder::spell(keys_[r.callee].name);
+                    spelled_known[r.callee] = true;
+                }
+                site = call_sites_->find(site, spelled[r.callee]);
+            }
             // Each (caller, callee) pair appears once in a callers dict: no lookup needed.
             Arc& arc = profile.append_arc(ids[r.caller], Line(site), ids[r.callee]);
             arc.calls = r.calls;
@@ -331,7 +427,7 @@ Profile read_pstats(std::span<const uint8_t> data, const PstatsOptions& options)
 }
 
 Profile read_pstats_file(const std::string& path, const PstatsOptions& options) {
-    std::vector<uint8_t> data = read_input(path);
+    InputBytes data = read_input(path);
     return read_pstats(data, options);
 }
 

@@ -38,6 +38,13 @@ public:
     }
 
     size_t size() const { return size_; }
+    size_t capacity() const { return slots_.size(); }
+
+    // Removes every key, keeping the room (a map refilled many times allocates once).
+    void clear() {
+        for (Slot& s : slots_) s.key = empty_;
+        size_ = 0;
+    }
 
     // Makes room for `n` keys without growing again.
     void reserve(size_t n) {

@@ -34,21 +34,34 @@ ObjectId Profile::intern_object(std::string_view name) {
     return ObjectId(intern_text(name, objects_, object_ids_));
 }
 
-FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
-    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
-    uint32_t id = function_ids_.find(hash, [&](uint32_t candidate) {
+uint32_t Profile::find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object) const {
+    return function_ids_.find(hash, [&](uint32_t candidate) {
         const Function& f = functions_[candidate];
         return f.file == file && f.object == object && f.name == name;
     });
-    if (id != IdIndex::kNone) return FunctionId(id);
-    id = static_cast<uint32_t>(functions_.size());
+}
+
+FunctionId Profile::add_function(uint64_t hash, std::string name, FileId file, ObjectId object, Line line) {
+    auto id = static_cast<uint32_t>(functions_.size());
     Function& fn = functions_.emplace_back();
-    fn.name = name;
+    fn.name = std::move(name);
     fn.file = file;
     fn.object = object;
     fn.line = line;
     function_ids_.insert(hash, id);
     return FunctionId(id);
+}
+
+FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
+    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
+    uint32_t id = find_function(hash, name, file, object);
+    return id != IdIndex::kNone ? FunctionId(id) : add_function(hash, std::string(name), file, object, line);
+}
+
+FunctionId Profile::intern_function_taking_name(std::string&& name, FileId file, ObjectId object, Line line) {
+    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
+    uint32_t id = find_function(hash, name, file, object);
+    return id != IdIndex::kNone ? FunctionId(id) : add_function(hash, std::move(name), file, object, line);
 }
 
 void Profile::add_self_cost(FunctionId fn, Line line, std::span<const uint64_t> costs) {

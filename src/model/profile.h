@@ -75,6 +75,8 @@ public:
     ObjectId intern_object(std::string_view name);
     // A function is identified by (name, file, object); its def line is taken at first sight.
     FunctionId intern_function(std::string_view name, FileId file, ObjectId object, Line line);
+    // The same, keeping `name`'s storage when the function is new (a reader that made the name).
+    FunctionId intern_function_taking_name(std::string&& name, FileId file, ObjectId object, Line line);
 
     const std::string& file(FileId id) const { return files_[id.value]; }
     const std::string& object(ObjectId id) const { return objects_[id.value]; }
@@ -105,6 +107,9 @@ public:
     void merge(const Profile& other);
 
 private:
+    uint32_t find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object) const;
+    FunctionId add_function(uint64_t hash, std::string name, FileId file, ObjectId object, Line line);
+
     struct ArcKey {
         uint32_t caller, callee, line;
         bool operator==(const ArcKey&) const = default;

@@ -81,6 +81,29 @@ TEST_F(CallSites, NoSpelledCallOrNoSourceKeepsTheDefLine) {
     EXPECT_EQ(finder_.find("relative.py", 3, "helper"), 3u);
 }
 
+// The table of a body's calls is reused from body to body (and file to file): nothing a
+// body calls may be found in the next one, whether it called few names or many.
+TEST(CallSiteBodies, EachBodyFindsOnlyItsOwnCalls) {
+    char name[] = "/tmp/calltree_bodies_XXXXXX.py";
+    int fd = mkstemps(name, 3);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    std::string source = "def small(x):\n    return one(x)\n";  // lines 1-2
+    source += "def big(x):\n";                                     // line 3
+    for (int i = 0; i < 400; ++i) source += "    x = g" + std::to_string(i) + "(x)\n";
+    source += "def after(x):\n    return two(x)\n";  // lines 404-405
+    std::ofstream(name) << source;
+    CallSiteFinder finder;
+    EXPECT_EQ(finder.find(name, 1, "one"), 2u);
+    EXPECT_EQ(finder.find(name, 3, "one"), 3u);  // called by small only
+    EXPECT_EQ(finder.find(name, 3, "g399"), 403u);
+    EXPECT_EQ(finder.find(name, 404, "g399"), 404u);  // called by big only
+    EXPECT_EQ(finder.find(name, 404, "two"), 405u);
+    EXPECT_EQ(finder.find(name, 1, "two"), 1u);
+    EXPECT_EQ(finder.find(name, 1, "one"), 2u);
+    std::remove(name);
+}
+
 TEST(CallSiteNames, WhatACallSiteSpells) {
     EXPECT_EQ(CallSiteFinder::spelled_name("<built-in method builtins.len>"), "len");
     EXPECT_EQ(CallSiteFinder::spelled_name("<method 'append' of 'list' objects>"), "append");

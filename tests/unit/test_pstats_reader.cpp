@@ -355,6 +355,98 @@ TEST(PstatsReader, BackReferencesToEarlierEntries) {
     }
 }
 
+// Counts and times are read straight from the input when they are plain numbers: references to
+// numbers of this entry and of earlier ones, and bools, must read as the numbers themselves.
+TEST(PstatsReader, NumbersGivenByReferenceReadAsTheNumbers) {
+    // Registered in order: 0 "/m.py", 1 "f", 2 the int 7, 3 the float 0.25.
+    std::string stats = dict({
+        {tuple({flagged(str("/m.py")), num(1), flagged(str("f"))}),
+         tuple({flagged(num(7)), ref(2), flagged(flt(0.25)), flt(0.5), dict({})})},
+        {tuple({ref(0), num(5), str("g")}),
+         tuple({"T", num(3), flt(0.1), flt(0.2),
+                dict({{tuple({ref(0), num(1), ref(1)}), tuple({ref(2), ref(2), ref(3), flt(0.125)})}})})},
+    });
+    std::string plain = dict({
+        {key("/m.py", 1, "f"), tuple({num(7), num(7), flt(0.25), flt(0.5), dict({})})},
+        {key("/m.py", 5, "g"),
+         tuple({num(1), num(3), flt(0.1), flt(0.2), dict({{key("/m.py", 1, "f"), tuple({num(7), num(7), flt(0.25), flt(0.125)})}})})},
+    });
+    for (const std::string& input : {stats, plain}) {
+        Profile p = read(input);
+        const Function* f = find(p, "f");
+        const Function* g = find(p, "g");
+        ASSERT_TRUE(f && g);
+        EXPECT_EQ(f->calls, 7u);
+        EXPECT_EQ(f->primitive_calls, 7u);
+        EXPECT_EQ(self_time(*f), 250'000'000u);
+        EXPECT_EQ(first(f->inclusive), 500'000'000u);
+        EXPECT_EQ(g->calls, 3u);
+        EXPECT_EQ(g->primitive_calls, 1u);
+        ASSERT_EQ(p.arcs().size(), 1u);
+        const Arc& arc = p.arcs()[0];
+        EXPECT_EQ(arc.calls, 7u);
+        EXPECT_EQ(arc.primitive_calls, 7u);
+        EXPECT_EQ(first(arc.callee_self), 250'000'000u);
+        EXPECT_EQ(first(arc.inclusive), 125'000'000u);
+    }
+}
+
+// A registered callers dict (Python flags one that something else also holds) is read item by
+// item and not kept: a later entry that refers to it reads it again, with the same callers.
+TEST(PstatsReader, ARegisteredCallersDictReferencedLaterReadsTheSame) {
+    // Registered in order: 0 the callers dict of f.
+    std::string callers = dict({{key("/m.py", 9, "c"), tuple({num(3), num(3), flt(0.5), flt(1.5)})}});
+    std::string stats = dict({
+        {key("/m.py", 1, "f"), tuple({num(3), num(3), flt(0.5), flt(1.5), flagged(callers)})},
+        {key("/m.py", 5, "g"), tuple({num(3), num(3), flt(0.5), flt(1.5), ref(0)})},
+        {key("/m.py", 9, "c"), tuple({num(1), num(1), flt(0), flt(3), dict({})})},
+    });
+    Profile p = read(stats);
+    ASSERT_EQ(p.arcs().size(), 2u);
+    for (const Arc& arc : p.arcs()) {
+        EXPECT_EQ(p.function(arc.caller).name, "c");
+        EXPECT_EQ(arc.calls, 3u);
+        EXPECT_EQ(first(arc.callee_self), 500'000'000u);
+        EXPECT_EQ(first(arc.inclusive), 1'500'000'000u);
+    }
+}
+
+// Keys are read straight from the input when they are (string, int, string) tuples: registered
+// line numbers (CPython shares small ints), strings shared between keys, and a key whose name
+// refers back to its own file string (read the general way) must read as the plain keys do.
+TEST(PstatsReader, KeysWithSharedPartsReadAsPlainKeys) {
+    // Registered in order: 0 "/m.py", 1 the int 7, 2 "f", 3 the /n.py key, 4 "/n.py".
+    std::string shared = dict({
+        {tuple({flagged(str("/m.py")), flagged(num(7)), flagged(str("f"))}),
+         tuple({num(1), num(1), flt(0.1), flt(0.2), dict({})})},
+        {tuple({ref(0), ref(1), str("g")}),
+         tuple({num(2), num(2), flt(0.3), flt(0.4), dict({{tuple({ref(0), ref(1), ref(2)}), tuple({num(2), num(2), flt(0.3), flt(0.4)})}})})},
+        {flagged(tuple({flagged(str("/n.py")), num(3), ref(4)})),
+         tuple({num(1), num(1), flt(0), flt(0), dict({{ref(3), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    std::string plain = dict({
+        {key("/m.py", 7, "f"), tuple({num(1), num(1), flt(0.1), flt(0.2), dict({})})},
+        {key("/m.py", 7, "g"),
+         tuple({num(2), num(2), flt(0.3), flt(0.4), dict({{key("/m.py", 7, "f"), tuple({num(2), num(2), flt(0.3), flt(0.4)})}})})},
+        {key("/n.py", 3, "/n.py"),
+         tuple({num(1), num(1), flt(0), flt(0), dict({{key("/n.py", 3, "/n.py"), tuple({num(1), num(1), flt(0), flt(0)})}})})},
+    });
+    auto describe = [](const Profile& p) {
+        std::set<std::tuple<std::string, std::string, uint32_t, uint64_t>> functions;
+        for (const Function& f : p.functions()) functions.insert({f.name, p.file(f.file), f.line.value, f.calls});
+        std::set<std::tuple<std::string, std::string, uint64_t, uint64_t>> arcs;
+        for (const Arc& a : p.arcs())
+            arcs.insert({p.function(a.caller).name, p.function(a.callee).name, a.calls, first(a.inclusive)});
+        return std::make_pair(functions, arcs);
+    };
+    Profile a = read(shared), b = read(plain);
+    EXPECT_EQ(a.function_count(), 3u);
+    EXPECT_EQ(describe(a), describe(b));
+    const Function* g = find(a, "g");
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->line.value, 7u);
+}
+
 TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
     // A reference to the function-name string where a caller key belongs: found by the fuzzer,
     // when the string's tag (its string id) was taken for an entry index.
