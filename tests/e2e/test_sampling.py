@@ -195,7 +195,7 @@ class Accuracy(Sampled):
     def test_stable_top_lines(self):
         def top():
             # Enough samples that chance moves a line's share by well under 2 pp (~5000).
-            _, profile = self.sample([program("hotspots.py")], extra=["--interval", "0.25ms"], check_load=True)
+            _, profile = self.sample([program("alternating.py")], extra=["--interval", "0.25ms"], check_load=True)
             # Shares of the program's own time: Wall less the machine's Wait.
             wait = EVENTS.index("Wait")
             total = profile.totals[0] - profile.totals[wait]

@@ -1,6 +1,7 @@
-"""Ground truth for periodic programs: three functions called in turn, each for a fraction of a
-millisecond, so the program repeats itself with a period close to a sampling interval. Times
-each function itself and prints {"a": s, "b": s, "c": s} as JSON."""
+"""A deterministic CPU-bound program with a handful of hot lines: three functions called in
+turn, each for a fraction of a millisecond, so the program repeats itself with a period close to
+a sampling interval (and a change in the machine's load falls on all of them alike). Times each
+function itself and prints {"a": s, "b": s, "c": s} as JSON."""
 import json
 import time
 
