@@ -23,6 +23,23 @@ TEST(Profile, InterningGivesStableIds) {
     EXPECT_NE(p.intern_function("f", p.intern_file("/b.py"), m, Line(3)), f);
 }
 
+// A reader appends functions it knows to be new without indexing them: interning afterwards
+// (a merge into the converted profile) still finds each of them, and adds only new ones.
+TEST(Profile, AppendedFunctionsAreFoundByLaterInterning) {
+    Profile p = two_events();
+    FileId a = p.intern_file("/a.py");
+    ObjectId m = p.intern_object("mod");
+    std::vector<FunctionId> appended;
+    for (int i = 0; i < 200; ++i) appended.push_back(p.append_function("f" + std::to_string(i), a, m, Line(i + 1)));
+    for (int i = 0; i < 200; ++i) EXPECT_EQ(p.intern_function("f" + std::to_string(i), a, m, Line(7)), appended[i]);
+    FunctionId g = p.intern_function("g", a, m, Line(3));
+    EXPECT_EQ(g.value, 200u);
+    FunctionId h = p.append_function("h", a, m, Line(4));
+    EXPECT_EQ(p.intern_function("h", a, m, Line(9)), h);
+    EXPECT_EQ(p.intern_function("g", a, m, Line(9)), g);
+    EXPECT_EQ(p.function_count(), 202u);
+}
+
 TEST(Profile, TotalsAreTheSumOfSelfCosts) {
     Profile p = two_events();
     FileId file = p.intern_file("/a.py");
