@@ -27,7 +27,6 @@ using Key = PstatsFunction;
 struct KeyIds {
     uint32_t file, name;
     int64_t line;
-    bool operator==(const KeyIds&) const = default;
 };
 struct KeyIdsHash {
     size_t operator()(const KeyIds& k) const noexcept {
@@ -276,9 +275,14 @@ private:
     uint32_t entry_of(KeyIds ids) {
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
         if (texts_[ids.file].empty()) ids.file = builtin_file_id();
-        if (const uint32_t* found = index_.find(ids)) return *found;
+        uint64_t hash = KeyIdsHash{}(ids);
+        uint32_t found = index_.find(hash, [&](uint32_t candidate) {
+            const Key& k = keys_[candidate];
+            return k.file_id == ids.file && k.name_id == ids.name && k.line == ids.line;
+        });
+        if (found != IdIndex::kNone) return found;
         auto index = static_cast<uint32_t>(keys_.size());
-        index_.insert(ids, index);
+        index_.insert(hash, index);
         keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
         entries_.emplace_back();
         return index;
@@ -415,7 +419,7 @@ private:
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
     std::vector<ArcRecord> arcs_;
-    FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
+    IdIndex index_;  // entries by key: 8 bytes a slot, the keys are in keys_
     IdIndex string_ids_;
     std::vector<std::string_view> texts_;      // by string id
     std::vector<std::string_view> raw_texts_;  // as in the file, by string id
