@@ -31,8 +31,11 @@ public:
         ++size_;
     }
 
+    // Room for `n` ids in one allocation (not one per doubling).
     void reserve(size_t n) {
-        while (n * 4 > slots_.size() * 3) grow();
+        size_t size = slots_.empty() ? 64 : slots_.size();
+        while (n * 4 > size * 3) size *= 2;
+        if (size != slots_.size()) rehash(size);
     }
 
 private:
@@ -51,8 +54,10 @@ private:
         slots_[i] = slot;
     }
 
-    void grow() {
-        std::vector<Slot> old(slots_.empty() ? 64 : slots_.size() * 2);
+    void grow() { rehash(slots_.empty() ? 64 : slots_.size() * 2); }
+
+    void rehash(size_t size) {
+        std::vector<Slot> old(size);
         old.swap(slots_);
         for (const Slot& s : old)
             if (s.id != kNone) place(s);
