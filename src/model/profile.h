@@ -3,7 +3,6 @@
 // integer per event type, so new event kinds (sampling, memory) are new columns, not new code.
 #pragma once
 #include <cstdint>
-#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "model/costs.h"
 #include "model/flat_map.h"
 #include "model/id_index.h"
+#include "model/line_costs.h"
 #include "model/ids.h"
 
 namespace calltree {
@@ -42,7 +42,7 @@ struct Function {
     uint64_t calls = 0;            // every call, recursive ones included (pstats nc)
     uint64_t primitive_calls = 0;  // calls not made while already active (pstats cc)
     Costs inclusive;               // over outermost activations only (pstats ct)
-    std::map<Line, Costs> self_by_line;  // self cost per source line of this function
+    LineCosts self_by_line;  // self cost per source line of this function, in line order
 };
 
 // caller -> callee at one call-site line of the caller.

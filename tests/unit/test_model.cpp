@@ -106,3 +106,30 @@ TEST(Names, BuiltinObjectFollowsCProfileNames) {
     EXPECT_EQ(builtin_object("<built-in method sleep>"), "builtins");
     EXPECT_EQ(builtin_object("<lambda>"), "builtins");
 }
+
+// Self costs per line: the first line inline, more kept in line order whatever the order of
+// arrival, as the callgrind writer emits them.
+TEST(LineCosts, KeepsLinesInOrderFromOneToMany) {
+    LineCosts lines;
+    EXPECT_TRUE(lines.empty());
+    EXPECT_EQ(lines.find(Line(3)), lines.end());
+    add_costs(lines[Line(7)], Costs{5});
+    add_costs(lines[Line(7)], Costs{1});
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines.at(Line(7)), Costs{6});
+    add_costs(lines[Line(3)], Costs{2});
+    add_costs(lines[Line(9)], Costs{4});
+    add_costs(lines[Line(0)], Costs{1});
+    add_costs(lines[Line(7)], Costs{1});
+    std::vector<uint32_t> order;
+    for (const auto& [line, costs] : lines) order.push_back(line.value);
+    EXPECT_EQ(order, (std::vector<uint32_t>{0, 3, 7, 9}));
+    EXPECT_EQ(lines.at(Line(7)), Costs{7});
+    EXPECT_EQ(lines.find(Line(3))->second, Costs{2});
+    EXPECT_EQ(lines.find(Line(4)), lines.end());
+    EXPECT_THROW(lines.at(Line(4)), std::out_of_range);
+    LineCosts copy = lines;
+    LineCosts moved = std::move(lines);
+    EXPECT_EQ(copy.size(), 4u);
+    EXPECT_EQ(moved.at(Line(9)), Costs{4});
+}
