@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "model/id_index.h"
 #include "model/names.h"
 #include "model/profile.h"
 
@@ -132,4 +135,29 @@ TEST(LineCosts, KeepsLinesInOrderFromOneToMany) {
     LineCosts moved = std::move(lines);
     EXPECT_EQ(copy.size(), 4u);
     EXPECT_EQ(moved.at(Line(9)), Costs{4});
+}
+
+// The interning tables index by the hash's low bits: names that differ in one character, at any
+// position of any length, must spread over them (a weak hash would chain the probes).
+TEST(HashText, EveryByteReachesTheLowBits) {
+    for (size_t length = 1; length <= 70; ++length) {
+        std::string text(length, 'a');
+        uint64_t base = hash_text(text);
+        for (size_t at = 0; at < length; ++at) {
+            std::string other = text;
+            other[at] = 'b';
+            EXPECT_NE(hash_text(other) & 0xffff, base & 0xffff) << length << " " << at;
+        }
+    }
+    EXPECT_EQ(hash_text(std::string("func_12")), hash_text(std::string_view("xfunc_12").substr(1)));
+}
+
+TEST(HashText, SimilarNamesFillATableEvenly) {
+    constexpr size_t kSlots = 1 << 16, kNames = 48000;  // a 0.73 load, as IdIndex allows
+    std::vector<uint32_t> used(kSlots, 0);
+    for (size_t i = 0; i < kNames; ++i) ++used[hash_text("func_" + std::to_string(i)) & (kSlots - 1)];
+    size_t empty = std::count(used.begin(), used.end(), 0u);
+    // Random placement leaves e^-0.73 = 48% of the slots empty; a poor spread leaves more.
+    EXPECT_LT(empty, kSlots * 50 / 100);
+    EXPECT_LE(*std::max_element(used.begin(), used.end()), 10u);
 }
