@@ -144,19 +144,19 @@ std::string module_from_path(std::string_view file) {
     return module;
 }
 
-PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, size_t id_count) {
+PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, std::span<const std::string_view> texts) {
     constexpr uint32_t kNone = ~0u;
     PstatsNames out;
     out.names.resize(functions.size());
     out.object_of.resize(functions.size());
     std::vector<bool> shared = shared_names(functions);
     // The files numbered densely: a profile has far fewer files than texts.
-    std::vector<uint32_t> file_index(id_count, kNone);
+    std::vector<uint32_t> file_index(texts.size(), kNone);
     std::vector<std::string_view> paths;
     for (const PstatsFunction& f : functions) {
-        if (f.file == kBuiltinFile || file_index[f.file_id] != kNone) continue;
+        if (texts[f.file_id] == kBuiltinFile || file_index[f.file_id] != kNone) continue;
         file_index[f.file_id] = static_cast<uint32_t>(paths.size());
-        paths.push_back(f.file);
+        paths.push_back(texts[f.file_id]);
     }
     std::vector<std::string> by_file = file_objects(paths);
     std::vector<uint32_t> file_object(paths.size(), kNone);
@@ -176,27 +176,28 @@ PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, siz
     for (size_t i = 0; i < functions.size(); ++i) {
         const PstatsFunction& f = functions[i];
         uint32_t& object = out.object_of[i];
-        if (f.file == kBuiltinFile) {
-            std::string name = builtin_object(f.name);
+        std::string_view file = texts[f.file_id];
+        if (file == kBuiltinFile) {
+            std::string name = builtin_object(texts[f.name_id]);
             object = builtin_objects.try_emplace(name, static_cast<uint32_t>(out.objects.size())).first->second;
             if (object == out.objects.size()) {
                 out.objects.push_back(std::move(name));
                 builtin_place.resize(out.objects.size(), kNone);
-                builtin_place[object] = place_of_pair(basename(f.file), out.objects[object]);
+                builtin_place[object] = place_of_pair(basename(file), out.objects[object]);
             }
             place[i] = builtin_place[object];
         } else {
-            uint32_t file = file_index[f.file_id];
-            if (file_object[file] == kNone) {
-                file_object[file] = static_cast<uint32_t>(out.objects.size());
-                out.objects.push_back(std::move(by_file[file]));
-                file_place[file] = place_of_pair(basename(f.file), out.objects.back());
+            uint32_t index = file_index[f.file_id];
+            if (file_object[index] == kNone) {
+                file_object[index] = static_cast<uint32_t>(out.objects.size());
+                out.objects.push_back(std::move(by_file[index]));
+                file_place[index] = place_of_pair(basename(file), out.objects.back());
             }
-            object = file_object[file];
-            place[i] = file_place[file];
+            object = file_object[index];
+            place[i] = file_place[index];
         }
         std::string& name = out.names[i];
-        name = f.name;
+        name = texts[f.name_id];
         if (shared[i]) name += ":" + std::to_string(f.line);
         // What the rules above cannot separate (a function literally named "f:3" next to two
         // f's, paths equal but for repeated slashes) is numbered.

@@ -74,7 +74,6 @@ public:
         reserve_large(entries_, doc_.input_size() / 24 + 16);
         // Two strings per entry at most are new (its file and name).
         reserve_large(texts_, doc_.input_size() / 12 + 16);
-        reserve_large(raw_texts_, doc_.input_size() / 12 + 16);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
@@ -84,7 +83,7 @@ public:
             stream_.clear();
         }
         stream_.finish();
-        names_ = name_pstats_functions(keys_, texts_.size());
+        names_ = name_pstats_functions(keys_, texts_);
         return fill();
     }
 
@@ -220,18 +219,20 @@ private:
         return id;
     }
 
+    // Texts are interned by their real bytes: a file name with bytes that are not UTF-8 comes
+    // escaped, as Python's marshal stores it, and the model keeps the bytes, which name the file.
     uint32_t intern(std::string_view text) {
+        bool escaped = has_escaped_bytes(text);
+        if (escaped) text = unescaped_.emplace_back(from_marshal_text(text));
         uint64_t hash = hash_text(text);
-        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return raw_texts_[candidate] == text; });
-        if (id == IdIndex::kNone) {
-            id = static_cast<uint32_t>(texts_.size());
-            raw_texts_.push_back(text);
-            // A file name with bytes that are not UTF-8, as Python's marshal stores it: the
-            // model keeps the real bytes, which name the file.
-            if (has_escaped_bytes(text)) text = unescaped_.emplace_back(from_marshal_text(text));
-            texts_.push_back(text);
-            string_ids_.insert(hash, id);
+        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return texts_[candidate] == text; });
+        if (id != IdIndex::kNone) {
+            if (escaped) unescaped_.pop_back();
+            return id;
         }
+        id = static_cast<uint32_t>(texts_.size());
+        texts_.push_back(text);
+        string_ids_.insert(hash, id);
         return id;
     }
 
@@ -283,7 +284,7 @@ private:
         if (found != IdIndex::kNone) return found;
         auto index = static_cast<uint32_t>(keys_.size());
         index_.insert(hash, index);
-        keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
+        keys_.push_back(Key{ids.line, ids.file, ids.name});
         entries_.emplace_back();
         return index;
     }
@@ -339,7 +340,7 @@ private:
         std::vector<bool> file_known(texts_.size(), false);
         for (const Key& k : keys_) {
             if (!file_known[k.file_id]) {
-                files[k.file_id] = profile.intern_file(k.file);
+                files[k.file_id] = profile.intern_file(texts_[k.file_id]);
                 file_known[k.file_id] = true;
             }
         }
@@ -352,11 +353,12 @@ private:
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
             // Written back as read: --format pstats keeps the input's keys.
-            bool renamed = names_.names[i] != k.name;
+            std::string_view pstats_name = texts_[k.name_id];
+            bool renamed = names_.names[i] != pstats_name;
             // The names are made for the profile: it takes them rather than copies. They are
             // unique within a (basename, object) pair, so each (name, file, object) is new.
             ids[i] = profile.append_function(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
-            if (renamed) profile.function(ids[i]).pstats_name = k.name;
+            if (renamed) profile.function(ids[i]).pstats_name = pstats_name;
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
@@ -386,11 +388,11 @@ private:
             // Callers come grouped by file: each source is read once, and dropped after.
             if (call_sites_ != nullptr && keys_[r.caller].file_id != source_file) {
                 source_file = keys_[r.caller].file_id;
-                readable = call_sites_->open(keys_[r.caller].file);
+                readable = call_sites_->open(texts_[keys_[r.caller].file_id]);
             }
             if (readable) {
                 if (!spelled_known[r.callee]) {
-                    spelled[r.callee] = CallSiteFinder::spell(keys_[r.callee].name);
+                    spelled[r.callee] = CallSiteFinder::spell(texts_[keys_[r.callee].name_id]);
                     spelled_known[r.callee] = true;
                 }
                 site = call_sites_->find(site, spelled[r.callee]);
@@ -421,9 +423,8 @@ private:
     std::vector<ArcRecord> arcs_;
     IdIndex index_;  // entries by key: 8 bytes a slot, the keys are in keys_
     IdIndex string_ids_;
-    std::vector<std::string_view> texts_;      // by string id
-    std::vector<std::string_view> raw_texts_;  // as in the file, by string id
-    std::deque<std::string> unescaped_;        // texts_ that differ from raw_texts_
+    std::vector<std::string_view> texts_;  // by string id
+    std::deque<std::string> unescaped_;    // texts_ that differ from the file's escaped text
     PstatsNames names_;
 };
 
