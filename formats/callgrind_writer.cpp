@@ -42,7 +42,12 @@ public:
             return;
         }
         room();
-        for (char c : text) *at_++ = (c == '\n' || c == '\r') ? ' ' : c;
+        // A plain copy, then the rare line ends replaced: a quarter of a per-character loop's work.
+        std::memcpy(at_, text.data(), text.size());
+        for (char end_of_line : {'\n', '\r'}) {
+            while (void* found = std::memchr(at_, end_of_line, text.size())) *static_cast<char*>(found) = ' ';
+        }
+        at_ += text.size();
     }
     void flush() {
         out_.write(data_.get(), at_ - data_.get());
@@ -135,7 +140,7 @@ Buffer& Buffer::operator<<(uint64_t v) {
 // One id table per kind (objects, files, functions), as the format's name compression defines.
 class NameTable {
 public:
-    NameTable(size_t size, bool compress) : written_(size, false), compress_(compress) {}
+    NameTable(size_t size, bool compress) : written_(size, 0), compress_(compress) {}
 
     // `prefix` is the line's key ("fn=", "cfi=", ...): at most 4 characters. `name` is taken by
     // reference: after its first use only the id is written, and the text is not even loaded.
@@ -157,7 +162,7 @@ public:
             out.commit(p);
             return;
         }
-        written_[id] = true;
+        written_[id] = 1;
         *p++ = ' ';
         out.commit(p);
         out.name(name);
@@ -165,7 +170,7 @@ public:
     }
 
 private:
-    std::vector<bool> written_;
+    std::vector<uint8_t> written_;  // bytes, not bits: tested on every name line
     bool compress_;
 };
 

@@ -67,19 +67,14 @@ std::pair<std::string, bool> parents(std::string_view file, size_t depth) {
     return {prefix, !dir.empty()};
 }
 
-// Objects by file id: the module name, qualified by as many parent directories as needed where
-// two files share their basename and module.
-std::vector<std::string> file_objects(std::span<const PstatsFunction> functions, size_t id_count) {
-    std::vector<std::string> objects(id_count);
-    std::vector<std::string_view> files(id_count);
-    std::vector<bool> seen_file(id_count);
+// Objects of the distinct files (`paths`, builtins excluded): the module name, qualified by as
+// many parent directories as needed where two files share their basename and module.
+std::vector<std::string> file_objects(const std::vector<std::string_view>& paths) {
+    std::vector<std::string> objects(paths.size());
     std::unordered_map<std::string, std::vector<uint32_t>> by_identity;
-    for (const PstatsFunction& f : functions) {
-        if (f.file == kBuiltinFile || seen_file[f.file_id]) continue;
-        seen_file[f.file_id] = true;
-        files[f.file_id] = f.file;
-        objects[f.file_id] = module_from_path(f.file);
-        by_identity[std::string(basename(f.file)) + '\0' + objects[f.file_id]].push_back(f.file_id);
+    for (uint32_t id = 0; id < paths.size(); ++id) {
+        objects[id] = module_from_path(paths[id]);
+        by_identity[std::string(basename(paths[id])) + '\0' + objects[id]].push_back(id);
     }
     for (auto& [identity, group] : by_identity) {
         for (size_t depth = 1; group.size() > 1; ++depth) {
@@ -87,7 +82,7 @@ std::vector<std::string> file_objects(std::span<const PstatsFunction> functions,
             std::vector<std::string> candidates;
             bool distinct = true, more = false;
             for (uint32_t id : group) {
-                auto [prefix, above] = parents(files[id], depth);
+                auto [prefix, above] = parents(paths[id], depth);
                 candidates.push_back(prefix + objects[id]);
                 distinct &= seen.insert(candidates.back()).second;
                 more |= above;
@@ -101,16 +96,22 @@ std::vector<std::string> file_objects(std::span<const PstatsFunction> functions,
     return objects;
 }
 
-// Functions whose (file, name) pair occurs at more than one line.
+// Functions whose (file, name) pair occurs at more than one line. The index holds function
+// indices (8 bytes a slot): the pairs are in `functions`.
 std::vector<bool> shared_names(std::span<const PstatsFunction> functions) {
     std::vector<bool> shared(functions.size(), false);
-    FlatMap<uint64_t, uint32_t, U64Hash> first_with(~uint64_t{0}, functions.size() * 2);
+    IdIndex first_with;
+    first_with.reserve(functions.size());
     for (uint32_t i = 0; i < functions.size(); ++i) {
-        uint64_t file_name = uint64_t{functions[i].file_id} << 32 | functions[i].name_id;
-        if (const uint32_t* first = first_with.find(file_name))
-            shared[*first] = shared[i] = true;
+        const PstatsFunction& f = functions[i];
+        uint64_t hash = hash_u64(uint64_t{f.file_id} << 32 | f.name_id);
+        uint32_t first = first_with.find(hash, [&](uint32_t j) {
+            return functions[j].file_id == f.file_id && functions[j].name_id == f.name_id;
+        });
+        if (first != IdIndex::kNone)
+            shared[first] = shared[i] = true;
         else
-            first_with.insert(file_name, i);
+            first_with.insert(hash, i);
     }
     return shared;
 }
@@ -143,14 +144,22 @@ std::string module_from_path(std::string_view file) {
     return module;
 }
 
-PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, size_t id_count) {
+PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, std::span<const std::string_view> texts) {
     constexpr uint32_t kNone = ~0u;
     PstatsNames out;
     out.names.resize(functions.size());
     out.object_of.resize(functions.size());
     std::vector<bool> shared = shared_names(functions);
-    std::vector<std::string> by_file = file_objects(functions, id_count);
-    std::vector<uint32_t> file_object(id_count, kNone);
+    // The files numbered densely: a profile has far fewer files than texts.
+    std::vector<uint32_t> file_index(texts.size(), kNone);
+    std::vector<std::string_view> paths;
+    for (const PstatsFunction& f : functions) {
+        if (texts[f.file_id] == kBuiltinFile || file_index[f.file_id] != kNone) continue;
+        file_index[f.file_id] = static_cast<uint32_t>(paths.size());
+        paths.push_back(texts[f.file_id]);
+    }
+    std::vector<std::string> by_file = file_objects(paths);
+    std::vector<uint32_t> file_object(paths.size(), kNone);
     std::unordered_map<std::string, uint32_t> builtin_objects;
     // KCachegrind tells functions apart by name, basename(file) and object: the last two are
     // one "place" id per distinct pair, found once per file or builtin object, so that a
@@ -160,33 +169,35 @@ PstatsNames name_pstats_functions(std::span<const PstatsFunction> functions, siz
         std::string key = std::string(base) + '\0' + object;
         return place_ids.try_emplace(std::move(key), static_cast<uint32_t>(place_ids.size())).first->second;
     };
-    std::vector<uint32_t> file_place(id_count, kNone), builtin_place;
+    std::vector<uint32_t> file_place(paths.size(), kNone), builtin_place;
     std::vector<uint32_t> place(functions.size());
     IdIndex identities;
     identities.reserve(functions.size());
     for (size_t i = 0; i < functions.size(); ++i) {
         const PstatsFunction& f = functions[i];
         uint32_t& object = out.object_of[i];
-        if (f.file == kBuiltinFile) {
-            std::string name = builtin_object(f.name);
+        std::string_view file = texts[f.file_id];
+        if (file == kBuiltinFile) {
+            std::string name = builtin_object(texts[f.name_id]);
             object = builtin_objects.try_emplace(name, static_cast<uint32_t>(out.objects.size())).first->second;
             if (object == out.objects.size()) {
                 out.objects.push_back(std::move(name));
                 builtin_place.resize(out.objects.size(), kNone);
-                builtin_place[object] = place_of_pair(basename(f.file), out.objects[object]);
+                builtin_place[object] = place_of_pair(basename(file), out.objects[object]);
             }
             place[i] = builtin_place[object];
         } else {
-            if (file_object[f.file_id] == kNone) {
-                file_object[f.file_id] = static_cast<uint32_t>(out.objects.size());
-                out.objects.push_back(std::move(by_file[f.file_id]));
-                file_place[f.file_id] = place_of_pair(basename(f.file), out.objects.back());
+            uint32_t index = file_index[f.file_id];
+            if (file_object[index] == kNone) {
+                file_object[index] = static_cast<uint32_t>(out.objects.size());
+                out.objects.push_back(std::move(by_file[index]));
+                file_place[index] = place_of_pair(basename(file), out.objects.back());
             }
-            object = file_object[f.file_id];
-            place[i] = file_place[f.file_id];
+            object = file_object[index];
+            place[i] = file_place[index];
         }
         std::string& name = out.names[i];
-        name = f.name;
+        name = texts[f.name_id];
         if (shared[i]) name += ":" + std::to_string(f.line);
         // What the rules above cannot separate (a function literally named "f:3" next to two
         // f's, paths equal but for repeated slashes) is numbered.

@@ -27,7 +27,6 @@ using Key = PstatsFunction;
 struct KeyIds {
     uint32_t file, name;
     int64_t line;
-    bool operator==(const KeyIds&) const = default;
 };
 struct KeyIdsHash {
     size_t operator()(const KeyIds& k) const noexcept {
@@ -43,8 +42,12 @@ struct Entry {
 struct ArcRecord {
     uint32_t caller, callee;
     uint64_t calls, primitive_calls, tt, ct;
-    bool share_callee_times;  // the `profile` module's plain count: times come from the callee's
 };
+
+// In tt: the `profile` module's plain count, whose times come from the callee's. No time in
+// ns reaches it (round_positive stays below 2^64 - 2^11), and a flag would make a record 48
+// bytes instead of 40.
+constexpr uint64_t kShareCalleeTimes = ~uint64_t{0};
 
 // Rounds half away from zero, as std::llround, without its library call (several per arc).
 // 0 for what is not positive (the pure-Python `profile` module can report tiny negative times)
@@ -71,7 +74,6 @@ public:
         reserve_large(entries_, doc_.input_size() / 24 + 16);
         // Two strings per entry at most are new (its file and name).
         reserve_large(texts_, doc_.input_size() / 12 + 16);
-        reserve_large(raw_texts_, doc_.input_size() / 12 + 16);
         if (!stream_.begin_dict()) {
             uint32_t top = stream_.read();
             fail(top, std::string("expected the stats dict, found ") + MarshalDocument::type_name(doc_.value(top).type));
@@ -81,7 +83,7 @@ public:
             stream_.clear();
         }
         stream_.finish();
-        names_ = name_pstats_functions(keys_, texts_.size());
+        names_ = name_pstats_functions(keys_, texts_);
         return fill();
     }
 
@@ -157,7 +159,7 @@ private:
                 add_caller(caller, callee, stream_.read());
                 continue;
             }
-            ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+            ArcRecord r{caller, callee, 0, 0, 0, 0};
             next_numbers(r.calls, r.primitive_calls, tt, ct);
             r.tt = to_ns(tt);
             r.ct = to_ns(ct);
@@ -192,7 +194,7 @@ private:
 
     // One caller's record from the document: cProfile's (nc, cc, tt, ct), or `profile`'s count.
     void add_caller(uint32_t caller, uint32_t callee, uint32_t value) {
-        ArcRecord r{caller, callee, 0, 0, 0, 0, false};
+        ArcRecord r{caller, callee, 0, 0, 0, 0};
         if (doc_.value(value).type == Type::Tuple) {
             auto f = doc_.children(value);
             if (f.size() != 4) fail(value, "expected a caller tuple (nc, cc, tt, ct)");
@@ -202,7 +204,7 @@ private:
             r.ct = to_ns(seconds(f[3]));
         } else {
             r.calls = r.primitive_calls = count(value);
-            r.share_callee_times = true;
+            r.tt = kShareCalleeTimes;
         }
         arcs_.push_back(r);
     }
@@ -217,18 +219,20 @@ private:
         return id;
     }
 
+    // Texts are interned by their real bytes: a file name with bytes that are not UTF-8 comes
+    // escaped, as Python's marshal stores it, and the model keeps the bytes, which name the file.
     uint32_t intern(std::string_view text) {
+        bool escaped = has_escaped_bytes(text);
+        if (escaped) text = unescaped_.emplace_back(from_marshal_text(text));
         uint64_t hash = hash_text(text);
-        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return raw_texts_[candidate] == text; });
-        if (id == IdIndex::kNone) {
-            id = static_cast<uint32_t>(texts_.size());
-            raw_texts_.push_back(text);
-            // A file name with bytes that are not UTF-8, as Python's marshal stores it: the
-            // model keeps the real bytes, which name the file.
-            if (has_escaped_bytes(text)) text = unescaped_.emplace_back(from_marshal_text(text));
-            texts_.push_back(text);
-            string_ids_.insert(hash, id);
+        uint32_t id = string_ids_.find(hash, [&](uint32_t candidate) { return texts_[candidate] == text; });
+        if (id != IdIndex::kNone) {
+            if (escaped) unescaped_.pop_back();
+            return id;
         }
+        id = static_cast<uint32_t>(texts_.size());
+        texts_.push_back(text);
+        string_ids_.insert(hash, id);
         return id;
     }
 
@@ -272,10 +276,15 @@ private:
     uint32_t entry_of(KeyIds ids) {
         // The `profile` module files C functions under "", cProfile under "~": one convention here.
         if (texts_[ids.file].empty()) ids.file = builtin_file_id();
-        if (const uint32_t* found = index_.find(ids)) return *found;
+        uint64_t hash = KeyIdsHash{}(ids);
+        uint32_t found = index_.find(hash, [&](uint32_t candidate) {
+            const Key& k = keys_[candidate];
+            return k.file_id == ids.file && k.name_id == ids.name && k.line == ids.line;
+        });
+        if (found != IdIndex::kNone) return found;
         auto index = static_cast<uint32_t>(keys_.size());
-        index_.insert(ids, index);
-        keys_.push_back(Key{texts_[ids.file], ids.line, texts_[ids.name], ids.file, ids.name});
+        index_.insert(hash, index);
+        keys_.push_back(Key{ids.line, ids.file, ids.name});
         entries_.emplace_back();
         return index;
     }
@@ -331,7 +340,7 @@ private:
         std::vector<bool> file_known(texts_.size(), false);
         for (const Key& k : keys_) {
             if (!file_known[k.file_id]) {
-                files[k.file_id] = profile.intern_file(k.file);
+                files[k.file_id] = profile.intern_file(texts_[k.file_id]);
                 file_known[k.file_id] = true;
             }
         }
@@ -344,10 +353,12 @@ private:
             const Key& k = keys_[i];
             uint32_t line = line_of(k);
             // Written back as read: --format pstats keeps the input's keys.
-            bool renamed = names_.names[i] != k.name;
-            // The names are made for the profile: it takes them rather than copies.
-            ids[i] = profile.intern_function_taking_name(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
-            if (renamed) profile.function(ids[i]).pstats_name = k.name;
+            std::string_view pstats_name = texts_[k.name_id];
+            bool renamed = names_.names[i] != pstats_name;
+            // The names are made for the profile: it takes them rather than copies. They are
+            // unique within a (basename, object) pair, so each (name, file, object) is new.
+            ids[i] = profile.append_function(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
+            if (renamed) profile.function(ids[i]).pstats_name = pstats_name;
             const Entry& e = entries_[i];
             profile.add_calls(ids[i], e.nc, e.cc);
             profile.add_self_cost(ids[i], Line(line), std::span<const uint64_t>(&e.tt, 1));
@@ -377,11 +388,11 @@ private:
             // Callers come grouped by file: each source is read once, and dropped after.
             if (call_sites_ != nullptr && keys_[r.caller].file_id != source_file) {
                 source_file = keys_[r.caller].file_id;
-                readable = call_sites_->open(keys_[r.caller].file);
+                readable = call_sites_->open(texts_[keys_[r.caller].file_id]);
             }
             if (readable) {
                 if (!spelled_known[r.callee]) {
-                    spelled[r.callee] = CallSiteFinder::spell(keys_[r.callee].name);
+                    spelled[r.callee] = CallSiteFinder::spell(texts_[keys_[r.callee].name_id]);
                     spelled_known[r.callee] = true;
                 }
                 site = call_sites_->find(site, spelled[r.callee]);
@@ -391,7 +402,7 @@ private:
             arc.calls = r.calls;
             arc.primitive_calls = r.primitive_calls;
             uint64_t tt = r.tt, ct = r.ct;
-            if (r.share_callee_times) {
+            if (tt == kShareCalleeTimes) {
                 // The `profile` module stores only a count: share the callee's times by calls.
                 const Entry& e = entries_[r.callee];
                 double share = e.nc > 0 ? static_cast<double>(r.calls) / static_cast<double>(e.nc) : 0.0;
@@ -410,11 +421,10 @@ private:
     std::vector<Key> keys_;
     std::vector<Entry> entries_;
     std::vector<ArcRecord> arcs_;
-    FlatMap<KeyIds, uint32_t, KeyIdsHash> index_{KeyIds{~0u, ~0u, -1}};
+    IdIndex index_;  // entries by key: 8 bytes a slot, the keys are in keys_
     IdIndex string_ids_;
-    std::vector<std::string_view> texts_;      // by string id
-    std::vector<std::string_view> raw_texts_;  // as in the file, by string id
-    std::deque<std::string> unescaped_;        // texts_ that differ from raw_texts_
+    std::vector<std::string_view> texts_;  // by string id
+    std::deque<std::string> unescaped_;    // texts_ that differ from the file's escaped text
     PstatsNames names_;
 };
 

@@ -34,34 +34,46 @@ ObjectId Profile::intern_object(std::string_view name) {
     return ObjectId(intern_text(name, objects_, object_ids_));
 }
 
-uint32_t Profile::find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object) const {
+uint64_t Profile::function_hash(std::string_view name, FileId file, ObjectId object) {
+    return mix(mix(hash_text(name), file.value), object.value);
+}
+
+uint32_t Profile::find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object) {
+    if (indexed_functions_ < functions_.size()) {
+        function_ids_.reserve(functions_.size());
+        for (; indexed_functions_ < functions_.size(); ++indexed_functions_) {
+            const Function& f = functions_[indexed_functions_];
+            function_ids_.insert(function_hash(f.name, f.file, f.object), static_cast<uint32_t>(indexed_functions_));
+        }
+    }
     return function_ids_.find(hash, [&](uint32_t candidate) {
         const Function& f = functions_[candidate];
         return f.file == file && f.object == object && f.name == name;
     });
 }
 
+// After find_function: every earlier function is indexed.
 FunctionId Profile::add_function(uint64_t hash, std::string name, FileId file, ObjectId object, Line line) {
+    FunctionId id = append_function(std::move(name), file, object, line);
+    function_ids_.insert(hash, id.value);
+    ++indexed_functions_;
+    return id;
+}
+
+FunctionId Profile::append_function(std::string&& name, FileId file, ObjectId object, Line line) {
     auto id = static_cast<uint32_t>(functions_.size());
     Function& fn = functions_.emplace_back();
     fn.name = std::move(name);
     fn.file = file;
     fn.object = object;
     fn.line = line;
-    function_ids_.insert(hash, id);
     return FunctionId(id);
 }
 
 FunctionId Profile::intern_function(std::string_view name, FileId file, ObjectId object, Line line) {
-    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
+    uint64_t hash = function_hash(name, file, object);
     uint32_t id = find_function(hash, name, file, object);
     return id != IdIndex::kNone ? FunctionId(id) : add_function(hash, std::string(name), file, object, line);
-}
-
-FunctionId Profile::intern_function_taking_name(std::string&& name, FileId file, ObjectId object, Line line) {
-    uint64_t hash = mix(mix(hash_text(name), file.value), object.value);
-    uint32_t id = find_function(hash, name, file, object);
-    return id != IdIndex::kNone ? FunctionId(id) : add_function(hash, std::move(name), file, object, line);
 }
 
 void Profile::add_self_cost(FunctionId fn, Line line, std::span<const uint64_t> costs) {
@@ -99,7 +111,6 @@ Arc& Profile::append_arc(FunctionId caller, Line call_line, FunctionId callee) {
 
 void Profile::reserve(size_t functions, size_t arcs) {
     functions_.reserve(functions);
-    function_ids_.reserve(functions);
     arcs_.reserve(arcs);
     prefer_huge_pages(functions_);
     prefer_huge_pages(arcs_);

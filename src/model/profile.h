@@ -3,7 +3,6 @@
 // integer per event type, so new event kinds (sampling, memory) are new columns, not new code.
 #pragma once
 #include <cstdint>
-#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,6 +13,7 @@
 #include "model/costs.h"
 #include "model/flat_map.h"
 #include "model/id_index.h"
+#include "model/line_costs.h"
 #include "model/ids.h"
 
 namespace calltree {
@@ -42,7 +42,7 @@ struct Function {
     uint64_t calls = 0;            // every call, recursive ones included (pstats nc)
     uint64_t primitive_calls = 0;  // calls not made while already active (pstats cc)
     Costs inclusive;               // over outermost activations only (pstats ct)
-    std::map<Line, Costs> self_by_line;  // self cost per source line of this function
+    LineCosts self_by_line;  // self cost per source line of this function, in line order
 };
 
 // caller -> callee at one call-site line of the caller.
@@ -75,8 +75,9 @@ public:
     ObjectId intern_object(std::string_view name);
     // A function is identified by (name, file, object); its def line is taken at first sight.
     FunctionId intern_function(std::string_view name, FileId file, ObjectId object, Line line);
-    // The same, keeping `name`'s storage when the function is new (a reader that made the name).
-    FunctionId intern_function_taking_name(std::string&& name, FileId file, ObjectId object, Line line);
+    // Adds a function the caller knows to be new (a reader whose names are unique already),
+    // taking `name`, without hashing it: the index is built if intern_function is used later.
+    FunctionId append_function(std::string&& name, FileId file, ObjectId object, Line line);
 
     const std::string& file(FileId id) const { return files_[id.value]; }
     const std::string& object(ObjectId id) const { return objects_[id.value]; }
@@ -107,8 +108,9 @@ public:
     void merge(const Profile& other);
 
 private:
-    uint32_t find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object) const;
+    uint32_t find_function(uint64_t hash, std::string_view name, FileId file, ObjectId object);
     FunctionId add_function(uint64_t hash, std::string name, FileId file, ObjectId object, Line line);
+    static uint64_t function_hash(std::string_view name, FileId file, ObjectId object);
 
     struct ArcKey {
         uint32_t caller, callee, line;
@@ -126,6 +128,7 @@ private:
     IdIndex object_ids_;
     std::vector<Function> functions_;
     IdIndex function_ids_;  // by (name, file, object)
+    size_t indexed_functions_ = 0;  // functions_[0, indexed_functions_) are in function_ids_
     std::vector<Arc> arcs_;
     FlatMap<ArcKey, uint32_t, ArcKeyHash> arc_ids_{ArcKey{~0u, ~0u, ~0u}};
     size_t indexed_arcs_ = 0;  // arcs_[0, indexed_arcs_) are in arc_ids_

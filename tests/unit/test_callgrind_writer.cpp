@@ -125,6 +125,24 @@ TEST(CallgrindWriter, NewlinesInNamesCannotBreakLines) {
     EXPECT_NE(text.find("Odd.name with newline"), std::string::npos);
 }
 
+// Every line end in a name becomes a space, \r as well as \n, several of them, in short names
+// and in ones longer than the writer's slack (copied in pieces).
+TEST(CallgrindWriter, EveryLineEndInANameBecomesASpace) {
+    Profile p(std::vector<EventType>{{"Time", "Time (ns)"}});
+    std::string long_name = std::string(300, 'x') + "\r\n" + std::string(300, 'y') + "\n";
+    FunctionId f = p.intern_function("a\nb\rc\n\nd\r", p.intern_file("/x\r.py"), p.intern_object("m\n"), Line(1));
+    FunctionId g = p.intern_function(long_name, p.intern_file("/y.py"), p.intern_object("m\n"), Line(2));
+    uint64_t one = 1;
+    p.add_self_cost(f, Line(1), std::span<const uint64_t>(&one, 1));
+    p.arc(f, Line(1), g).calls = 1;
+    std::string text = written(p);
+    EXPECT_NE(text.find("fn=(1) a b c  d \n"), std::string::npos) << text;
+    EXPECT_NE(text.find("fl=(1) /x .py\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("ob=(1) m \n"), std::string::npos) << text;
+    EXPECT_NE(text.find(std::string(300, 'x') + "  " + std::string(300, 'y') + " \n"), std::string::npos);
+    EXPECT_EQ(text.find('\r'), std::string::npos);
+}
+
 TEST(CallgrindWriter, StreamFailureThrows) {
     std::ostringstream out;
     out.setstate(std::ios::badbit);
