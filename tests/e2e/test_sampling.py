@@ -194,27 +194,40 @@ class Accuracy(Sampled):
 
     def test_stable_top_lines(self):
         def top():
-            # Enough samples that chance moves a line's share by well under 2 pp (~5000).
-            _, profile = self.sample([program("alternating.py")], extra=["--interval", "0.25ms"], check_load=True)
-            # Shares of the program's own time: Wall less the machine's Wait.
+            # Enough samples that chance moves a line's share by well under 2 pp (~10 000).
+            res, profile = self.sample([program("alternating.py")], extra=["--interval", "0.1ms"], check_load=True)
+            own = json.loads(res.stdout)
             wait = EVENTS.index("Wait")
-            total = profile.totals[0] - profile.totals[wait]
-            lines = {(k[0], line): (c[0] - (c[wait] if len(c) > wait else 0)) / total
-                     for k, fn in profile.functions.items() for line, c in fn.self_by_line.items()}
-            return dict(sorted(lines.items(), key=lambda kv: -kv[1])[:10])
-        # Time a thread waits for a CPU is charged to the line it waits on, so a busy machine
-        # (another job preempting this one for tens of ms) moves shares between runs: up to three
+            lines, per_function = {}, {}
+            for k, fn in profile.functions.items():
+                if k[0] not in own:
+                    continue
+                for line, c in fn.self_by_line.items():
+                    cost = c[0] - (c[wait] if len(c) > wait else 0)  # Wall less the machine's Wait
+                    lines[(k[0], line)] = lines.get((k[0], line), 0) + cost
+                    per_function[k[0]] = per_function.get(k[0], 0) + cost
+            own_total = sum(own.values())
+            return {k: v / per_function[k[0]] for k, v in lines.items()}, {f: t / own_total for f, t in own.items()}
+        # The program itself is not equally fast in every run on this machine: its own share of
+        # b moves between 0.32 and 0.36 from one run to the next, and the profile follows it
+        # within a point (test_periodic_program checks every function against the program's
+        # own timing). What must not move is how the sampler splits each function's time among
+        # its lines: compared as shares of the whole run, each function weighted by its share
+        # as the program timed itself, averaged over the two runs. Time a thread waits for a CPU
+        # is charged to the line it waits on, so a busy machine moves shares too: up to four
         # runs, and two consecutive ones must agree.
         runs = [top()]
-        for _ in range(2):
+        for _ in range(3):
             runs.append(top())
-            first, second = runs[-2], runs[-1]
-            heavy = [k for k, v in first.items() if v > 0.05]
-            print("\n" + "\n".join(f"{k}: {first[k]:.3f} / {second.get(k, 0):.3f}" for k in heavy))
+            (first, own1), (second, own2) = runs[-2], runs[-1]
+            weight = {f: (own1[f] + own2[f]) / 2 for f in own1}
+            heavy = [k for k, v in first.items() if v * weight[k[0]] > 0.05]
+            print("\n" + "\n".join(f"{k}: {first[k] * weight[k[0]]:.3f} / {second.get(k, 0) * weight[k[0]]:.3f}"
+                                     for k in heavy))
             self.assertGreaterEqual(len(heavy), 3)
-            if all(k in second and abs(first[k] - second[k]) < 0.03 for k in heavy):
+            if all(k in second and abs(first[k] - second[k]) * weight[k[0]] < 0.02 for k in heavy):
                 return
-        self.fail("no two consecutive runs gave the same top lines within 3 pp")
+        self.fail("no two consecutive runs split the functions' time among their lines alike within 2 pp")
 
 
 class Unnoticed(Sampled):
