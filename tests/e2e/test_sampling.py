@@ -100,7 +100,10 @@ class Accuracy(Sampled):
         # Shares of the time the machine let the program have (Wait is the busy machine's).
         def share(fn, event):
             return f[fn][event] / (f[fn]["Wall"] - f[fn]["Wait"])
-        self.assertGreaterEqual(share("python_phase", "Python"), 0.97)
+        # The kernel counts delivering our signal to the sampled thread (~12 us each here) as the
+        # thread's system time, credited a 4 ms tick at a time: 0-3.5% System on this phase.
+        self.assertGreaterEqual(share("python_phase", "Python"), 0.95)
+        self.assertGreaterEqual(share("python_phase", "Python") + share("python_phase", "System"), 0.97)
         # numpy frees and maps its arrays through libc, which counts as the interpreter's own
         # code, and touching new pages is System: a few percent of the phase.
         self.assertGreaterEqual(share("native_phase", "Native"), 0.90)
