@@ -25,3 +25,8 @@ set_tests_properties(e2e_test_sampling PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(e2e_test_threads PROPERTIES RUN_SERIAL TRUE)
 # The per-call overhead check compares wall-time ratios: alone, like the sampling checks.
 set_tests_properties(e2e_test_overhead PROPERTIES RUN_SERIAL TRUE)
+# Suites whose assertions compare timings with ground truth measured by the program itself. On
+# this shared virtual machine the program's own speed moves between runs (a function's share by
+# a few points), so scripts/test.sh gives these suites one more run when one fails; a second
+# failure fails CI. Nothing else is retried.
+set_tests_properties(e2e_test_sampling e2e_test_overhead PROPERTIES LABELS "e2e;timing")
