@@ -363,15 +363,7 @@ private:
     // Marshal numbers are little-endian.
     template <class T>
     T little_endian(const char* what) {
-        const uint8_t* p = take(sizeof(T), what);
-        T v;
-        if constexpr (std::endian::native == std::endian::little) {
-            std::memcpy(&v, p, sizeof v);
-        } else {
-            v = 0;
-            for (size_t i = sizeof(T); i-- > 0;) v = static_cast<T>(v << 8 | p[i]);
-        }
-        return v;
+        return load<T>(take(sizeof(T), what));
     }
     uint32_t u32(const char* what) { return little_endian<uint32_t>(what); }
     // A little-endian number at p, bounds already checked.
