@@ -223,6 +223,17 @@ void stop() {
     before_decrease(tb);  // the footprint may have peaked just before the end
 }
 
+// Reads the calling thread's Python stack (before the lock: no other thread waits on it) and,
+// under the recorder's lock, hands `charge` the tables and the stack's index in them.
+template <class Charge>
+void charge_this_stack(Charge&& charge) {
+    Stack s;
+    capture(s);
+    SpinLock lock;
+    Tables& tb = *g_shared.tables;
+    charge(tb, intern_stack(tb, s));
+}
+
 void ignore_this_thread() { t_state.guard = 1; }
 
 void sample_alloc(void* ptr, size_t size) {
@@ -243,21 +254,18 @@ void sample_alloc(void* ptr, size_t size) {
     Guard guard;
     double bytes_weight = size >= g_shared.certain ? static_cast<double>(size) : t.alloc.bytes_weight(size);
     double count_weight = size >= g_shared.certain ? 1.0 : t.alloc.count_weight(size);
-    Stack s;
-    capture(s);
-    SpinLock lock;
-    Tables& tb = *g_shared.tables;
-    uint32_t stack = intern_stack(tb, s);
-    tb.costs[stack].alloc_bytes += bytes_weight;
-    tb.costs[stack].allocs += count_weight;
-    tb.sampled_bytes += bytes_weight;
-    tb.sampled_allocs += count_weight;
-    ++tb.samples;
-    LiveTable::Block block{bytes_weight, stack};
-    if (tb.live.insert(reinterpret_cast<uintptr_t>(ptr), block))
-        add_live(tb, stack, block.weight);
-    else
-        ++tb.untracked;
+    charge_this_stack([&](Tables& tb, uint32_t stack) {
+        tb.costs[stack].alloc_bytes += bytes_weight;
+        tb.costs[stack].allocs += count_weight;
+        tb.sampled_bytes += bytes_weight;
+        tb.sampled_allocs += count_weight;
+        ++tb.samples;
+        LiveTable::Block block{bytes_weight, stack};
+        if (tb.live.insert(reinterpret_cast<uintptr_t>(ptr), block))
+            add_live(tb, stack, block.weight);
+        else
+            ++tb.untracked;
+    });
 }
 
 void on_free_sampled(void* ptr) {
@@ -301,14 +309,11 @@ void sample_copy(size_t size) {
     bump(t.counters->copy_bytes, size);
     Guard guard;
     double weight = size >= g_shared.certain ? static_cast<double>(size) : t.copy.bytes_weight(size);
-    Stack s;
-    capture(s);
-    SpinLock lock;
-    Tables& tb = *g_shared.tables;
-    uint32_t stack = intern_stack(tb, s);
-    tb.costs[stack].copy_bytes += weight;
-    tb.sampled_copy_bytes += weight;
-    ++tb.copy_samples;
+    charge_this_stack([&](Tables& tb, uint32_t stack) {
+        tb.costs[stack].copy_bytes += weight;
+        tb.sampled_copy_bytes += weight;
+        ++tb.copy_samples;
+    });
 }
 
 Summary summary() {
