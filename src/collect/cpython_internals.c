@@ -2,6 +2,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -237,9 +239,18 @@ void ct_gil_state_range(uintptr_t* start, uintptr_t* end) {
 // CPython 3.11's forked child takes the thread-list lock (in _PyEval_ReInitThreads) before it
 // replaces it (in _PyRuntimeState_ReInitThreads): a fork while another thread holds it leaves the
 // child blocked forever. Our walk holds it every interval, so fork waits for the walk to finish.
-static pthread_mutex_t g_walk = PTHREAD_MUTEX_INITIALIZER;
-static void walk_lock(void) { pthread_mutex_lock(&g_walk); }
-static void walk_unlock(void) { pthread_mutex_unlock(&g_walk); }
+// A futex lock of our own, not a pthread mutex: the sampler runs on a helper thread that glibc
+// is not told about (interpose/helper_thread.h), and glibc's mutexes skip their atomic
+// operations and wake-ups while it believes the process has one thread.
+static _Atomic int g_walk;  // 0 free, 1 taken, 2 taken with waiters
+static void walk_lock(void) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&g_walk, &expected, 1)) return;
+    while (atomic_exchange(&g_walk, 2) != 0) syscall(SYS_futex, &g_walk, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+static void walk_unlock(void) {
+    if (atomic_exchange(&g_walk, 0) == 2) syscall(SYS_futex, &g_walk, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 static pthread_once_t g_walk_once = PTHREAD_ONCE_INIT;
 static void register_walk_fork_guard(void) { pthread_atfork(walk_lock, walk_unlock, walk_unlock); }
 

@@ -22,7 +22,6 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "collect/code_registry.h"
@@ -33,6 +32,7 @@
 #include "collect/registry_naming.h"
 #include "collect/stack_tree.h"
 #include "collect/thread_accounting.h"
+#include "interpose/helper_thread.h"
 #include "model/flat_map.h"
 #include "model/names.h"
 
@@ -219,7 +219,7 @@ private:
     bool handler_still_ours();
 
     SamplerOptions options_;
-    std::thread thread_;
+    pthread_t thread_{};
     // Nonzero once stop() asks the sampler thread to end; a futex word, so that the thread's
     // wait for its next tick ends at once (at --interval 100ms, exit would wait up to 100 ms).
     std::atomic<uint32_t> stopping_{0};
@@ -295,12 +295,17 @@ bool Sampler::start() {
     });
     s.active.store(true);
     start_ns_ = read_clock(CLOCK_MONOTONIC);
-    // The sampler thread must never receive the program's signals.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    thread_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    // A helper thread: the program's signals never reach it, and glibc keeps its single-thread
+    // malloc for the program.
+    auto body = [](void* self) -> void* {
+        static_cast<Sampler*>(self)->run();
+        return nullptr;
+    };
+    if (!helper_thread::start(body, this, &thread_)) {
+        s.active.store(false);
+        PyErr_SetString(PyExc_OSError, "calltree: could not start the sampler thread");
+        return false;
+    }
     started_ = true;
     PyEval_SetProfile(watch_for_main, nullptr);
     return true;
@@ -638,7 +643,7 @@ void Sampler::stop() {
     stopped_ = true;
     stopping_.store(1);
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&stopping_), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, nullptr, 0);
-    thread_.join();
+    pthread_join(thread_, nullptr);
     // Answers that arrived after the last tick still count, and stretches without CPU end here.
     for (ThreadRecord& t : threads_) {
         SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <string>
 
+#include "interpose/helper_thread.h"
 #include "runner/gil_request.h"
 #include "runner/run_end.h"
 
@@ -102,6 +103,8 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
         errno = saved_errno;
         return;
     }
+    // The writer will share glibc's locks (the GIL's) with this thread from now on.
+    helper_thread::tell_glibc_threads_exist();
     int none = 0;
     g.first_signal.compare_exchange_strong(none, sig);
     // Claimed while Python runs: the writer will take the GIL, so ask its holder to let go now.
@@ -155,6 +158,7 @@ void* watch_gil_wait(void* arg) {
     for (int waited = 0; waited < kGilWaitMs; waited += 10) {
         if (g_gil_wait.load() == Taken) return nullptr;
         usleep(10 * 1000);
+        calltree_wake_gil_mutex_waiters();
     }
     int expected = Waiting;
     if (!g_gil_wait.compare_exchange_strong(expected, GaveUp)) return nullptr;
@@ -166,22 +170,13 @@ void* watch_gil_wait(void* arg) {
     die_of(sig);
 }
 
-bool start_detached(void* (*body)(void*), void* arg) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    bool ok = pthread_create(&thread, &attr, body, arg) == 0;
-    pthread_attr_destroy(&attr);
-    return ok;
-}
-
 void* writer_main(void*) {
     while (sem_wait(&g.wake) != 0) {
     }
+    helper_thread::tell_glibc_threads_exist();  // the handler did; a signal raced with a fork may not have
     int sig = g.first_signal.load();
     if (run_end::signal_waits_for_gil()) {
-        start_detached(watch_gil_wait, reinterpret_cast<void*>(static_cast<intptr_t>(sig)));
+        helper_thread::start(watch_gil_wait, reinterpret_cast<void*>(static_cast<intptr_t>(sig)), nullptr);
         PyGILState_Ensure();  // never released: no Python code runs again
         int expected = Waiting;
         if (!g_gil_wait.compare_exchange_strong(expected, Taken)) park();  // the watchdog ends it
@@ -205,13 +200,8 @@ bool start_writer() {
     g.owner = getpid();
     g.interp = PyInterpreterState_Main();
     if (sem_init(&g.wake, 0, 0) != 0) return false;
-    // The writer must never receive a signal itself: block them all while it is created.
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-    bool started = start_detached(writer_main, nullptr);
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    return started;
+    // A helper thread: it never receives a signal itself.
+    return helper_thread::start(writer_main, nullptr, nullptr);
 }
 
 }  // namespace

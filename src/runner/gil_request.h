@@ -12,6 +12,11 @@ extern "C" {
 // GIL soon: the holder waits for someone to take it before it continues.
 void calltree_request_gil_drop(PyInterpreterState* interp);
 
+// Wakes whoever waits for the GIL's mutexes. A thread that began unlocking one while glibc
+// believed the process had a single thread (interpose/helper_thread.h) does not wake its waiters;
+// a spurious wake-up costs a waiter one more look.
+void calltree_wake_gil_mutex_waiters(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,20 +2,23 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <new>
+#include <climits>
+#include <functional>
 
 namespace calltree::run_end {
 
 namespace {
 
 // Transitions into Stopping and SignalTakesGil are compare-and-swaps from Running (the signal
-// handler cannot lock); every transition out of a state someone waits on is made under the
-// mutex and notified.
+// handler cannot lock); every transition out of a state someone waits on wakes the waiters of
+// the phase word. A futex on the word rather than a mutex and condition variable: the signal
+// writer runs on a helper thread glibc is not told about (interpose/helper_thread.h), and
+// glibc's mutexes skip their wake-ups while it believes the process has one thread.
 enum Phase : int { Running, SignalTakesGil, Stopping, Stopped, Finishing, Finished };
 
 struct State {
@@ -23,9 +26,7 @@ struct State {
     std::function<bool()> finish;
     pid_t pid = 0;
     std::atomic<int> phase{Running};
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool saved = true;
+    std::atomic<bool> saved{true};
 };
 
 // Never destroyed: the signal writer thread may use it while the main thread exits.
@@ -35,9 +36,13 @@ State& state() {
 }
 
 void advance(State& s, Phase to) {
-    std::lock_guard lock(s.mutex);
     s.phase.store(to);
-    s.changed.notify_all();
+    syscall(SYS_futex, reinterpret_cast<int*>(&s.phase), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+// Returns once the phase is no longer `seen` (or spuriously: callers look again).
+void wait_while(State& s, int seen) {
+    syscall(SYS_futex, reinterpret_cast<int*>(&s.phase), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
 }
 
 }  // namespace
@@ -54,9 +59,6 @@ bool in_profiled_process() { return getpid() == state().pid; }
 bool restart_in_fork_child() {
     State& s = state();
     if (s.pid == 0 || s.phase.load() != Running) return false;
-    // Another thread of the parent may have held the mutex at the fork: it never unlocks here.
-    new (&s.mutex) std::mutex();
-    new (&s.changed) std::condition_variable();
     s.saved = true;
     s.pid = getpid();
     return true;
@@ -87,21 +89,17 @@ void stop() {
 bool finish() {
     State& s = state();
     if (!in_profiled_process()) return true;
-    std::unique_lock lock(s.mutex);
     for (;;) {
         int p = s.phase.load();
-        if (p == Finished) return s.saved;
+        if (p == Finished) return s.saved.load();
         // Running: the program ended without our exit handler (it cleared atexit); write what
         // there is.
         if ((p == Running || p == Stopped) && s.phase.compare_exchange_strong(p, Finishing)) break;
-        if (p == Stopping || p == SignalTakesGil || p == Finishing) s.changed.wait(lock);
+        if (p == Stopping || p == SignalTakesGil || p == Finishing) wait_while(s, p);
     }
-    lock.unlock();
     bool saved = s.finish ? s.finish() : true;
-    lock.lock();
-    s.saved = saved;
-    s.phase.store(Finished);
-    s.changed.notify_all();
+    s.saved.store(saved);
+    advance(s, Finished);
     return saved;
 }
 

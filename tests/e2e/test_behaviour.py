@@ -75,6 +75,26 @@ class SameAsPython(TempDirTest):
                 self.assertIn("child loads libcalltree False", py.stdout)
                 self.assertSame(py, ours)
 
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1",
+                     "the sanitizer build has no allocator interposers: its helper threads share glibc's heap")
+    def test_glibc_still_sees_one_thread(self):
+        """calltree's own threads (the signal writer, the sampler) do not make glibc treat the
+        program as multi-threaded (its malloc would take locks it does not take under python3);
+        threads the program starts still do."""
+        code = ("import ctypes, threading\n"
+                "flag = ctypes.c_char.in_dll(ctypes.CDLL(None), '__libc_single_threaded')\n"
+                "print('before', flag.value)\n"
+                "blocks = [bytearray(n) for n in range(1, 200000, 997)]\n"
+                "t = threading.Thread(target=print, args=('in a thread',)); t.start(); t.join()\n"
+                "print('after', flag.value, len(blocks))\n")
+        py = run([PYTHON, "-c", code], cwd=self.tmp)
+        self.assertIn("before b'\\x01'", py.stdout)
+        self.assertIn("after b'\\x00'", py.stdout)
+        for mode in ([], ["--sample"], ["--memory"], ["--sample", "--memory", "--memory-rate", "1"]):
+            with self.subTest(mode=mode):
+                ours = run([CALLTREE, *mode, "-o", self.path("out.callgrind"), "-c", code], cwd=self.tmp)
+                self.assertSame(py, ours)
+
     def test_module_and_code(self):
         self.write("pkg/__init__.py", "")
         self.write("pkg/__main__.py", "import sys\nprint('main', sys.argv, sys.path[0], __name__)\n")

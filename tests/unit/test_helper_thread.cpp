@@ -1,0 +1,137 @@
+// calltree's helper threads against glibc itself: the test binary links the allocator
+// interposers, as libcalltree.so does, so malloc here is calltree's.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "interpose/helper_thread.h"
+#include "interpose/private_heap.h"
+
+namespace {
+
+using calltree::private_heap::owns;
+namespace helper_thread = calltree::helper_thread;
+
+void* run_function(void* fn) {
+    (*static_cast<std::function<void()>*>(fn))();
+    return nullptr;
+}
+
+// Runs fn on a helper thread and waits for it.
+void on_helper(std::function<void()> fn) {
+    pthread_t thread;
+    ASSERT_TRUE(helper_thread::start(run_function, &fn, &thread));
+    pthread_join(thread, nullptr);
+}
+
+void* nothing(void*) { return nullptr; }
+
+// What the speed gain rests on: glibc keeps __libc_single_threaded itself (a thread it starts
+// clears it), and a helper thread leaves it set.
+TEST(HelperThread, GlibcStillSeesOneThreadAfterAHelperButNotAfterAPlainThread) {
+    ASSERT_TRUE(helper_thread::glibc_sees_one_thread()) << "the test binary started a thread before this test";
+    on_helper([] {});
+    EXPECT_TRUE(helper_thread::glibc_sees_one_thread());
+    pthread_t plain;
+    ASSERT_EQ(pthread_create(&plain, nullptr, nothing, nullptr), 0);
+    pthread_join(plain, nullptr);
+    EXPECT_FALSE(helper_thread::glibc_sees_one_thread());
+}
+
+TEST(HelperThread, AllocatesOnlyFromThePrivateHeap) {
+    std::vector<void*> blocks;
+    on_helper([&] {
+        for (size_t size : {size_t{1}, size_t{24}, size_t{4000}, size_t{1} << 20, size_t{3} << 22}) {
+            void* p = malloc(size);
+            ASSERT_NE(p, nullptr);
+            memset(p, 0xab, size);
+            blocks.push_back(p);
+        }
+        void* zeroed = calloc(1000, 8);
+        ASSERT_NE(zeroed, nullptr);
+        EXPECT_EQ(std::string(static_cast<char*>(zeroed), 8000), std::string(8000, '\0'));
+        blocks.push_back(zeroed);
+        void* aligned = nullptr;
+        ASSERT_EQ(posix_memalign(&aligned, 4096, 100), 0);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(aligned) % 4096, 0u);
+        blocks.push_back(aligned);
+        std::string grown;  // C++ containers go the same way
+        for (int i = 0; i < 10000; ++i) grown += 'x';
+        EXPECT_TRUE(owns(grown.data()));
+        for (void* p : blocks) EXPECT_TRUE(owns(p));
+    });
+    void* mine = malloc(64);
+    EXPECT_FALSE(owns(mine));
+    free(mine);
+    // The program's thread may free (and resize) what a helper made.
+    void* moved = realloc(blocks[1], 100000);
+    ASSERT_NE(moved, nullptr);
+    EXPECT_FALSE(owns(moved));
+    EXPECT_EQ(static_cast<unsigned char*>(moved)[23], 0xab);
+    free(moved);
+    for (size_t i = 0; i < blocks.size(); ++i)
+        if (i != 1) free(blocks[i]);
+}
+
+TEST(HelperThread, ResizesAGlibcBlockWithoutFreeingIt) {
+    char* made_before = static_cast<char*>(malloc(32));
+    strcpy(made_before, "made by the program's thread");
+    char* resized = nullptr;
+    on_helper([&] { resized = static_cast<char*>(realloc(made_before, 5000)); });
+    ASSERT_NE(resized, nullptr);
+    EXPECT_TRUE(owns(resized));
+    EXPECT_STREQ(resized, "made by the program's thread");
+    EXPECT_STREQ(made_before, "made by the program's thread");  // still allocated: untouched
+    free(resized);
+    free(made_before);
+}
+
+TEST(HelperThread, FreedBlocksAreReused) {
+    void* first = nullptr;
+    void* second = nullptr;
+    on_helper([&] {
+        first = malloc(200);
+        free(first);
+        second = malloc(200);
+        free(second);
+    });
+    EXPECT_EQ(first, second);
+}
+
+// A fork child may find the heap's lock taken by a helper of the parent: it starts clean.
+TEST(HelperThread, WorksInAForkChildForkedWhileAHelperAllocates) {
+    std::atomic<bool> stop{false};
+    pthread_t busy;
+    std::function<void()> churn = [&] {
+        while (!stop.load()) free(malloc(64));
+    };
+    ASSERT_TRUE(helper_thread::start(run_function, &churn, &busy));
+    for (int i = 0; i < 20; ++i) {
+        pid_t child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            bool ok = true;
+            std::function<void()> work = [&] { ok = owns(malloc(128)); };
+            pthread_t thread;
+            if (!helper_thread::start(run_function, &work, &thread)) _exit(2);
+            pthread_join(thread, nullptr);
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
+    stop.store(true);
+    pthread_join(busy, nullptr);
+}
+
+}  // namespace
