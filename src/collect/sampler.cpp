@@ -86,6 +86,7 @@ struct SampleSlot {
 struct Shared {
     std::atomic<bool> active{false};
     pid_t pid = 0;
+    uid_t uid = 0;  // read once: a system call fewer per request
     CodeRegistry* registry = nullptr;
     std::atomic<SampleSlot*> slots[kMaxThreads];
     // Code that counts as "the interpreter running Python" (thread_accounting.h); anything else
@@ -270,6 +271,7 @@ bool Sampler::start() {
     // signal.getsignal() keeps answering SIG_DFL for ours, as under python3.
     Shared& s = *g_shared;
     s.pid = getpid();
+    s.uid = getuid();
     s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
     std::vector<AddressRange> ranges = interpreter_ranges();
     s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));
@@ -408,7 +410,7 @@ bool Sampler::request(ThreadRecord& t) {
     info.si_signo = sample_signal();
     info.si_code = SI_QUEUE;
     info.si_pid = g_shared->pid;
-    info.si_uid = getuid();
+    info.si_uid = g_shared->uid;
     info.si_value.sival_int = static_cast<int>(t.slot);
     if (syscall(SYS_rt_tgsigqueueinfo, g_shared->pid, t.tid, sample_signal(), &info) != 0) {
         slot->state.store(kIdleSlot, std::memory_order_release);
