@@ -78,16 +78,22 @@ inline void bump(std::atomic<uint64_t>& counter, uint64_t by) {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-inline void on_alloc(void* ptr, size_t size) {
+// The byte sampler's decision before allocating: false (the common case) counts the allocation
+// as not sampled; true means the caller must call sample_alloc() with the block.
+inline bool sample_next(size_t size) {
     ThreadState& t = t_state;
     // A thread's first event always takes the slow path (its countdown starts at 0), which
-    // sets the thread up: past this branch t.counters is valid.
+    // sets the thread up in sample_alloc: past this branch t.counters is valid.
     if (__builtin_expect(!t.alloc.take(size), 1) && size < g_certain) {
         bump(t.counters->allocs, 1);
         bump(t.counters->bytes, size);
-        return;
+        return false;
     }
-    sample_alloc(ptr, size);
+    return true;
+}
+
+inline void on_alloc(void* ptr, size_t size) {
+    if (sample_next(size)) sample_alloc(ptr, size);
 }
 
 // Whether `ptr` may be a live sampled block: one look at a small filter; most frees stop here.

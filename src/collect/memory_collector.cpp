@@ -4,6 +4,8 @@
 #include <Python.h>
 
 #include <cmath>
+#include <cstring>
+#include <string_view>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -42,67 +44,119 @@ enum Event { kAllocBytes, kAllocs, kLeakBytes, kPeakBytes, kCopyBytes, kEvents }
 // The PyMem and PyObject domains, wrapped: a block is counted here, and the malloc the domain
 // may call underneath (pymalloc hands requests over 512 bytes to PyMem_RawMalloc) runs under
 // the guard so it is not counted again. The raw domain is not wrapped: it is malloc.
+//
+// Over pymalloc (python3's default), frees are not wrapped at all: a small block that is
+// sampled is allocated with PyMem_RawMalloc instead, and pymalloc hands every block that is not
+// its own to PyMem_RawFree, so the free of a sampled block still reaches the free interposer,
+// which takes it out of the live table; every other small free goes straight to pymalloc (a
+// loop allocating an int every 13 ns paid 21% for the wrapped free and its look-up). With other
+// allocators (PYTHONMALLOC=debug, malloc) every call is wrapped.
 struct Domain {
     PyMemAllocatorEx original;
 };
+enum DomainIndex { kMemDomain, kObjectDomain };
 // pymalloc serves requests up to this size from its own arenas, never through malloc: those
 // need no guard (every allocation pays for the guard otherwise).
 constexpr size_t kSmallRequest = 512;
-Domain g_mem_domain, g_object_domain;
+Domain g_domains[2];
+bool g_direct_free = false;
 
-void* domain_malloc(void* ctx, size_t size) {
-    auto* d = static_cast<Domain*>(ctx);
-    if (!memory::counting()) return d->original.malloc(d->original.ctx, size);
+// A sampled small block, from malloc (see above).
+void* sampled_small_block(size_t size, bool zeroed) {
+    void* p;
+    {
+        memory::Guard guard;
+        p = zeroed ? PyMem_RawCalloc(1, size) : PyMem_RawMalloc(size == 0 ? 1 : size);
+    }
+    if (p != nullptr) memory::sample_alloc(p, size);
+    return p;
+}
+
+template <DomainIndex D>
+void* domain_malloc(void*, size_t size) {
+    const PyMemAllocatorEx& o = g_domains[D].original;
+    if (!memory::counting()) return o.malloc(o.ctx, size);
     void* p;
     if (size <= kSmallRequest) {
-        p = d->original.malloc(d->original.ctx, size);
+        if (g_direct_free) {
+            if (__builtin_expect(!memory::sample_next(size), 1)) return o.malloc(o.ctx, size);
+            return sampled_small_block(size, false);
+        }
+        p = o.malloc(o.ctx, size);
     } else {
         memory::Guard guard;
-        p = d->original.malloc(d->original.ctx, size);
+        p = o.malloc(o.ctx, size);
     }
     if (p != nullptr) memory::on_alloc(p, size);
     return p;
 }
 
-void* domain_calloc(void* ctx, size_t n, size_t size) {
-    auto* d = static_cast<Domain*>(ctx);
-    if (!memory::counting()) return d->original.calloc(d->original.ctx, n, size);
+template <DomainIndex D>
+void* domain_calloc(void*, size_t n, size_t size) {
+    const PyMemAllocatorEx& o = g_domains[D].original;
+    if (!memory::counting()) return o.calloc(o.ctx, n, size);
+    size_t bytes = n * size;  // pymalloc fails an overflowing request itself
+    if (g_direct_free && bytes <= kSmallRequest && bytes / (size == 0 ? 1 : size) == n) {
+        if (__builtin_expect(!memory::sample_next(bytes), 1)) return o.calloc(o.ctx, n, size);
+        return sampled_small_block(bytes, true);
+    }
     void* p;
     {
         memory::Guard guard;
-        p = d->original.calloc(d->original.ctx, n, size);
+        p = o.calloc(o.ctx, n, size);
     }
-    if (p != nullptr) memory::on_alloc(p, n * size);
+    if (p != nullptr) memory::on_alloc(p, bytes);
     return p;
 }
 
-void* domain_realloc(void* ctx, void* ptr, size_t size) {
-    auto* d = static_cast<Domain*>(ctx);
-    if (!memory::counting()) return d->original.realloc(d->original.ctx, ptr, size);
+template <DomainIndex D>
+void* domain_realloc(void*, void* ptr, size_t size) {
+    const PyMemAllocatorEx& o = g_domains[D].original;
+    if (!memory::counting()) return o.realloc(o.ctx, ptr, size);
     memory::Taken old = memory::take_for_realloc(ptr);
     void* p;
     {
         memory::Guard guard;
-        p = d->original.realloc(d->original.ctx, ptr, size);
+        p = o.realloc(o.ctx, ptr, size);
     }
     if (p == nullptr) {
         memory::put_back(ptr, old);
         return p;
     }
-    memory::on_alloc(p, size);
-    return p;
+    if (!g_direct_free || size > kSmallRequest) {
+        memory::on_alloc(p, size);
+        return p;
+    }
+    if (__builtin_expect(!memory::sample_next(size), 1)) return p;
+    // Sampled: moved to a block of malloc's, whose free the interposer sees. The copy is ours,
+    // not the program's: under the guard.
+    void* moved;
+    {
+        memory::Guard guard;
+        moved = PyMem_RawMalloc(size == 0 ? 1 : size);
+        if (moved == nullptr) return p;  // keep the block unsampled rather than fail
+        memcpy(moved, p, size);
+        o.free(o.ctx, p);
+    }
+    memory::sample_alloc(moved, size);
+    return moved;
 }
 
-void domain_free(void* ctx, void* ptr) {
-    auto* d = static_cast<Domain*>(ctx);
+template <DomainIndex D>
+void domain_free(void*, void* ptr) {
+    const PyMemAllocatorEx& o = g_domains[D].original;
     // A large block is freed again by the interposed free underneath: it finds nothing to do.
     if (ptr != nullptr && memory::counting()) memory::on_free(ptr);
-    d->original.free(d->original.ctx, ptr);
+    o.free(o.ctx, ptr);
 }
 
-void wrap_domain(PyMemAllocatorDomain domain, Domain& d) {
+template <DomainIndex D>
+void wrap_domain(PyMemAllocatorDomain domain) {
+    Domain& d = g_domains[D];
     PyMem_GetAllocator(domain, &d.original);
-    PyMemAllocatorEx wrapped{&d, domain_malloc, domain_calloc, domain_realloc, domain_free};
+    // The context is the original one: with frees not wrapped, the original free gets it.
+    PyMemAllocatorEx wrapped{d.original.ctx, domain_malloc<D>, domain_calloc<D>, domain_realloc<D>,
+                             g_direct_free ? d.original.free : domain_free<D>};
     PyMem_SetAllocator(domain, &wrapped);
 }
 
@@ -123,8 +177,10 @@ public:
         started_ = true;
         // Code objects get ids as the hooks first meet them; names are copied then.
         registry_ = std::make_unique<CodeRegistry>(1 << 16, size_t{32} << 20);
-        wrap_domain(PYMEM_DOMAIN_MEM, g_mem_domain);
-        wrap_domain(PYMEM_DOMAIN_OBJ, g_object_domain);
+        const char* allocator = _PyMem_GetCurrentAllocatorName();
+        g_direct_free = allocator != nullptr && std::string_view(allocator) == "pymalloc";
+        wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
+        wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);
         memory::start(memory::Config{options_.rate, registry_.get()});
         return true;
     }
