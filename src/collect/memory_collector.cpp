@@ -56,7 +56,7 @@ struct Domain {
 };
 enum DomainIndex { kMemDomain, kObjectDomain };
 // pymalloc serves requests up to this size from its own arenas, never through malloc: those
-// need no guard (every allocation pays for the guard otherwise).
+// need no guard (every allocation paid for the guard otherwise).
 constexpr size_t kSmallRequest = 512;
 Domain g_domains[2];
 bool g_direct_free = false;
@@ -76,14 +76,13 @@ template <DomainIndex D>
 void* domain_malloc(void*, size_t size) {
     const PyMemAllocatorEx& o = g_domains[D].original;
     if (!memory::counting()) return o.malloc(o.ctx, size);
+    if (g_direct_free && size <= kSmallRequest) {
+        if (__builtin_expect(!memory::sample_next(size), 1)) return o.malloc(o.ctx, size);
+        return sampled_small_block(size, false);
+    }
+    // Other allocators (and pymalloc past 512 bytes) may call malloc underneath.
     void* p;
-    if (size <= kSmallRequest) {
-        if (g_direct_free) {
-            if (__builtin_expect(!memory::sample_next(size), 1)) return o.malloc(o.ctx, size);
-            return sampled_small_block(size, false);
-        }
-        p = o.malloc(o.ctx, size);
-    } else {
+    {
         memory::Guard guard;
         p = o.malloc(o.ctx, size);
     }

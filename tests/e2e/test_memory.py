@@ -176,6 +176,21 @@ class Accuracy(Memory):
                 self.assertLess(churn["LeakBytes"], 0.01 * churn["AllocBytes"], "freed small objects are no leak")
                 self.assertWithin(keep["LeakBytes"], truth, 0.05, "LeakBytes of the kept strings")
 
+    def test_same_counts_over_any_python_allocator(self):
+        """PYTHONMALLOC=malloc and debug put other allocators under the PyMem/PyObject domains:
+        every allocation is still counted once (malloc underneath must not count it again)."""
+        code = "x = [str(i) * 3 for i in range(100000)]\ndel x\ny = [bytes(100) for _ in range(1000)]\n"
+        script = self.write("alloc.py", code)
+        counts = {}
+        for allocator in ("pymalloc", "malloc", "debug"):
+            out = self.path(allocator + ".callgrind")
+            res = run([CALLTREE, "--memory", "--memory-rate", "1", "-o", out, script],
+                      env=dict(ENV, PYTHONMALLOC=allocator), cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res.stderr)
+            (counts[allocator],) = desc_number(parse(out), "Memory allocated", r"in (\d+) allocations")
+        for allocator in ("malloc", "debug"):
+            self.assertWithin(counts[allocator], counts["pymalloc"], 0.01, f"allocations counted under {allocator}")
+
     def test_copies(self):
         _, p = self.profile("copies.py")
         path = program("copies.py")
