@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <iostream>
 #include <algorithm>
 #include <set>
@@ -147,8 +148,14 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
 
     RunHooks hooks;
     hooks.start = [&] {
-        for (auto& c : collectors)
-            if (!c->start()) return false;
+        try {
+            for (auto& c : collectors)
+                if (!c->start()) return false;
+        } catch (const std::bad_alloc&) {
+            std::cerr << "calltree: not enough memory to start profiling (is the address space limited? ulimit -v)"
+                      << std::endl;
+            return false;
+        }
         return true;
     };
     hooks.stop = [&] {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -92,19 +93,25 @@ bool reserve() {
         if (g_owner != getpid()) forget_parent_state();
         return true;
     }
-    void* region = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // Address space counts against RLIMIT_AS even unused: take at most a quarter of a limit.
+    size_t size = kReserve;
+    struct rlimit limit {};
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur / 4 < size)
+        size = static_cast<size_t>(limit.rlim_cur / 4) & ~(kCommitStep - 1);
+    if (size < kCommitStep) return false;
+    void* region = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (region == MAP_FAILED) return false;
     g_next = g_committed = reinterpret_cast<uintptr_t>(region);
     g_owner = getpid();
     pthread_atfork(nullptr, nullptr, forget_parent_state);
     g_base = reinterpret_cast<uintptr_t>(region);
-    g_size = kReserve;
+    g_size = size;
     return true;
 }
 
 void* allocate(size_t size, size_t alignment) {
     if (alignment < kHeader) alignment = kHeader;
-    if (size > kReserve || alignment > kReserve) return nullptr;
+    if (size > g_size || alignment > g_size) return nullptr;
     unsigned klass = class_for(size + alignment + (alignment > kHeader ? kHeader : 0));
     if (klass >= kClasses) return nullptr;
     uintptr_t start;

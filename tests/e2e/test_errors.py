@@ -45,6 +45,17 @@ class BadInput(TempDirTest):
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1)
                 self.assertFalse(os.path.exists(marker), "the program ran")
 
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1", "the sanitizers need address space of their own")
+    def test_too_little_address_space_is_an_error_not_a_crash(self):
+        """Under `ulimit -v` too small for the sampler's tables: one line and status 1, no abort."""
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (100 << 20, 100 << 20))
+        r = subprocess.run([CALLTREE, "--sample", "-o", self.path("out.cg"), "-c", "print('ran')"],
+                           capture_output=True, text=True, preexec_fn=limit, cwd=self.tmp)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"^calltree: not enough memory to start profiling[^\n]*\n$")
+        self.assertEqual(r.stdout, "")
+
     def test_full_disk(self):
         script = self.write("prog.py", "print('ran')\n")
         r = run([CALLTREE, "-o", "/dev/full", script], cwd=self.tmp)
