@@ -165,21 +165,21 @@ void CallSiteFinder::scan_body(uint32_t def_line) {
         called_names(line, indent, [&calls, i](std::string_view name) {  // the first call of each name wins
             uint64_t h = name_hash(name);
             if (calls.find(h) == nullptr)
-                calls.insert(h, CallAt{name.data(), static_cast<uint32_t>(name.size()), static_cast<uint32_t>(i + 1)});
+                calls.insert(h, CallAt{static_cast<uint32_t>(name.size()), static_cast<uint32_t>(i + 1)});
         });
     }
 }
 
 CallSiteFinder::Spelled CallSiteFinder::spell(std::string_view callee) {
     std::string_view name = spelled_name(callee);
-    return {name, name.empty() ? 0 : name_hash(name)};
+    return {name.empty() ? 0 : name_hash(name), static_cast<uint32_t>(name.size())};
 }
 
 uint32_t CallSiteFinder::find(uint32_t def_line, const Spelled& callee) {
-    if (def_line == 0 || def_line > lines_.size() || callee.name.empty()) return def_line;
+    if (def_line == 0 || def_line > lines_.size() || callee.size == 0) return def_line;
     if (def_line != body_) scan_body(def_line);
     const CallAt* call = calls_.find(callee.hash);
-    return call != nullptr && std::string_view(call->name, call->size) == callee.name ? call->line : def_line;
+    return call != nullptr && call->size == callee.size ? call->line : def_line;
 }
 
 }  // namespace calltree

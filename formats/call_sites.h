@@ -22,10 +22,12 @@ public:
     bool open(std::string_view file);
 
     // A callee as call sites spell it (spelled_name), hashed: made once per function by a
-    // reader that looks up the same callee from many callers.
+    // reader that looks up the same callee from many callers. Only the hash and length: a
+    // lookup that compared the callee's text too would fetch it, a cache miss per call into the
+    // reader's input, for the odds of a 64-bit collision between two names of one body.
     struct Spelled {
-        std::string_view name;  // empty: no call spells it
         uint64_t hash = 0;
+        uint32_t size = 0;  // 0: no call spells it
     };
     static Spelled spell(std::string_view callee);
 
@@ -45,10 +47,8 @@ public:
 
 private:
     // The names a function's body calls, each with the first line that calls it: a body is
-    // scanned once, however many callees it has. Keyed by a 64-bit hash of the name, checked
-    // against the text on lookup.
+    // scanned once, however many callees it has. Keyed by a 64-bit hash of the name (see Spelled).
     struct CallAt {
-        const char* name;
         uint32_t size;
         uint32_t line;
     };
@@ -66,7 +66,7 @@ private:
     size_t text_capacity_ = 0;
     std::vector<std::string_view> lines_;  // into text_, empty if unreadable
     uint32_t body_ = 0;                   // def line of the body calls_ describes; 0 for none
-    Calls calls_{~uint64_t{0}, 16};       // point into text_
+    Calls calls_{~uint64_t{0}, 16};
 };
 
 }  // namespace calltree

@@ -291,6 +291,9 @@ void walk(const Profile& profile, const Layout& layout, Visitor& visit) {
                 __builtin_prefetch(&ahead);
                 __builtin_prefetch(reinterpret_cast<const char*>(&ahead) + sizeof(Arc) - 1);
                 __builtin_prefetch(&layout.ids[arcs[by_caller[k + kAhead / 2]].callee.value]);
+                // The callee's record too: the first call to a function writes its name from
+                // there, a miss per function in random order (a third of this loop's time).
+                __builtin_prefetch(&functions[arcs[by_caller[k + kAhead / 2]].callee.value].name);
             }
             const Arc& call = arcs[by_caller[k]];
             const CalleeIds& callee = layout.ids[call.callee.value];

@@ -18,7 +18,11 @@ namespace {
 constexpr uint8_t kFlagRef = 0x80;
 // pstats files nest four levels; anything near this is hostile or not a profile.
 constexpr int kMaxDepth = 200;
+// Generations of RefSlots that name no document value: one taken while its value is read (a
+// reference to it then would be a cycle), and one whose value was read but not kept.
+// Document generations never reach them (there are fewer items than bytes of input).
 constexpr uint32_t kUnfilled = std::numeric_limits<uint32_t>::max();
+constexpr uint32_t kNotKept = kUnfilled - 1;
 constexpr size_t kNoSlot = std::numeric_limits<size_t>::max();
 
 void check_input(std::span<const uint8_t> data) {
@@ -61,7 +65,7 @@ public:
             }
             case 'r': {
                 uint32_t ref = load<uint32_t>(p + 1);
-                if (ref >= refs_.size() || refs_[ref].index == kUnfilled) break;
+                if (ref >= refs_.size() || refs_[ref].generation == kUnfilled) break;
                 const RefSlot& slot = refs_[ref];
                 if (slot.generation == doc_.generation_) {
                     pos_ += 5;
@@ -153,7 +157,7 @@ public:
                 if (flag) fail_at(start, "a reference cannot itself be registered");
                 uint32_t ref = u32("a reference index");
                 if (ref >= refs_.size()) fail_at(start, "reference " + std::to_string(ref) + " to an unknown object");
-                if (refs_[ref].index == kUnfilled)
+                if (refs_[ref].generation == kUnfilled)
                     fail_at(start, "reference " + std::to_string(ref) + " to an object that is not complete");
                 const RefSlot& slot = refs_[ref];
                 if (slot.generation == doc_.generation_) return slot.index;
@@ -169,10 +173,6 @@ public:
         fill_ref(ref_slot, index);
         return index;
     }
-
-    // The generation of a slot whose value was read but not kept: never the document's, so a
-    // reference reads the value again where it starts.
-    uint32_t not_kept() const { return doc_.generation_ - 1; }
 
     // The int or float at `at` (plain, registered, or a reference to one) without reading it:
     // its value and length, and whether it registers a slot. False for anything else.
@@ -196,12 +196,14 @@ public:
                 return true;
             case 'r': {
                 uint32_t ref = load<uint32_t>(p + 1);
-                if (ref >= refs_.size() || refs_[ref].index == kUnfilled) return false;
+                if (ref >= refs_.size() || refs_[ref].generation == kUnfilled) return false;
                 const RefSlot& slot = refs_[ref];
                 if (slot.generation == doc_.generation_) {
                     MarshalDocument::Scalar known = doc_.scalar(slot.index);
                     if (known.type != Type::Int && known.type != Type::Float) return false;
                     out = known;
+                } else if (slot.generation == kNotKept && slot.type == Type::Int) {
+                    out = {Type::Int, static_cast<uint64_t>(int64_t{static_cast<int32_t>(slot.index)})};
                 } else if (slot.offset + 9 <= data_.size() && data_[slot.offset] == ('i' | kFlagRef)) {
                     // Not in the document: a 4-byte int or a float is read again where it starts.
                     const uint8_t* q = data_.data() + slot.offset;
@@ -220,9 +222,9 @@ public:
         }
     }
 
-    // Registers the value at `at` as read but not kept in the document.
-    uint32_t register_not_kept(size_t at, MarshalDocument::Type type) {
-        refs_.push_back(RefSlot{0, not_kept(), static_cast<uint32_t>(at), MarshalDocument::kNone, type});
+    // Registers the value at `at` as read but not kept in the document; `value`: a 4-byte int's.
+    uint32_t register_not_kept(size_t at, MarshalDocument::Type type, uint32_t value = 0) {
+        refs_.push_back(RefSlot{value, kNotKept, static_cast<uint32_t>(at), MarshalDocument::kNone, type});
         return static_cast<uint32_t>(refs_.size() - 1);
     }
 
@@ -230,7 +232,7 @@ public:
         size_t length = 0;
         bool registers = false;
         if (replaying_ != 0 || !peek_scalar(pos_, out, length, registers)) return false;
-        if (registers) register_not_kept(pos_, out.type);
+        if (registers) register_not_kept(pos_, out.type, static_cast<uint32_t>(out.payload));
         pos_ += length;
         return true;
     }
@@ -260,7 +262,7 @@ public:
             case 'r': {
                 if (registers || left < 5) return false;
                 uint32_t ref = load<uint32_t>(p + 1);
-                if (ref >= refs_.size() || refs_[ref].index == kUnfilled || refs_[ref].type != MarshalDocument::Type::String ||
+                if (ref >= refs_.size() || refs_[ref].generation == kUnfilled || refs_[ref].type != MarshalDocument::Type::String ||
                     refs_[ref].tag == MarshalDocument::kNone)
                     return false;
                 out = {{}, refs_[ref].tag, MarshalDocument::kNone};
@@ -293,7 +295,7 @@ public:
         // Registered in pre-order: the tuple, then its items.
         key.slot = (code & kFlagRef) != 0 ? register_not_kept(pos_, Type::Tuple) : MarshalDocument::kNone;
         if (file_registers) key.file.slot = register_not_kept(file_at, Type::String);
-        if (line_registers) register_not_kept(line_at, Type::Int);
+        if (line_registers) register_not_kept(line_at, Type::Int, static_cast<uint32_t>(line.payload));
         if (name_registers) key.name.slot = register_not_kept(name_at, Type::String);
         key.line = static_cast<int64_t>(line.payload);
         pos_ = name_at + name_length;
@@ -320,7 +322,7 @@ public:
         if (open_dict_slot_ == kNoSlot) return;
         RefSlot& slot = refs_[open_dict_slot_];
         slot.index = 0;
-        slot.generation = not_kept();
+        slot.generation = kNotKept;
         slot.type = MarshalDocument::Type::Dict;
         open_dict_slot_ = kNoSlot;
     }
@@ -328,7 +330,7 @@ public:
     uint32_t read_tag(MarshalDocument::Type type) {
         if (data_.size() - pos_ < 5 || data_[pos_] != 'r') return MarshalDocument::kNone;
         uint32_t ref = load<uint32_t>(data_.data() + pos_ + 1);
-        if (ref >= refs_.size() || refs_[ref].index == kUnfilled || refs_[ref].type != type) return MarshalDocument::kNone;
+        if (ref >= refs_.size() || refs_[ref].generation == kUnfilled || refs_[ref].type != type) return MarshalDocument::kNone;
         uint32_t tag = refs_[ref].tag;
         if (tag != MarshalDocument::kNone) pos_ += 5;
         return tag;
@@ -383,7 +385,7 @@ private:
     using RefSlot = MarshalDocument::RefSlot;
 
     size_t reserve_ref(uint32_t start) {
-        refs_.push_back(RefSlot{kUnfilled, doc_.generation_, start, MarshalDocument::kNone, MarshalDocument::Type::None});
+        refs_.push_back(RefSlot{0, kUnfilled, start, MarshalDocument::kNone, MarshalDocument::Type::None});
         return refs_.size() - 1;
     }
 

@@ -107,8 +107,11 @@ private:
     uint32_t root_ = 0;
     uint32_t generation_ = 0;  // bumped when values are dropped: older value indices are void
     struct RefSlot {
-        uint32_t index;       // the value in values_, if `generation` is still generation_
-        uint32_t generation;
+        // The value in values_, if `generation` is still generation_; for a slot read past the
+        // document (kNotKept) that holds a 4-byte int, the int, so a reference to it (a later
+        // pstats key's line number, say) does not fetch the input at `offset` again.
+        uint32_t index;
+        uint32_t generation;  // generation_, or kUnfilled while the value is read, or kNotKept
         uint32_t offset;      // where the value starts in the input, to read it again
         uint32_t tag;
         Type type;

@@ -29,7 +29,9 @@ struct PstatsFunction {
 };
 
 struct PstatsNames {
-    std::vector<std::string> names;    // per function: unique under KCachegrind's identity
+    // Per function: unique under KCachegrind's identity, its pstats name or that name with a
+    // suffix appended (":<line>", "#<n>"), never otherwise changed.
+    std::vector<std::string> names;
     std::vector<std::string> objects;  // the distinct objects (callgrind ob=)
     std::vector<uint32_t> object_of;   // per function: index into objects
 };

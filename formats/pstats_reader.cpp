@@ -354,7 +354,8 @@ private:
             uint32_t line = line_of(k);
             // Written back as read: --format pstats keeps the input's keys.
             std::string_view pstats_name = texts_[k.name_id];
-            bool renamed = names_.names[i] != pstats_name;
+            // Renaming only appends (pstats_names.h): the lengths tell, without fetching the text.
+            bool renamed = names_.names[i].size() != pstats_name.size();
             // The names are made for the profile: it takes them rather than copies. They are
             // unique within a (basename, object) pair, so each (name, file, object) is new.
             ids[i] = profile.append_function(std::move(names_.names[i]), files[k.file_id], objects[names_.object_of[i]], Line(line));
@@ -372,13 +373,9 @@ private:
         for (uint32_t a = 0; a < arcs_.size(); ++a) by_caller[first[rank[arcs_[a].caller]]++] = a;
         uint32_t source_file = ~0u;  // the caller file the call-site finder has open
         bool readable = false;
-        // Each callee's spelling, made when first needed: a function is called from several callers.
+        // Each function's spelling, made for all in entry order when the first source opens: in
+        // that order keys and names lie in memory as read, while callees come in random order.
         std::vector<CallSiteFinder::Spelled> spelled;
-        std::vector<bool> spelled_known;
-        if (call_sites_ != nullptr) {
-            spelled.resize(keys_.size());
-            spelled_known.resize(keys_.size(), false);
-        }
         for (size_t n = 0; n < by_caller.size(); ++n) {
             // Records are visited in random order: fetching a few ahead overlaps the cache misses.
             if (n + 8 < by_caller.size()) __builtin_prefetch(&arcs_[by_caller[n + 8]]);
@@ -391,9 +388,9 @@ private:
                 readable = call_sites_->open(texts_[keys_[r.caller].file_id]);
             }
             if (readable) {
-                if (!spelled_known[r.callee]) {
-                    spelled[r.callee] = CallSiteFinder::spell(texts_[keys_[r.callee].name_id]);
-                    spelled_known[r.callee] = true;
+                if (spelled.empty()) {
+                    spelled.reserve(keys_.size());
+                    for (const Key& k : keys_) spelled.push_back(CallSiteFinder::spell(texts_[k.name_id]));
                 }
                 site = call_sites_->find(site, spelled[r.callee]);
             }

@@ -76,6 +76,8 @@ TEST_F(CallSites, NoSpelledCallOrNoSourceKeepsTheDefLine) {
     EXPECT_EQ(finder_.find(path_, 12, "<listcomp>"), 12u);
     EXPECT_EQ(finder_.find(path_, 12, "C.__init__"), 12u);
     EXPECT_EQ(finder_.find(path_, 12, "absent"), 12u);
+    EXPECT_EQ(finder_.find(path_, 5, "helpex"), 5u);  // names are told apart by hash and length
+    EXPECT_EQ(finder_.find(path_, 5, "helpe"), 5u);
     EXPECT_EQ(finder_.find(path_, 500, "helper"), 500u);
     EXPECT_EQ(finder_.find("/nonexistent/x.py", 3, "helper"), 3u);
     EXPECT_EQ(finder_.find("relative.py", 3, "helper"), 3u);

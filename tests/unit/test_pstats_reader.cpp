@@ -447,6 +447,25 @@ TEST(PstatsReader, KeysWithSharedPartsReadAsPlainKeys) {
     EXPECT_EQ(g->line.value, 7u);
 }
 
+// A line number that one key registers and a later key refers to is answered from its
+// reference slot, not read again from the input: every 4-byte int must come back as itself,
+// -1 (all bits set, like the marker of a slot whose value is still being read) included.
+TEST(PstatsReader, RegisteredLineNumbersReadBackAsThemselves) {
+    for (int32_t line : {7, -1, -2, INT32_MIN, INT32_MAX}) {
+        // Registered in order: 0 "/m.py", 1 the line number, 2 "f".
+        std::string stats = dict({
+            {tuple({flagged(str("/m.py")), flagged(num(line)), flagged(str("f"))}),
+             tuple({num(1), num(1), flt(0.1), flt(0.2), dict({})})},
+            {key("/m.py", 5, "g"),
+             tuple({num(2), num(2), flt(0.3), flt(0.4), dict({{tuple({ref(0), ref(1), ref(2)}), tuple({num(2), num(2), flt(0.3), flt(0.4)})}})})},
+        });
+        Profile p = read(stats);
+        EXPECT_EQ(p.function_count(), 2u) << line;  // the caller is f, not a third function
+        ASSERT_EQ(p.arcs().size(), 1u) << line;
+        EXPECT_EQ(p.function(p.arcs()[0].caller).name, "f") << line;
+    }
+}
+
 TEST(PstatsReader, ATagIsReadOnlyForTheTypeItWasGivenTo) {
     // A reference to the function-name string where a caller key belongs: found by the fuzzer,
     // when the string's tag (its string id) was taken for an entry index.
