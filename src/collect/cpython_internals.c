@@ -254,8 +254,10 @@ static void walk_unlock(void) {
 static pthread_once_t g_walk_once = PTHREAD_ONCE_INIT;
 static void register_walk_fork_guard(void) { pthread_atfork(walk_lock, walk_unlock, walk_unlock); }
 
+void ct_prepare_thread_walks(void) { pthread_once(&g_walk_once, register_walk_fork_guard); }
+
 void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const ct_position*), void* context) {
-    pthread_once(&g_walk_once, register_walk_fork_guard);
+    ct_prepare_thread_walks();
     walk_lock();
     PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
     PyInterpreterState* interp = _PyRuntime.interpreters.main;

@@ -74,6 +74,12 @@ typedef struct {
 // blocked in a futex wait on an address in it is waiting for the GIL.
 void ct_gil_state_range(uintptr_t* start, uintptr_t* end);
 
+// Registers the fork guard of ct_for_each_thread. Call on the program's thread before the first
+// walk: registered by the walking thread itself, a fork racing with the registration ran without
+// it (glibc, believing the process single-threaded, iterates its fork handlers unlocked), and
+// the child inherited the thread-list lock taken.
+void ct_prepare_thread_walks(void);
+
 // Calls visit(context, thread_state, native_thread_id, position) for every thread of the main
 // interpreter, under the interpreter's own thread-list lock (so the thread states stay valid
 // while they are read). Not signal-safe.

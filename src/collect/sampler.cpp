@@ -299,6 +299,7 @@ bool Sampler::start() {
     start_ns_ = read_clock(CLOCK_MONOTONIC);
     // A helper thread: the program's signals never reach it, and glibc keeps its single-thread
     // malloc for the program.
+    ct_prepare_thread_walks();
     auto body = [](void* self) -> void* {
         static_cast<Sampler*>(self)->run();
         return nullptr;
