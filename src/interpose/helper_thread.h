@@ -1,17 +1,23 @@
 // Threads of calltree's own (the sampler, the fatal-signal writer and its watchdog), started so
-// that the program cannot tell them from nothing but for the thread list:
+// that the program notices nothing of them but an entry in /proc/self/task:
 // - every signal is blocked in them, so the program's signals reach the program's threads;
-// - with the allocator interposers linked (not in sanitizer builds), they allocate only from the
+// - with the allocator interposers linked (not in sanitizer builds) they allocate only from the
 //   private heap (private_heap.h) and never free into glibc's heap: a block of glibc's that one
 //   of them drops (rare: a container created before the thread started, grown inside it) is
-//   left allocated, not freed;
-// - and so glibc may be told again that the process has a single thread, when it had one before
-//   the helper started. glibc then keeps its malloc's lock-free single-thread path, as under
-//   python3 (measured: 9% of a malloc-heavy phase; 2-3% of the native bench workload). Program
-//   threads started later reset it as usual. glibc documents __libc_single_threaded as
-//   read-only for applications; writing it is sound here only because no thread but the
-//   program's own ever touches glibc's heap, and a test (test_helper_thread) checks what it
-//   relies on.
+//   left allocated;
+// - so glibc can be told again that the process has a single thread, when it had one before the
+//   helper started, and its malloc keeps the lock-free single-thread path it has under python3
+//   (measured: 9% of a malloc-heavy phase, 2-3% of the native bench workload). A thread the
+//   program starts resets that as usual.
+// glibc documents __libc_single_threaded as read-only for applications. Writing it is sound only
+// under rules that helper code must keep, since glibc also skips other work in that state:
+// - no glibc mutex (pthread_mutex, std::mutex) is shared with the program's thread: glibc's
+//   mutexes then skip their atomic instructions and wake-ups; use a futex of your own
+//   (run_end.cpp, cpython_internals.c);
+// - no fork handler is registered from a helper: fork then walks its handlers unlocked;
+// - a helper that must share a glibc lock after all (the writer takes the GIL) first calls
+//   tell_glibc_threads_exist().
+// test_helper_threads checks what this relies on against glibc itself.
 #pragma once
 #include <pthread.h>
 
