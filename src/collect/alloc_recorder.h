@@ -80,15 +80,25 @@ inline void bump(std::atomic<uint64_t>& counter, uint64_t by) {
 
 // The byte sampler's decision before allocating: false (the common case) counts the allocation
 // as not sampled; true means the caller must call sample_alloc() with the block.
-inline bool sample_next(size_t size) {
+// The first half of sample_next(), for hooks whose common case must stay a few instructions:
+// true (the common case) when the allocation is counted and not sampled; false, and the caller
+// must call settle_sample_point() and then sample_alloc() with the block.
+inline bool counted_unsampled(size_t size) {
     ThreadState& t = t_state;
     // A thread's first event always takes the slow path (its countdown starts at 0), which
     // sets the thread up in sample_alloc: past this branch t.counters is valid.
-    if (__builtin_expect(!t.alloc.take(size), 1) && size < g_certain) {
+    if (__builtin_expect(t.alloc.pass(size) && size < g_certain, 1)) {
         bump(t.counters->allocs, 1);
         bump(t.counters->bytes, size);
-        return false;
+        return true;
     }
+    return false;
+}
+inline void settle_sample_point() { t_state.alloc.settle(); }
+
+inline bool sample_next(size_t size) {
+    if (counted_unsampled(size)) return false;
+    settle_sample_point();
     return true;
 }
 

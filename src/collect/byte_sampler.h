@@ -21,9 +21,21 @@ public:
     }
 
     // Fast path: most calls only subtract. True when `size` bytes contain a sample point.
-    bool take(uint64_t size) {
+    bool take(uint64_t size) { return !pass(size) && sample_point(); }
+
+    // take() in two halves, for hooks whose common case must stay a few instructions: pass()
+    // subtracts and says whether no sample point was reached; if one was, settle() draws the next.
+    bool pass(uint64_t size) {
         countdown_ -= static_cast<int64_t>(size);
-        if (countdown_ > 0) return false;
+        return countdown_ > 0;
+    }
+    void settle() {
+        if (countdown_ <= 0) sample_point();
+    }
+
+private:
+    // Out of line: inlined, its logarithm made every allocation hook save registers.
+    [[gnu::noinline]] bool sample_point() {
         if (rate_ == 1) {
             countdown_ = 0;
             return true;
@@ -34,6 +46,7 @@ public:
         return true;
     }
 
+public:
     // Weights of a sampled allocation of `size` bytes: bytes and count it stands for.
     double bytes_weight(uint64_t size) const {
         if (rate_ == 1 || size == 0) return static_cast<double>(size);
