@@ -256,15 +256,15 @@ static void register_walk_fork_guard(void) { pthread_atfork(walk_lock, walk_unlo
 
 void ct_prepare_thread_walks(void) { pthread_once(&g_walk_once, register_walk_fork_guard); }
 
-void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long, const ct_position*), void* context) {
+void ct_position_of(const void* thread_state, ct_position* position) { position_of(thread_state, position); }
+
+void ct_for_each_thread(void (*visit)(void*, const void*, unsigned long), void* context) {
     ct_prepare_thread_walks();
     walk_lock();
     PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
     PyInterpreterState* interp = _PyRuntime.interpreters.main;
     for (PyThreadState* t = interp != NULL ? interp->threads.head : NULL; t != NULL; t = t->next) {
-        ct_position pos;
-        position_of(t, &pos);
-        visit(context, t, t->native_thread_id, &pos);
+        visit(context, t, t->native_thread_id);
     }
     PyThread_release_lock(_PyRuntime.interpreters.mutex);
     walk_unlock();

@@ -80,12 +80,16 @@ void ct_gil_state_range(uintptr_t* start, uintptr_t* end);
 // the child inherited the thread-list lock taken.
 void ct_prepare_thread_walks(void);
 
-// Calls visit(context, thread_state, native_thread_id, position) for every thread of the main
+// Calls visit(context, thread_state, native_thread_id) for every thread of the main
 // interpreter, under the interpreter's own thread-list lock (so the thread states stay valid
 // while they are read). Not signal-safe.
-void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id,
-                                      const ct_position* position),
+void ct_for_each_thread(void (*visit)(void* context, const void* thread_state, unsigned long native_id),
                         void* context);
+
+// Where a thread is: its innermost frame, read from outside with two process_vm_readv. Only
+// inside a ct_for_each_thread visit (the thread state must stay valid). Each read takes the
+// process's mmap_lock, which the program's own munmap calls wait for: read only when needed.
+void ct_position_of(const void* thread_state, ct_position* position);
 
 
 #ifdef __cplusplus
