@@ -13,7 +13,6 @@ namespace calltree::memory {
 
 constinit thread_local ThreadState t_state;
 std::atomic<bool> g_active{false};
-bool g_interposers_linked = false;
 
 uint64_t g_certain = 1;
 const std::atomic<uint8_t>* g_live_filter = nullptr;

@@ -57,8 +57,6 @@ void start(const Config& config);
 void stop();
 // The calling thread's allocations are never counted (the sampler's own thread).
 void ignore_this_thread();
-// Whether the allocator interposers are linked in (false in sanitizer builds): set by them.
-extern bool g_interposers_linked;
 
 // The hooks' entry points, called only while counting(). The common case (not sampled) is
 // inline: a subtraction and a branch on thread-local state, and two counter increments.

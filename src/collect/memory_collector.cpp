@@ -15,6 +15,7 @@
 #include "collect/line_table.h"
 #include "collect/registry_naming.h"
 #include "collect/stack_tree.h"
+#include "interpose/helper_thread.h"
 
 namespace calltree {
 
@@ -35,7 +36,7 @@ uint64_t parse_memory_rate(const std::string& text) {
     return bytes;
 }
 
-bool memory_mode_available() { return memory::g_interposers_linked; }
+bool memory_mode_available() { return g_interposers_linked; }
 
 namespace {
 

@@ -249,7 +249,6 @@ private:
     uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
-    uint64_t now_ = 0;  // the current tick's time, for the thread walk's callback
     const void* main_tstate_ = nullptr;
     uintptr_t gil_start_ = 0, gil_end_ = 0;
 };
@@ -521,28 +520,31 @@ void Sampler::consume(ThreadRecord& t) {
 
 void Sampler::tick(uint64_t now) {
     seen_now_.clear();
-    now_ = now;
     // A thread's place is read (from outside: process_vm_readv, under the process's mmap_lock)
     // only if it did not run nearly all of the interval: what a place tells (a GIL hand-over, a
     // thread still at its last sample) matters only for time the thread did not run. A
     // program's munmap waits for those reads: reading every thread every tick cost call_heavy
     // 15% at 0.1 ms.
+    struct Walk {
+        Sampler& self;
+        uint64_t now;
+    } walk{*this, now};
     ct_for_each_thread(
         [](void* context, const void* tstate, unsigned long tid) {
-            auto& self = *static_cast<Sampler*>(context);
+            auto& [self, now] = *static_cast<Walk*>(context);
             Seen seen{tstate, tid, kNew, 0, false, ct_position{nullptr, nullptr, -1, 0}};
             for (size_t i = 0; i < self.threads_.size(); ++i)
                 if (self.threads_[i].tstate == tstate && self.threads_[i].tid == static_cast<pid_t>(tid)) seen.record = i;
             if (seen.record != kNew) {
                 ThreadRecord& t = self.threads_[seen.record];
                 seen.sched = read_clock(thread_clock(t.tid, kSchedClock));
-                uint64_t cpu = seen.sched - std::min(seen.sched, t.last_sched), wall = self.now_ - t.last_wall;
+                uint64_t cpu = seen.sched - std::min(seen.sched, t.last_sched), wall = now - t.last_wall;
                 seen.placed = cpu * 64 < wall * 63;
                 if (seen.placed) ct_position_of(tstate, &seen.position);
             }
             self.seen_now_.push_back(seen);
         },
-        this);
+        &walk);
     for (ThreadRecord& t : threads_) t.seen = false;
     for (const auto& [tstate, tid, index, sched, placed, position] : seen_now_) {
         // New records are appended below: earlier indices stay valid, pointers would not.

@@ -43,10 +43,7 @@ inline void* allocated(void* p, size_t size) {
 }
 
 struct Linked {
-    Linked() {
-        mem::g_interposers_linked = true;
-        calltree::helper_thread::g_private_heap_serves_helpers = true;
-    }
+    Linked() { calltree::g_interposers_linked = true; }
 } g_linked;
 
 inline bool helper() { return __builtin_expect(t_is_helper, 0); }

@@ -11,10 +11,13 @@
 
 #include "interpose/private_heap.h"
 
+namespace calltree {
+bool g_interposers_linked = false;
+}
+
 namespace calltree::helper_thread {
 
 constinit thread_local bool t_is_helper = false;
-bool g_private_heap_serves_helpers = false;
 
 namespace {
 
@@ -40,7 +43,7 @@ void* trampoline(void* p) {
 }  // namespace
 
 bool start(void* (*body)(void*), void* arg, pthread_t* out) {
-    bool private_heap = g_private_heap_serves_helpers && private_heap::reserve();
+    bool private_heap = g_interposers_linked && private_heap::reserve();
     bool one_thread = __libc_single_threaded != 0;
     Start start{body, arg, private_heap};
     pthread_attr_t attr;

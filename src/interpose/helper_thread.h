@@ -21,12 +21,16 @@
 #pragma once
 #include <pthread.h>
 
+namespace calltree {
+// Set by the allocator interposers (src/interpose/alloc_hooks.cpp) when they are linked in: not
+// in sanitizer builds. Without them there is no --memory and no private heap for helpers.
+extern bool g_interposers_linked;
+}  // namespace calltree
+
 namespace calltree::helper_thread {
 
 // True on a helper thread: the allocator interposers serve it from the private heap.
 extern constinit thread_local bool t_is_helper;
-// Set by the allocator interposers when they are linked in.
-extern bool g_private_heap_serves_helpers;
 
 // Starts body(arg) on a helper thread. out: receives the thread, to be joined; nullptr: detached.
 bool start(void* (*body)(void*), void* arg, pthread_t* out);
