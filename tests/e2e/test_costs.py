@@ -99,8 +99,10 @@ print(time.perf_counter() - start)
         # Raw times: the sum of self costs is then exactly the time the roots took. With the
         # profiler's cost per event taken out, a function whose calls all came out shorter than
         # that cost counts as 0, not below: the sum may exceed the root's time by those
-        # remainders (microseconds here).
-        for options, slack in ((["--no-bias-correction"], 0.0), ([], 0.001)):
+        # remainders. The imports call a few thousand functions a few times each; under the
+        # sanitizers, whose per-event cost varies most, the remainders reached 0.7% of the run
+        # (2 runs in 8), so 2% is allowed there; the raw run keeps the exact check.
+        for options, slack in ((["--no-bias-correction"], 0.0), ([], 0.02)):
             with self.subTest(options=options):
                 self.check_swap(script, options, slack)
 
