@@ -4,8 +4,12 @@
 For each workload in bench/workloads, runs interleaved: plain python3, calltree --sample at the
 default 1 ms interval and at 0.1 ms, and calltree --sample --interval 100ms ("sparse": ten
 samples a second, so the fixed costs of the mode alone: start-up, the sampler thread, writing the
-file). Prints median wall time, the ratios to plain python3 and to "sparse" (what taking samples
-itself costs) and the peak RSS over plain, then checks the targets of issue 7:
+file). Also the anchors "ticker-1ms" and "ticker-0.1ms" (bench/floor_hook.c): python3 with
+only the mechanism of --sample, a thread that wakes at each interval and signals the program's
+thread, whose handler does nothing; what this machine charges for the wake-ups and the signals
+alone, below which no signal-driven sampler can go. Prints median wall time, the ratios to plain
+python3, to "sparse" (what taking samples itself costs) and to the anchor of the same interval,
+and the peak RSS over plain, then checks the targets of issue 7:
   --sample <= 1.03x plain python3 on every workload; --interval 0.1ms <= 1.15x;
   peak RSS within 20 MiB of plain python3.
 
@@ -46,13 +50,20 @@ def main():
             "sample-0.1ms": lambda w: [args.calltree, "--sample", "--interval", "0.1ms", "-o", out, w],
             "sparse": lambda w: [args.calltree, "--sample", "--interval", "100ms", "-o", out, w],
         }
+        hook_dir = os.path.dirname(run_bench.floor_hook_dir(args.build))
+        if os.path.exists(run_bench.floor_hook_dir(args.build)):
+            floor = [run_bench.PY, os.path.join(HERE, "floor_run.py"), hook_dir]
+            commands["ticker-1ms"] = lambda w: floor + ["ticker-1000000", w]
+            commands["ticker-0.1ms"] = lambda w: floor + ["ticker-100000", w]
+        else:
+            print(f"note: {run_bench.floor_hook_dir(args.build)} not built: no ticker anchors")
         measure_run = os.path.join(args.build, "bench", "calltree_measure_run")
         if not os.access(measure_run, os.X_OK):
             print(f"note: {measure_run} not built: peak RSS includes this driver's own")
             measure_run = None
         print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
         results = run_bench.measure(args, commands, run_bench.Runner(measure_run, tmp))
-    print(f"{'workload':<15} {'variant':<14} {'median s':>9} {'x plain':>8} {'x sparse':>9} {'peak MiB':>9} {'+MiB':>6}")
+    print(f"{'workload':<15} {'variant':<14} {'median s':>9} {'x plain':>8} {'x sparse':>9} {'x ticker':>9} {'peak MiB':>9} {'+MiB':>6}")
     checks = []
     for workload, res in results.items():
         plain = res["plain"]
@@ -60,7 +71,10 @@ def main():
             ratio = r["seconds"] / plain["seconds"]
             extra = (r["peak_kib"] - plain["peak_kib"]) / 1024
             own = r["seconds"] / res["sparse"]["seconds"]
-            print(f"{workload:<15} {v:<14} {r['seconds']:9.3f} {ratio:8.3f} {own:9.3f} {r['peak_kib'] / 1024:9.1f} {extra:+6.1f}")
+            anchor = res.get(v.replace("sample-", "ticker-")) if v.startswith("sample-") else None
+            over_anchor = f"{r['seconds'] / anchor['seconds']:9.3f}" if anchor else f"{'':9}"
+            print(f"{workload:<15} {v:<14} {r['seconds']:9.3f} {ratio:8.3f} {own:9.3f} {over_anchor} "
+                  f"{r['peak_kib'] / 1024:9.1f} {extra:+6.1f}")
             if v in TARGETS:
                 checks.append((f"{v} <= {TARGETS[v]}x plain on {workload} ({ratio:.3f})", ratio <= TARGETS[v]))
                 checks.append((f"{v} peak RSS within {MAX_EXTRA_MIB} MiB of plain on {workload} ({extra:+.1f})",
