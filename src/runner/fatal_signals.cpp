@@ -13,6 +13,7 @@
 #include <string>
 
 #include "interpose/helper_thread.h"
+#include "interpose/signal_watch.h"
 #include "runner/gil_request.h"
 #include "runner/run_end.h"
 
@@ -237,9 +238,12 @@ void wait_if_dying() {
 
 // Interposes libc's sigaction for the whole process (CPython's PyOS_setsig, faulthandler,
 // extension modules). Async-signal-safe, like the real one.
+// Every disposition set is counted (interpose/signal_watch.h), after the kernel has it.
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
     using namespace calltree::fatal_signals;
-    if (!g.armed.load() || sig <= 0 || sig >= NSIG || !is_managed(sig) || getpid() != g.owner)
-        return __sigaction(sig, act, old);
-    return managed_sigaction(sig, act, old);
+    int rc = !g.armed.load() || sig <= 0 || sig >= NSIG || !is_managed(sig) || getpid() != g.owner
+                 ? __sigaction(sig, act, old)
+                 : managed_sigaction(sig, act, old);
+    if (rc == 0 && act != nullptr) calltree::signal_watch::note_change(sig);
+    return rc;
 }
