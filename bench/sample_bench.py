@@ -14,6 +14,7 @@ and the peak RSS over plain, then checks the targets of issue 7:
   peak RSS within 20 MiB of plain python3.
 
 Usage: sample_bench.py [--calltree PATH] [--build DIR] [--reps N | --quick] [--workloads a,b]
+                       [--variants plain,sample-0.1ms,ticker-0.1ms]
 Exit status is 0 unless --check is given and a target is missed.
 """
 import argparse
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one repetition (CI smoke run)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--variants", help="only these (plain is always run: the ratios need it)")
     args = ap.parse_args()
     if args.quick:
         args.reps = 1
@@ -57,6 +59,12 @@ def main():
             commands["ticker-0.1ms"] = lambda w: floor + ["ticker-100000", w]
         else:
             print(f"note: {run_bench.floor_hook_dir(args.build)} not built: no ticker anchors")
+        if args.variants:
+            wanted = set(args.variants.split(",")) | {"plain"}
+            unknown = wanted - set(commands)
+            if unknown:
+                ap.error(f"unknown variants: {', '.join(sorted(unknown))} (known: {', '.join(commands)})")
+            commands = {v: c for v, c in commands.items() if v in wanted}
         measure_run = os.path.join(args.build, "bench", "calltree_measure_run")
         if not os.access(measure_run, os.X_OK):
             print(f"note: {measure_run} not built: peak RSS includes this driver's own")
@@ -70,7 +78,7 @@ def main():
         for v, r in res.items():
             ratio = r["seconds"] / plain["seconds"]
             extra = (r["peak_kib"] - plain["peak_kib"]) / 1024
-            own = r["seconds"] / res["sparse"]["seconds"]
+            own = r["seconds"] / res["sparse"]["seconds"] if "sparse" in res else float("nan")
             anchor = res.get(v.replace("sample-", "ticker-")) if v.startswith("sample-") else None
             over_anchor = f"{r['seconds'] / anchor['seconds']:9.3f}" if anchor else f"{'':9}"
             print(f"{workload:<15} {v:<14} {r['seconds']:9.3f} {ratio:8.3f} {own:9.3f} {over_anchor} "

@@ -65,11 +65,27 @@ static int safe_read(const void* address, void* out, size_t size) {
     return syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL) == (long)size;
 }
 
+// Below the data stack's top: a frame pushed and not yet popped. (A popped frame's memory stays
+// mapped until its chunk is freed, and a stale first frame may point there.)
+static int in_live_data_stack(const PyThreadState* tstate, const void* p) {
+    const _PyStackChunk* c = tstate->datastack_chunk;
+    if (c == NULL) return 0;
+    if ((const char*)p >= (const char*)c->data && (const char*)p < (const char*)tstate->datastack_top) return 1;
+    size_t chunks = 0;
+    for (c = c->previous; c != NULL && chunks < 64; c = c->previous, ++chunks)
+        if ((const char*)p >= (const char*)c->data && (const char*)p < (const char*)(c->data + c->top)) return 1;
+    return 0;
+}
+
 // A copy of the frame's header and the checked code object, or 0 if `f` is not a readable frame.
-static int frame_header(const PyThreadState* tstate, const _PyInterpreterFrame* f, _PyInterpreterFrame* copy) {
+// `linked_from_live`: `f` is the `previous` of a frame that is live, so it is live too (a caller
+// outlives its callee: a generator's frame, inside the generator object, is held by whoever
+// resumed it), and is read in place rather than through a system call.
+static int frame_header(const PyThreadState* tstate, const _PyInterpreterFrame* f, _PyInterpreterFrame* copy,
+                        int linked_from_live) {
     const size_t header = offsetof(_PyInterpreterFrame, localsplus);
     if (((uintptr_t)f & (sizeof(void*) - 1)) != 0) return 0;
-    if (in_data_stack(tstate, f, header)) {
+    if (linked_from_live || in_data_stack(tstate, f, header)) {
         memcpy(copy, f, header);
         return looks_like_code(copy->f_code);
     }
@@ -86,9 +102,13 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     // Bounded: a signal handler must never loop forever, whatever it reads.
     size_t steps = 0;
     _PyInterpreterFrame f;
+    // Only the first frame can be stale (see in_data_stack): once one frame is known to be live,
+    // the chain of callers from it is.
+    int live = 0;
     for (const _PyInterpreterFrame* at = tstate->cframe->current_frame; at != NULL && steps < 100000;
          at = f.previous, ++steps) {
-        if (!frame_header(tstate, at, &f)) break;
+        if (!frame_header(tstate, at, &f, live)) break;
+        live = live || in_live_data_stack(tstate, at);
         if (_PyFrame_IsIncomplete(&f)) continue;
         if (n == max) {
             *truncated = 1;

@@ -52,9 +52,11 @@ PyObject* new_globals(const char* name) {
     return globals;
 }
 
-TEST(CPythonInternals, StackMatchesFramesSeenByPython) {
+// K().method() records the frames Python sees and then calls capture(); `calls` reaches it.
+void expect_stack_matches_python(const std::string& calls) {
+    g_seen.clear();
     PyObject* globals = new_globals("probe_module");
-    ASSERT_NE(run(R"(
+    std::string code = R"(
 import sys
 class K:
     def method(self):
@@ -65,10 +67,8 @@ class K:
             f = f.f_back
         capture()
         return frames
-def outer():
-    return [x for x in [K().method()]][0]
-expected = outer()
-)", globals), nullptr);
+)" + calls;
+    ASSERT_NE(run(code.c_str(), globals), nullptr);
     PyObject* expected = PyDict_GetItemString(globals, "expected");
     ASSERT_TRUE(expected != nullptr && PyList_Check(expected));
     // The frames Python saw (taken one line before capture()) and the ones we read: same code
@@ -91,6 +91,21 @@ expected = outer()
     }
     EXPECT_EQ(g_calling, 1);
     Py_DECREF(globals);
+}
+
+TEST(CPythonInternals, StackMatchesFramesSeenByPython) {
+    expect_stack_matches_python("def outer():\n    return [x for x in [K().method()]][0]\nexpected = outer()\n");
+}
+
+// A generator's frame lives in the generator object, outside the data stack; the frames that
+// called it are found through it.
+TEST(CPythonInternals, StackThroughGeneratorsMatchesPython) {
+    expect_stack_matches_python(
+        "def gen():\n    yield K().method()\n"
+        "def outer():\n    return next(gen())\n"
+        "def through_genexpr():\n    return list(outer() for _ in range(1))[0]\n"
+        "expected = through_genexpr()\n");
+    EXPECT_GE(g_seen.size(), 5u);  // method, gen, outer, the genexpr, through_genexpr, <module>
 }
 
 TEST(CPythonInternals, NotCallingWhileRunningBytecode) {
