@@ -1,8 +1,7 @@
 // Dispositions set through libc's sigaction, counted per signal by the runner's sigaction
 // interposer (runner/fatal_signals.cpp): a collector that owns a signal (the sampler's) learns
-// that the program took it over without a system call per check. Dispositions set by other
-// routes (a raw rt_sigaction, glibc's own signal(), which does not go through the interposer)
-// are not counted: callers still check the kernel now and then.
+// that the program took it over without a system call per check. Dispositions set by a raw
+// rt_sigaction system call are not counted: callers still check the kernel now and then.
 #pragma once
 
 #include <cstdint>

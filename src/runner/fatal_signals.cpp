@@ -247,3 +247,64 @@ extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction*
     if (rc == 0 && act != nullptr) calltree::signal_watch::note_change(sig);
     return rc;
 }
+
+// glibc's signal(), siginterrupt() and sysv_signal() call its internal sigaction, past the
+// interposer above: a C extension's signal(SIGTERM, SIG_DFL) would then put SIG_DFL back for
+// real (and lose the profile at the next SIGTERM) and be told our handler was there. These take
+// their place, with glibc's semantics, on top of the interposed sigaction.
+namespace {
+
+// Signals siginterrupt(sig, 1) was asked for: signal() then installs them without SA_RESTART.
+// (glibc keeps this set privately; ours replaces it, as both entry points are ours.)
+std::atomic<uint64_t> g_interrupting{0};
+
+uint64_t signal_bit(int sig) { return uint64_t{1} << (sig - 1); }
+
+sighandler_t set_handler(int sig, sighandler_t handler, int flags, bool mask_itself) {
+    if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction act {}, old {};
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    if (mask_itself) sigaddset(&act.sa_mask, sig);
+    act.sa_flags = flags;
+    if (sigaction(sig, &act, &old) < 0) return SIG_ERR;
+    return old.sa_handler;
+}
+
+}  // namespace
+
+// BSD semantics, glibc's default for signal(): the handler stays, blocks its own signal while it
+// runs, and system calls restart unless siginterrupt() said otherwise.
+extern "C" sighandler_t signal(int sig, sighandler_t handler) noexcept {
+    bool interrupting = sig >= 1 && sig < NSIG && (g_interrupting.load() & signal_bit(sig)) != 0;
+    return set_handler(sig, handler, interrupting ? 0 : SA_RESTART, true);
+}
+extern "C" sighandler_t bsd_signal(int sig, sighandler_t handler) noexcept { return signal(sig, handler); }
+extern "C" sighandler_t ssignal(int sig, sighandler_t handler) noexcept { return signal(sig, handler); }
+
+// System V semantics (what signal() is under strict ISO C): one-shot, not blocked while it runs,
+// system calls interrupted.
+extern "C" sighandler_t __sysv_signal(int sig, sighandler_t handler) noexcept {
+    return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+extern "C" sighandler_t sysv_signal(int sig, sighandler_t handler) noexcept { return __sysv_signal(sig, handler); }
+
+extern "C" int siginterrupt(int sig, int interrupt) noexcept {
+    if (sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct sigaction act {};
+    if (sigaction(sig, nullptr, &act) < 0) return -1;
+    if (interrupt) {
+        g_interrupting.fetch_or(signal_bit(sig));
+        act.sa_flags &= ~SA_RESTART;
+    } else {
+        g_interrupting.fetch_and(~signal_bit(sig));
+        act.sa_flags |= SA_RESTART;
+    }
+    return sigaction(sig, &act, nullptr);
+}

@@ -150,6 +150,45 @@ class Signals(TempDirTest):
         self.assertSameEnd(py, ours)
         self.assertProfiled(self.path("out.callgrind"), "die")
 
+    def test_c_signal_calls_see_and_set_what_python3_does(self):
+        # A C extension's signal(), siginterrupt() and sysv_signal() (glibc routes them past the
+        # sigaction interposer): told SIG_DFL, not our handler; the flags glibc would set; and a
+        # SIGTERM after signal(SIGTERM, SIG_DFL) still writes the profile and ends the program.
+        script = self.write("csig.py", """import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+for name in ("signal", "sysv_signal"):
+    getattr(libc, name).restype = ctypes.c_void_p
+    getattr(libc, name).argtypes = [ctypes.c_int, ctypes.c_void_p]
+class Action(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+def flags(sig):
+    a = Action()
+    assert libc.sigaction(sig, None, ctypes.byref(a)) == 0
+    names = [n for n, bit in (("RESTART", 0x10000000), ("RESETHAND", 0x80000000), ("NODEFER", 0x40000000))
+             if a.flags & bit]
+    return a.handler, names, bool(a.mask[0] & (1 << (sig - 1)))
+SIG_IGN = 1
+print("SIGTERM was", libc.signal(signal.SIGTERM, 0))
+print("SIGUSR2 was", libc.signal(signal.SIGUSR2, SIG_IGN), flags(signal.SIGUSR2))
+print(libc.siginterrupt(signal.SIGUSR2, 1), flags(signal.SIGUSR2))
+libc.signal(signal.SIGUSR2, SIG_IGN)
+print("after siginterrupt", flags(signal.SIGUSR2))
+print(libc.siginterrupt(signal.SIGUSR2, 0), flags(signal.SIGUSR2))
+print("sysv", libc.sysv_signal(signal.SIGHUP, SIG_IGN), flags(signal.SIGHUP))
+print("bad", libc.signal(0, 0), libc.signal(signal.SIGKILL, SIG_IGN), ctypes.get_errno())
+def die():
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.write(1, b"not reached\\n")
+print(flush=True, end="")
+die()
+""")
+        py, ours = self.both(script)
+        self.assertEqual(py.returncode, -signal.SIGTERM, py.stderr)
+        self.assertIn("SIGTERM was None", py.stdout)
+        self.assertSameEnd(py, ours)
+        self.assertProfiled(self.path("out.callgrind"), "die")
+
     def test_signal_during_finalization(self):
         # After the program is over (module teardown runs __del__), the profile is still written
         # once and the process dies of the signal on the spot.
