@@ -42,10 +42,16 @@ static int looks_like_code(const PyCodeObject* code) { return code != NULL && Py
 // frame inside its object, or, in the few instructions where _PyEval_EvalFrameDefault has made
 // its new C frame current but not yet stored its first frame pointer, a stale value from the C
 // stack) is read with process_vm_readv, which fails instead of faulting on unmapped memory.
-static int in_data_stack(const PyThreadState* tstate, const void* p, size_t size) {
+// `live_only`: only below each chunk's top, where frames are pushed and not yet popped (a popped
+// frame's memory stays mapped until its chunk is freed, and a stale first frame may point there).
+static int in_data_stack(const PyThreadState* tstate, const void* p, size_t size, int live_only) {
     size_t chunks = 0;
-    for (const _PyStackChunk* c = tstate->datastack_chunk; c != NULL && chunks < 64; c = c->previous, ++chunks)
-        if ((const char*)p >= (const char*)c->data && (const char*)p + size <= (const char*)c + c->size) return 1;
+    for (const _PyStackChunk* c = tstate->datastack_chunk; c != NULL && chunks < 64; c = c->previous, ++chunks) {
+        const char* end = !live_only ? (const char*)c + c->size
+                          : chunks == 0 ? (const char*)tstate->datastack_top
+                                        : (const char*)(c->data + c->top);
+        if ((const char*)p >= (const char*)c->data && (const char*)p + size <= end) return 1;
+    }
     return 0;
 }
 
@@ -65,18 +71,6 @@ static int safe_read(const void* address, void* out, size_t size) {
     return syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL) == (long)size;
 }
 
-// Below the data stack's top: a frame pushed and not yet popped. (A popped frame's memory stays
-// mapped until its chunk is freed, and a stale first frame may point there.)
-static int in_live_data_stack(const PyThreadState* tstate, const void* p) {
-    const _PyStackChunk* c = tstate->datastack_chunk;
-    if (c == NULL) return 0;
-    if ((const char*)p >= (const char*)c->data && (const char*)p < (const char*)tstate->datastack_top) return 1;
-    size_t chunks = 0;
-    for (c = c->previous; c != NULL && chunks < 64; c = c->previous, ++chunks)
-        if ((const char*)p >= (const char*)c->data && (const char*)p < (const char*)(c->data + c->top)) return 1;
-    return 0;
-}
-
 // A copy of the frame's header and the checked code object, or 0 if `f` is not a readable frame.
 // `linked_from_live`: `f` is the `previous` of a frame that is live, so it is live too (a caller
 // outlives its callee: a generator's frame, inside the generator object, is held by whoever
@@ -85,7 +79,7 @@ static int frame_header(const PyThreadState* tstate, const _PyInterpreterFrame* 
                         int linked_from_live) {
     const size_t header = offsetof(_PyInterpreterFrame, localsplus);
     if (((uintptr_t)f & (sizeof(void*) - 1)) != 0) return 0;
-    if (linked_from_live || in_data_stack(tstate, f, header)) {
+    if (linked_from_live || in_data_stack(tstate, f, header, 0)) {
         memcpy(copy, f, header);
         return looks_like_code(copy->f_code);
     }
@@ -108,7 +102,7 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     for (const _PyInterpreterFrame* at = tstate->cframe->current_frame; at != NULL && steps < 100000;
          at = f.previous, ++steps) {
         if (!frame_header(tstate, at, &f, live)) break;
-        live = live || in_live_data_stack(tstate, at);
+        live = live || in_data_stack(tstate, at, 1, 1);
         if (_PyFrame_IsIncomplete(&f)) continue;
         if (n == max) {
             *truncated = 1;
