@@ -96,6 +96,12 @@ struct Shared {
     size_t interpreter_ranges = 0;
     struct sigaction previous {};
     std::atomic<uint64_t> foreign_signals{0};
+    // Set while the program sets a new disposition for our signal (quiesce_before_change): no
+    // request is sent until the sampler has seen the change (see run()). `sending` brackets each
+    // request, so that quiesce can wait for one in progress.
+    std::atomic<bool> closed{false};
+    std::atomic<bool> sending{false};
+    std::atomic<uint32_t> closed_at_changes{0};
 };
 
 // Never destroyed: a late signal may still arrive while the process exits.
@@ -154,6 +160,29 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         slot->where = Where::Python;
     slot->state.store(kDone, std::memory_order_release);
     errno = saved_errno;
+}
+
+bool any_request_outstanding() {
+    for (const auto& entry : g_shared->slots) {
+        const SampleSlot* slot = entry.load(std::memory_order_acquire);
+        if (slot == nullptr) return false;  // slots are allocated in order
+        if (slot->state.load(std::memory_order_acquire) == kRequested) return true;
+    }
+    return false;
+}
+
+// The program is about to give our signal a handler of its own (signal_watch's guard; any thread,
+// maybe in a signal handler). Requests stop, and those already sent are left a moment to reach
+// our handler: a signal queued just before the change would otherwise be delivered to the
+// program's. Bounded (a thread that ended with a request pending never answers).
+void quiesce_before_change() {
+    Shared& s = *g_shared;
+    if (!s.active.load() || getpid() != s.pid) return;  // stopped, or a (v)fork child: nothing of ours is sent to it
+    s.closed_at_changes.store(signal_watch::changes(sample_signal()));
+    s.closed.store(true);
+    while (s.sending.load()) sched_yield();
+    timespec pause{0, 50'000};
+    for (int i = 0; i < 100 && any_request_outstanding(); ++i) nanosleep(&pause, nullptr);
 }
 
 // Whether the program's __main__ ever ran (`-m no_such_module` never gets there, and then no
@@ -298,6 +327,7 @@ bool Sampler::start() {
         g_shared->active.store(false);
         sigaction(sample_signal(), &g_shared->previous, nullptr);
     });
+    signal_watch::set_guard(sample_signal(), quiesce_before_change);
     s.active.store(true);
     start_ns_ = read_clock(CLOCK_MONOTONIC);
     // A helper thread: the program's signals never reach it, and glibc keeps its single-thread
@@ -365,10 +395,13 @@ void Sampler::run() {
                 changes_seen = changes;
                 last_check = now;
             }
-            if (check && !handler_still_ours()) {
+            bool ours = !check || handler_still_ours();
+            if (!ours) {
                 displaced_at_ns_ = now - start_ns_;
                 g_shared->active.store(false);
             } else {
+                // Closed by a change that left our handler in place: open again once it is done.
+                if (g_shared->closed.load() && changes != g_shared->closed_at_changes.load()) g_shared->closed.store(false);
                 tick(now);
             }
         }
@@ -427,11 +460,12 @@ bool Sampler::request(ThreadRecord& t) {
     info.si_pid = g_shared->pid;
     info.si_uid = g_shared->uid;
     info.si_value.sival_int = static_cast<int>(t.slot);
-    if (syscall(SYS_rt_tgsigqueueinfo, g_shared->pid, t.tid, sample_signal(), &info) != 0) {
-        slot->state.store(kIdleSlot, std::memory_order_release);
-        return false;
-    }
-    return true;
+    Shared& s = *g_shared;
+    s.sending.store(true);
+    bool sent = !s.closed.load() && syscall(SYS_rt_tgsigqueueinfo, s.pid, t.tid, sample_signal(), &info) == 0;
+    s.sending.store(false);
+    if (!sent) slot->state.store(kIdleSlot, std::memory_order_release);
+    return sent;
 }
 
 uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {

@@ -238,13 +238,15 @@ void wait_if_dying() {
 
 // Interposes libc's sigaction for the whole process (CPython's PyOS_setsig, faulthandler,
 // extension modules). Async-signal-safe, like the real one.
-// Every disposition set is counted (interpose/signal_watch.h), after the kernel has it.
+// Every disposition set is announced to the signal's guard before the kernel has it, and counted
+// after (interpose/signal_watch.h).
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
     using namespace calltree::fatal_signals;
+    if (act != nullptr) calltree::signal_watch::before_change(sig);
     int rc = !g.armed.load() || sig <= 0 || sig >= NSIG || !is_managed(sig) || getpid() != g.owner
                  ? __sigaction(sig, act, old)
                  : managed_sigaction(sig, act, old);
-    if (rc == 0 && act != nullptr) calltree::signal_watch::note_change(sig);
+    if (act != nullptr) calltree::signal_watch::note_change(sig);
     return rc;
 }
 
