@@ -1,13 +1,18 @@
 #include "collect/alloc_recorder.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <new>
 
 #include "collect/code_registry.h"
 #include "collect/cpython_internals.h"
 #include "collect/live_table.h"
+#include "interpose/fault_guard.h"
+#include "interpose/safe_copy.h"
 
 namespace calltree::memory {
 
@@ -71,7 +76,7 @@ struct Tables {
     size_t stack_count = 0, frames_used = 0;
     double live_total = 0, peak = 0, snapshot_peak = 0;
     bool peak_unsaved = false;  // the footprint reached a new peak not yet copied to costs.peak
-    uint64_t samples = 0, copy_samples = 0, untracked = 0, lost_stacks = 0;
+    uint64_t samples = 0, copy_samples = 0, untracked = 0, lost_stacks = 0, unreadable_stacks = 0;
     double sampled_bytes = 0, sampled_allocs = 0, sampled_copy_bytes = 0;
 };
 
@@ -110,13 +115,23 @@ struct Stack {
     int32_t lastis[kMaxDepth];
     size_t depth = 0;
     bool truncated = false;
+    bool unreadable = false;  // caught mid-update (ct_read_stack): charged to no stack
 };
 
 void capture(Stack& s) {
     ct_raw_frame raw[kMaxDepth];
-    int truncated = 0;
-    size_t depth = ct_read_stack(ct_this_thread_state(), raw, kMaxDepth, &truncated);
+    // The reads fail rather than fault (cpython_internals.c) through the fault guard, unless this
+    // thread blocks SIGSEGV or SIGBUS (then a fault would be fatal): asked of the kernel, once
+    // per sampled allocation.
+    sigset_t blocked;
+    bool faults_fatal = syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &blocked, _NSIG / 8) != 0 ||
+                        sigismember(&blocked, SIGSEGV) == 1 || sigismember(&blocked, SIGBUS) == 1;
+    int was_by_syscall = ct_safe_copy_by_syscall(faults_fatal);
+    int truncated = 0, unreadable = 0;
+    size_t depth = ct_read_stack(ct_this_thread_state(), raw, kMaxDepth, &truncated, &unreadable);
     s.truncated = truncated != 0;
+    s.unreadable = unreadable != 0;
+    if (s.unreadable) depth = 0;
     s.depth = 0;
     for (size_t i = 0; i < depth; ++i) {
         uint32_t id = g_shared.registry->intern(raw[i]);
@@ -125,6 +140,7 @@ void capture(Stack& s) {
         s.lastis[s.depth] = raw[i].lasti;
         ++s.depth;
     }
+    ct_safe_copy_by_syscall(was_by_syscall);
 }
 
 // Under the lock: the id of this stack, added at first sight.
@@ -187,6 +203,7 @@ void start(const Config& config) {
     g_shared.rate = config.rate == 0 ? 1 : config.rate;
     g_shared.certain = g_shared.rate == 1 ? 1 : g_shared.rate * kCertainFactor;
     g_shared.registry = config.registry;
+    fault_guard::install();  // the stack reads at sampled allocations rely on it
     // Every live block fits with rate 1 (tests); sampled, a few per rate-sized chunk of live
     // memory: up to 2^18 entries cover 6 GiB live at the default rate. The table starts at
     // 2^14 entries (384 KiB) and grows only as live sampled blocks need it.
@@ -230,6 +247,11 @@ void charge_this_stack(Charge&& charge) {
     capture(s);
     SpinLock lock;
     Tables& tb = *g_shared.tables;
+    if (s.unreadable) {
+        ++tb.unreadable_stacks;
+        charge(tb, kLostStack);
+        return;
+    }
     charge(tb, intern_stack(tb, s));
 }
 
@@ -337,6 +359,7 @@ Summary summary() {
     out.peak_footprint = tb.snapshot_peak;
     out.untracked_blocks = tb.untracked;
     out.lost_stacks = tb.lost_stacks;
+    out.unreadable_stacks = tb.unreadable_stacks;
     out.stacks = tb.stack_count - 1;
     return out;
 }

@@ -147,6 +147,7 @@ struct Summary {
     double peak_footprint = 0;  // largest sum of live sampled weights
     uint64_t untracked_blocks = 0;  // live table full: not in leaks or peak
     uint64_t lost_stacks = 0;       // stack table full: charged to no stack
+    uint64_t unreadable_stacks = 0; // caught mid-update by the stack read: charged to no stack
     uint64_t stacks = 0;            // distinct call paths recorded
 };
 Summary summary();

@@ -7,6 +7,7 @@
 
 #include "collect/cpython_internals.h"
 #include "collect/line_table.h"
+#include "interpose/safe_copy.h"
 
 namespace calltree {
 
@@ -58,11 +59,13 @@ CodeRegistry::~CodeRegistry() {
     munmap(arena_, arena_bytes_);
 }
 
-bool CodeRegistry::copy_bytes(std::string_view bytes, Text* out) {
-    size_t at = arena_used_.fetch_add(bytes.size(), std::memory_order_relaxed);
-    if (at + bytes.size() > arena_bytes_) return false;
-    for (size_t i = 0; i < bytes.size(); ++i) arena_[at + i] = bytes[i];
-    *out = Text{static_cast<uint32_t>(at), static_cast<uint32_t>(bytes.size())};
+bool CodeRegistry::copy_bytes(const char* bytes, size_t size, Text* out) {
+    *out = Text{0, 0};
+    size_t at = arena_used_.fetch_add(size, std::memory_order_relaxed);
+    if (at + size > arena_bytes_) return false;
+    // The interpreter's memory: a code object read from a stale frame may be gone.
+    if (!ct_safe_copy(arena_ + at, bytes, size)) return true;
+    *out = Text{static_cast<uint32_t>(at), static_cast<uint32_t>(size)};
     return true;
 }
 
@@ -74,7 +77,8 @@ bool CodeRegistry::copy_text(const void* text, Text* out) {
     if (length <= 0) return length == 0 || length == -1;
     size_t at = arena_used_.fetch_add(static_cast<size_t>(length), std::memory_order_relaxed);
     if (at + static_cast<size_t>(length) > arena_bytes_) return false;
-    ct_text_bytes(text, arena_ + at, static_cast<size_t>(length));
+    // The text is read twice: a stale object may have changed (or gone) in between.
+    if (ct_text_bytes(text, arena_ + at, static_cast<size_t>(length)) != length) return true;
     *out = Text{static_cast<uint32_t>(at), static_cast<uint32_t>(length)};
     return true;
 }
@@ -114,7 +118,7 @@ uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
         s.first_line = facts.first_line;
         bool ok = copy_text(facts.qualname_object, &s.name) && copy_text(facts.filename_object, &s.file) &&
                   copy_text(ct_frame_module(&frame), &s.module) &&
-                  copy_bytes(std::string_view(facts.line_table, facts.line_table_size), &s.line_table);
+                  copy_bytes(facts.line_table, facts.line_table_size, &s.line_table);
         if (!ok) {
             s.name = s.file = s.module = s.line_table = Text{0, 0};
             overflows_.fetch_add(1, std::memory_order_relaxed);

@@ -50,7 +50,7 @@ private:
         uint32_t offset, length;
     };
     bool copy_text(const void* text, Text* out);
-    bool copy_bytes(std::string_view bytes, Text* out);
+    bool copy_bytes(const char* bytes, size_t size, Text* out);
     std::string_view view(Text t) const { return {arena_ + t.offset, t.length}; }
 
     Slot* slots_;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "collect/cpython_internals.h"
+#include "interpose/safe_copy.h"
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
 #error "cpython_internals.c reads CPython 3.11's frame layout; port it before building for another version"
@@ -35,112 +36,111 @@
 
 const void* ct_this_thread_state(void) { return PyGILState_GetThisThreadState(); }
 
-static int looks_like_code(const PyCodeObject* code) { return code != NULL && Py_TYPE(code) == &PyCode_Type; }
+// Every read below of the interpreter's memory goes through safe_copy.h and fails instead of
+// faulting. That is the invariant the readers rely on, and the only one: no pointer read from a
+// frame or object is assumed valid, because at the instruction a signal (or an allocation inside
+// the eval loop) interrupts, some are not. Observed on 3.11: _PyEval_EvalFrameDefault makes its
+// new C frame current before storing its first frame pointer (a stale value from the C stack for
+// a few instructions); a frame entered from C (tp_init, tp_call) may be current before its
+// `previous` is stored, so `previous` holds whatever the data stack held there (a popped frame
+// pointing at a freed generator); a popped frame's code object may be freed and its arena
+// unmapped. Reading such a pointer in place killed the program (issue 14). What can go wrong now
+// is a wrong frame in one sample, which the checks below make rare (a frame's code must be a code
+// object, its function a function) and the sample can afford.
+#define READ(dst, src) ct_safe_copy(&(dst), (src), sizeof(dst))
 
-// Frames pushed by a Python-to-Python call live in the thread's data stack: memory the thread
-// owns, always mapped and fully written before a frame is linked. Anything else (a generator's
-// frame inside its object, or, in the few instructions where _PyEval_EvalFrameDefault has made
-// its new C frame current but not yet stored its first frame pointer, a stale value from the C
-// stack) is read with process_vm_readv, which fails instead of faulting on unmapped memory.
-// `live_only`: only below each chunk's top, where frames are pushed and not yet popped (a popped
-// frame's memory stays mapped until its chunk is freed, and a stale first frame may point there).
-static int in_data_stack(const PyThreadState* tstate, const void* p, size_t size, int live_only) {
-    size_t chunks = 0;
-    for (const _PyStackChunk* c = tstate->datastack_chunk; c != NULL && chunks < 64; c = c->previous, ++chunks) {
-        const char* end = !live_only ? (const char*)c + c->size
-                          : chunks == 0 ? (const char*)tstate->datastack_top
-                                        : (const char*)(c->data + c->top);
-        if ((const char*)p >= (const char*)c->data && (const char*)p + size <= end) return 1;
-    }
-    return 0;
+static const PyTypeObject* type_of(const void* object) {
+    uintptr_t type = 0;
+    if (object == NULL || ((uintptr_t)object & (sizeof(void*) - 1)) != 0 ||
+        !ct_safe_word(&((const PyObject*)object)->ob_type, &type))
+        return NULL;
+    return (const PyTypeObject*)type;
 }
 
-// getpid() is a system call in glibc: the pid is kept, and forgotten in a forked child.
-static pid_t g_pid;
-static void forget_pid(void) { __atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED); }
-__attribute__((constructor)) static void register_forget_pid(void) { pthread_atfork(NULL, NULL, forget_pid); }
+static int looks_like_code(const void* code) { return type_of(code) == &PyCode_Type; }
 
-static int safe_read(const void* address, void* out, size_t size) {
-    struct iovec local = {out, size};
-    struct iovec remote = {(void*)address, size};
-    pid_t pid = __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
-    if (pid == 0) {
-        pid = getpid();
-        __atomic_store_n(&g_pid, pid, __ATOMIC_RELAXED);
-    }
-    return syscall(SYS_process_vm_readv, (long)pid, &local, 1UL, &remote, 1UL, 0UL) == (long)size;
-}
-
-// A copy of the frame's header and the checked code object, or 0 if `f` is not a readable frame.
-// `linked_from_live`: `f` is the `previous` of a frame that is live, so it is live too (a caller
-// outlives its callee: a generator's frame, inside the generator object, is held by whoever
-// resumed it), and is read in place rather than through a system call.
-static int frame_header(const PyThreadState* tstate, const _PyInterpreterFrame* f, _PyInterpreterFrame* copy,
-                        int linked_from_live) {
+// A copy of the frame's header, if `f` is a frame of a code object.
+static int read_frame(const _PyInterpreterFrame* f, _PyInterpreterFrame* copy) {
     const size_t header = offsetof(_PyInterpreterFrame, localsplus);
     if (((uintptr_t)f & (sizeof(void*) - 1)) != 0) return 0;
-    if (linked_from_live || in_data_stack(tstate, f, header, 0)) {
-        memcpy(copy, f, header);
-        return looks_like_code(copy->f_code);
-    }
-    PyTypeObject* type = NULL;
-    return safe_read(f, copy, header) && copy->f_code != NULL &&
-           safe_read((const char*)copy->f_code + offsetof(PyObject, ob_type), &type, sizeof type) && type == &PyCode_Type;
+    return ct_safe_copy(copy, f, header) && looks_like_code(copy->f_code);
 }
 
-size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated) {
+// _PyFrame_IsIncomplete without reading the code object in place.
+static int frame_incomplete(const _PyInterpreterFrame* f) {
+    if (f->owner == FRAME_OWNED_BY_GENERATOR) return 0;
+    int first = 0;
+    if (!READ(first, &f->f_code->_co_firsttraceable)) return 1;
+    return f->prev_instr < _PyCode_CODE(f->f_code) + first;
+}
+
+size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated, int* unreadable) {
     *truncated = 0;
+    *unreadable = 0;
     const PyThreadState* tstate = thread_state;
-    if (tstate == NULL || tstate->cframe == NULL) return 0;
+    const _PyCFrame* cframe = NULL;
+    const _PyInterpreterFrame* at = NULL;
+    if (tstate == NULL || !READ(cframe, &tstate->cframe) || cframe == NULL || !READ(at, &cframe->current_frame))
+        return 0;
     size_t n = 0;
-    // Bounded: a signal handler must never loop forever, whatever it reads.
-    size_t steps = 0;
+    // Bounded: a signal handler must never loop for long, whatever it reads (a stale link can
+    // make a cycle). Incomplete frames are at most one per C-level entry into the eval loop.
+    const size_t max_steps = 2 * max + 64;
     _PyInterpreterFrame f;
-    // Only the first frame can be stale (see in_data_stack): once one frame is known to be live,
-    // the chain of callers from it is.
-    int live = 0;
-    for (const _PyInterpreterFrame* at = tstate->cframe->current_frame; at != NULL && steps < 100000;
-         at = f.previous, ++steps) {
-        if (!frame_header(tstate, at, &f, live)) break;
-        live = live || in_data_stack(tstate, at, 1, 1);
-        if (_PyFrame_IsIncomplete(&f)) continue;
+    size_t steps = 0;
+    for (; at != NULL && steps < max_steps; at = f.previous, ++steps) {
+        if (!read_frame(at, &f)) {
+            *unreadable = 1;
+            break;
+        }
+        if (frame_incomplete(&f)) continue;
         if (n == max) {
             *truncated = 1;
             break;
         }
         PyObject* func = (PyObject*)f.f_func;
         out[n].code = f.f_code;
-        out[n].function = func != NULL && Py_TYPE(func) == &PyFunction_Type ? func : NULL;
+        out[n].function = type_of(func) == &PyFunction_Type ? func : NULL;
         out[n].globals = f.f_globals;
         out[n].frame = at;
         out[n].lasti = (int32_t)(_PyInterpreterFrame_LASTI(&f) * (int)sizeof(_Py_CODEUNIT));
         ++n;
     }
+    if (at != NULL && steps == max_steps) *unreadable = 1;
     return n;
 }
 
 int ct_is_calling(const void* code_object, int32_t lasti) {
     const PyCodeObject* code = code_object;
-    if (!looks_like_code(code) || lasti < 0 || lasti >= _PyCode_NBYTES(code)) return 0;
-    int opcode = _Py_OPCODE(_PyCode_CODE(code)[lasti / (int32_t)sizeof(_Py_CODEUNIT)]);
-    int base = _PyOpcode_Deopt[opcode];
+    Py_ssize_t units = 0;
+    if (!looks_like_code(code) || !READ(units, &((const PyVarObject*)code)->ob_size)) return 0;
+    if (lasti < 0 || lasti / (int32_t)sizeof(_Py_CODEUNIT) >= units) return 0;
+    _Py_CODEUNIT word = 0;
+    if (!READ(word, &_PyCode_CODE(code)[lasti / (int32_t)sizeof(_Py_CODEUNIT)])) return 0;
+    int base = _PyOpcode_Deopt[_Py_OPCODE(word)];
     return base == PRECALL || base == CALL || base == CALL_FUNCTION_EX;
 }
 
+// Longest location table, and longest name, believed: a larger size read from a stale object
+// would only make the copy long.
+enum { kMaxLineTable = 1 << 24, kMaxText = 1 << 16 };
+
 int ct_code_facts_of(const void* code_object, ct_code_facts* facts) {
-    const PyCodeObject* code = code_object;
-    if (!looks_like_code(code)) return 0;
-    facts->qualname_object = code->co_qualname;
-    facts->filename_object = code->co_filename;
-    facts->linetable_object = code->co_linetable;
-    facts->first_line = code->co_firstlineno;
-    PyObject* table = code->co_linetable;
-    if (table != NULL && Py_TYPE(table) == &PyBytes_Type) {
-        facts->line_table = PyBytes_AS_STRING(table);
-        facts->line_table_size = (size_t)PyBytes_GET_SIZE(table);
-    } else {
-        facts->line_table = NULL;
-        facts->line_table_size = 0;
+    PyCodeObject code;
+    if (!ct_safe_copy(&code, code_object, offsetof(PyCodeObject, co_code_adaptive)) || code.ob_base.ob_base.ob_type != &PyCode_Type)
+        return 0;
+    facts->qualname_object = code.co_qualname;
+    facts->filename_object = code.co_filename;
+    facts->linetable_object = code.co_linetable;
+    facts->first_line = code.co_firstlineno;
+    facts->line_table = NULL;
+    facts->line_table_size = 0;
+    PyObject* table = code.co_linetable;
+    Py_ssize_t size = 0;
+    if (type_of(table) == &PyBytes_Type && READ(size, &((const PyVarObject*)table)->ob_size) && size > 0 &&
+        size <= kMaxLineTable) {
+        facts->line_table = (const char*)table + offsetof(PyBytesObject, ob_sval);
+        facts->line_table_size = (size_t)size;
     }
     return 1;
 }
@@ -172,74 +172,97 @@ static size_t put_utf8(uint32_t cp, char* buf) {
     return 4;
 }
 
+static int is_str(const void* object) {
+    const PyTypeObject* type = type_of(object);
+    unsigned long flags = 0;
+    return type == &PyUnicode_Type || (type != NULL && READ(flags, &type->tp_flags) && (flags & Py_TPFLAGS_UNICODE_SUBCLASS) != 0);
+}
+
 ptrdiff_t ct_text_bytes(const void* text_object, char* out, size_t capacity) {
-    PyObject* text = (PyObject*)text_object;
-    if (text == NULL || !PyUnicode_Check(text) || !PyUnicode_IS_COMPACT(text)) return -1;
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
-    if (PyUnicode_IS_ASCII(text)) {
-        const char* data = PyUnicode_DATA(text);
-        for (size_t i = 0; i < (size_t)length && i < capacity; ++i) out[i] = data[i];
-        return length;
+    PyASCIIObject head;
+    if (!is_str(text_object) || !READ(head, text_object) || !head.state.compact || head.length < 0 || head.length > kMaxText)
+        return -1;
+    size_t length = (size_t)head.length;
+    if (head.state.ascii) {
+        const char* data = (const char*)text_object + sizeof(PyASCIIObject);
+        size_t n = length < capacity ? length : capacity;
+        return ct_safe_copy(out, data, n) ? (ptrdiff_t)length : -1;
     }
-    int kind = PyUnicode_KIND(text);
-    const void* data = PyUnicode_DATA(text);
+    unsigned kind = head.state.kind;
+    if (kind != PyUnicode_1BYTE_KIND && kind != PyUnicode_2BYTE_KIND && kind != PyUnicode_4BYTE_KIND) return -1;
+    const char* data = (const char*)text_object + sizeof(PyCompactUnicodeObject);
     size_t written = 0;
     char buf[4];
-    for (Py_ssize_t i = 0; i < length; ++i) {
-        size_t n = put_utf8(PyUnicode_READ(kind, data, i), buf);
-        for (size_t j = 0; j < n; ++j, ++written)
-            if (written < capacity) out[written] = buf[j];
+    // Read a bounded chunk at a time onto our stack, then encode.
+    unsigned char chunk[256];
+    const size_t per_chunk = sizeof chunk / kind;
+    for (size_t i = 0; i < length; i += per_chunk) {
+        size_t count = length - i < per_chunk ? length - i : per_chunk;
+        if (!ct_safe_copy(chunk, data + i * kind, count * kind)) return -1;
+        for (size_t j = 0; j < count; ++j) {
+            size_t n = put_utf8(PyUnicode_READ(kind, chunk, j), buf);
+            for (size_t k = 0; k < n; ++k, ++written)
+                if (written < capacity) out[written] = buf[k];
+        }
     }
     return (ptrdiff_t)written;
 }
 
 // globals["__name__"] by scanning the first entries of a str-keyed dict: no hashing, no
 // comparison that could run Python code. Module dicts get "__name__" first, so this is short.
-static const void* name_in_globals(const PyObject* globals) {
-    if (globals == NULL || Py_TYPE(globals) != &PyDict_Type) return NULL;
-    const PyDictObject* dict = (const PyDictObject*)globals;
-    const PyDictKeysObject* keys = dict->ma_keys;
-    if (keys == NULL || keys->dk_kind != DICT_KEYS_UNICODE || dict->ma_values != NULL) return NULL;
-    const PyDictUnicodeEntry* entries =
-        (const PyDictUnicodeEntry*)(&((const int8_t*)keys->dk_indices)[(size_t)1 << keys->dk_log2_index_bytes]);
-    Py_ssize_t n = keys->dk_nentries < 8 ? keys->dk_nentries : 8;
+static const void* name_in_globals(const void* globals) {
+    PyDictObject dict;
+    if (type_of(globals) != &PyDict_Type || !READ(dict, globals) || dict.ma_values != NULL || dict.ma_keys == NULL) return NULL;
+    PyDictKeysObject keys;
+    if (!ct_safe_copy(&keys, dict.ma_keys, offsetof(PyDictKeysObject, dk_indices)) || keys.dk_kind != DICT_KEYS_UNICODE ||
+        keys.dk_log2_index_bytes > 32)
+        return NULL;
+    PyDictUnicodeEntry entries[8];
+    Py_ssize_t n = keys.dk_nentries < 8 ? keys.dk_nentries : 8;
+    if (n <= 0) return NULL;
+    const char* first = (const char*)dict.ma_keys + offsetof(PyDictKeysObject, dk_indices) + ((size_t)1 << keys.dk_log2_index_bytes);
+    if (!ct_safe_copy(entries, first, (size_t)n * sizeof entries[0])) return NULL;
     for (Py_ssize_t i = 0; i < n; ++i) {
-        PyObject* key = entries[i].me_key;
-        if (key == NULL || Py_TYPE(key) != &PyUnicode_Type || !PyUnicode_IS_COMPACT_ASCII(key) ||
-            PyUnicode_GET_LENGTH(key) != 8 || memcmp(PyUnicode_DATA(key), "__name__", 8) != 0)
+        struct {
+            PyASCIIObject head;
+            char data[8];
+        } key;
+        if (type_of(entries[i].me_key) != &PyUnicode_Type || !READ(key, entries[i].me_key) || !key.head.state.compact ||
+            !key.head.state.ascii || key.head.length != 8 || memcmp(key.data, "__name__", 8) != 0)
             continue;
-        PyObject* value = entries[i].me_value;
-        return value != NULL && PyUnicode_Check(value) ? value : NULL;
+        return is_str(entries[i].me_value) ? entries[i].me_value : NULL;
     }
     return NULL;
 }
 
 const void* ct_frame_module(const ct_raw_frame* frame) {
     const PyFunctionObject* func = frame->function;
-    if (func != NULL && Py_TYPE(func) == &PyFunction_Type && func->func_module != NULL &&
-        PyUnicode_Check(func->func_module))
-        return func->func_module;
+    PyObject* module = NULL;
+    if (type_of(func) == &PyFunction_Type && READ(module, &func->func_module) && is_str(module)) return module;
     // Module-level code runs in a function object without __module__ (PyEval_EvalCode).
     return name_in_globals(frame->globals);
 }
 
 // While the thread-list lock is held no thread state is deleted, so its thread (and the C stack
-// its cframe lives on) still exists; the frame itself may be mid-update, so it is read safely.
+// its cframe lives on) still exists; the frame itself may be mid-update. Read from the sampler's
+// thread, which blocks every signal, so through the system call (a fault there would be fatal).
 static void position_of(const PyThreadState* t, ct_position* pos) {
     pos->frame = pos->code = NULL;
     pos->lasti = -1;
     pos->at_gil_handover = 0;
-    const _PyCFrame* cframe = t->cframe;
-    if (cframe == NULL) return;
-    const _PyInterpreterFrame* frame = cframe->current_frame;
+    const _PyCFrame* cframe = NULL;
+    const _PyInterpreterFrame* frame = NULL;
+    if (!ct_syscall_copy(&cframe, &t->cframe, sizeof cframe) || cframe == NULL ||
+        !ct_syscall_copy(&frame, &cframe->current_frame, sizeof frame))
+        return;
     _PyInterpreterFrame copy;
     const size_t header = offsetof(_PyInterpreterFrame, localsplus);
-    if (frame == NULL || !safe_read(frame, &copy, header) || copy.f_code == NULL) return;
+    if (frame == NULL || !ct_syscall_copy(&copy, frame, header) || copy.f_code == NULL) return;
     pos->frame = frame;
     pos->code = copy.f_code;
     pos->lasti = (int32_t)((copy.prev_instr - (_Py_CODEUNIT*)copy.f_code->co_code_adaptive) * (int)sizeof(_Py_CODEUNIT));
     _Py_CODEUNIT word = 0;
-    if (copy.prev_instr != NULL && safe_read(copy.prev_instr, &word, sizeof word)) {
+    if (copy.prev_instr != NULL && ct_syscall_copy(&word, copy.prev_instr, sizeof word)) {
         int base = _PyOpcode_Deopt[_Py_OPCODE(word)];
         pos->at_gil_handover = base == RESUME || base == JUMP_BACKWARD;
     }

@@ -1,8 +1,9 @@
-// Everything the sampler (and later the memory hooks) reads from CPython 3.11's internal layout,
-// in one place: thread states, interpreter frames, code objects. C, because CPython's internal
-// headers are C (pycore_atomic.h is not valid C++). These functions take no locks, allocate
-// nothing and call no C API that could, so they can run in a signal handler on the thread being
-// sampled (except the thread-list walk). tests/unit/test_cpython_internals.cpp checks every
+// Everything the sampler and the memory hooks read from CPython 3.11's internal layout, in one
+// place: thread states, interpreter frames, code objects. C, because CPython's internal headers
+// are C (pycore_atomic.h is not valid C++). These functions take no locks, allocate nothing and
+// call no C API that could, so they can run in a signal handler on the thread being sampled
+// (except the thread-list walk), and every read they make of the interpreter's memory goes
+// through interpose/safe_copy.h: given any pointer, stale or freed, they fail, never fault. tests/unit/test_cpython_internals.cpp checks every
 // assumption against the public API and fails loudly if a CPython update moves a field.
 #pragma once
 #include <stddef.h>
@@ -28,22 +29,25 @@ typedef struct {
 
 // The thread's Python stack, innermost frame first; returns how many frames were written (at
 // most `max`). Frames still being set up (before their first traceable instruction) are skipped.
-// `*truncated` is set when frames beyond `max` were left out.
-size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated);
+// `*truncated` is set when frames beyond `max` were left out; `*unreadable` when the walk met a
+// link it could not follow (memory that is not a frame: a pointer not yet stored, or stale), so
+// the frames read may be only part of the stack.
+size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated, int* unreadable);
 
 // Nonzero if the instruction at `lasti` is a call (any specialisation of PRECALL, CALL or
 // CALL_FUNCTION_EX): when it is the innermost frame's instruction, the thread is inside a
 // function that is not Python code (a C function, an extension, a method of a builtin type).
 int ct_is_calling(const void* code, int32_t lasti);
 
-// What a code object says about itself, as views into the interpreter's own objects: valid only
-// while the code object is alive, so copy them at once.
+// What a code object says about itself, as pointers into the interpreter's own objects: valid
+// only while the code object is alive, so copy them at once (with ct_safe_copy, ct_text_bytes).
 typedef struct {
     const void* qualname_object;  // identity of the code object beyond its address
     const void* filename_object;
     const void* linetable_object;
     int32_t first_line;
-    const char* line_table;  // co_linetable (the 3.11 location table)
+    const char* line_table;  // co_linetable's bytes (the 3.11 location table), in the interpreter's
+                             // memory: copy it with ct_safe_copy
     size_t line_table_size;
 } ct_code_facts;
 // Zero if `code` does not look like a code object.

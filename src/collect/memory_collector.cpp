@@ -248,7 +248,7 @@ void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
     std::vector<FunctionId> ids = intern_registry_functions(*registry_, options_.cwd, own, 3, names);
     if (used[0]) ids[no_frames] = no_python_frame_function(own);
     if (used[1]) ids[truncated] = truncated_stack_function(own, "<deeper than 128 frames>");
-    if (used[2]) ids[lost] = truncated_stack_function(own, "<stack not recorded: table full>");
+    if (used[2]) ids[lost] = truncated_stack_function(own, "<stack not recorded>");
     // Memory events count no calls: the tracer's or the sampler's arcs carry the counts.
     tree.add_to(own, ids, false);
 
@@ -263,7 +263,8 @@ void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
                                                           " bytes, " + std::to_string(s.copy_bytes_seen) + " bytes copied");
     own.descriptions.emplace_back("Memory samples", std::to_string(s.samples) + " allocations, " + std::to_string(s.copy_samples) +
                                                         " copies, " + std::to_string(s.stacks) + " call paths; blocks not tracked: " + std::to_string(s.untracked_blocks) +
-                                                        ", stacks not recorded: " + std::to_string(s.lost_stacks));
+                                                        ", stacks not recorded: " + std::to_string(s.lost_stacks) +
+                                                        " (table full), " + std::to_string(s.unreadable_stacks) + " (caught mid-update)");
     profile.merge(own);
     for (auto& d : own.descriptions) profile.descriptions.push_back(d);
 }

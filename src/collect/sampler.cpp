@@ -32,7 +32,9 @@
 #include "collect/registry_naming.h"
 #include "collect/stack_tree.h"
 #include "collect/thread_accounting.h"
+#include "interpose/fault_guard.h"
 #include "interpose/helper_thread.h"
+#include "interpose/safe_copy.h"
 #include "interpose/signal_watch.h"
 #include "model/flat_map.h"
 #include "model/names.h"
@@ -77,6 +79,7 @@ struct SampleSlot {
     std::atomic<uint32_t> state{kIdleSlot};
     uint32_t depth = 0;
     bool truncated = false;
+    bool unreadable = false;  // the stack could not be read whole (see ct_read_stack)
     Where where = Where::NoFrames;
     ct_position position{};  // the innermost frame when the sample was taken
     uint32_t function[kMaxDepth];
@@ -142,8 +145,17 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         errno = saved_errno;
         return;
     }
-    int truncated = 0;
-    size_t depth = ct_read_stack(ct_this_thread_state(), slot->raw, kMaxDepth, &truncated);
+    // The stack reads fail rather than fault (cpython_internals.c), through the fault guard; if
+    // the interrupted code blocks SIGSEGV or SIGBUS a fault would be fatal whatever the guard, so
+    // they go through the system call instead.
+    const sigset_t& interrupted_mask = static_cast<ucontext_t*>(context)->uc_sigmask;
+    int was_by_syscall = ct_safe_copy_by_syscall(sigismember(&interrupted_mask, SIGSEGV) == 1 ||
+                                                 sigismember(&interrupted_mask, SIGBUS) == 1);
+    int truncated = 0, unreadable = 0;
+    size_t depth = ct_read_stack(ct_this_thread_state(), slot->raw, kMaxDepth, &truncated, &unreadable);
+    // Part of a stack would charge its time to the wrong root: the sample is counted as lost.
+    if (unreadable) depth = 0;
+    slot->unreadable = unreadable != 0;
     for (size_t i = 0; i < depth; ++i) {
         slot->function[i] = s.registry->intern(slot->raw[i]);
         slot->lasti[i] = slot->raw[i].lasti;
@@ -158,6 +170,7 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         slot->where = Where::Native;
     else
         slot->where = Where::Python;
+    ct_safe_copy_by_syscall(was_by_syscall);
     slot->state.store(kDone, std::memory_order_release);
     errno = saved_errno;
 }
@@ -276,6 +289,7 @@ private:
     bool used_no_frames_ = false, used_truncated_ = false;
 
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
+    uint64_t unreadable_ = 0;       // samples whose stack could not be read whole
     uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
@@ -317,6 +331,10 @@ bool Sampler::start() {
     action.sa_sigaction = on_sample_signal;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&action.sa_mask);
+    // A fault in a stack read must reach the fault guard (blocked, it would kill the process).
+    sigdelset(&action.sa_mask, SIGSEGV);
+    sigdelset(&action.sa_mask, SIGBUS);
+    fault_guard::install();
     if (sigaction(sample_signal(), &action, &s.previous) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
@@ -548,6 +566,13 @@ bool same_place(const ct_position& a, const ct_position& b) {
 
 void Sampler::consume(ThreadRecord& t) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    if (slot->unreadable) {
+        // Lost: its time goes where the thread was last seen, as for a thread not sampled.
+        ++unreadable_;
+        if (t.last_node != kNoNode) charge(t, t.last_node, t.last_where);
+        slot->state.store(kIdleSlot, std::memory_order_release);
+        return;
+    }
     uint32_t node = node_of(t, *slot);
     // An instruction that was already native at the last sample and has kept the thread busy
     // for the whole interval since is still C code working under it (a numpy operator), even
@@ -745,7 +770,10 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
                                                  std::to_string(samples_) + " recorded by the thread, " +
                                                  std::to_string(unmoved_samples_) + " of threads still where they were, " +
                                                  std::to_string(idle_samples_) + " of threads that did not run)");
-    own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows()));
+    own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows() + unreadable_) + " (" +
+                                                      std::to_string(unreadable_) + " with a stack caught mid-update)");
+    if (fault_guard::recovered() > 0)
+        own.descriptions.emplace_back("Stack reads that faulted", std::to_string(fault_guard::recovered()) + " (recovered)");
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
     if (displaced_at_ns_ > 0)
         own.descriptions.emplace_back("Stopped", "the program installed its own handler for signal " + std::to_string(sample_signal()) + " after " +

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <string>
 
+#include "interpose/fault_guard.h"
 #include "interpose/helper_thread.h"
 #include "interpose/signal_watch.h"
 #include "runner/gil_request.h"
@@ -243,7 +244,8 @@ void wait_if_dying() {
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
     using namespace calltree::fatal_signals;
     if (act != nullptr) calltree::signal_watch::before_change(sig);
-    int rc = !g.armed.load() || sig <= 0 || sig >= NSIG || !is_managed(sig) || getpid() != g.owner
+    int rc = calltree::fault_guard::handles(sig) ? calltree::fault_guard::program_sigaction(sig, act, old)
+             : !g.armed.load() || sig <= 0 || sig >= NSIG || !is_managed(sig) || getpid() != g.owner
                  ? __sigaction(sig, act, old)
                  : managed_sigaction(sig, act, old);
     if (act != nullptr) calltree::signal_watch::note_change(sig);
