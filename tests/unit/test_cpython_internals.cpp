@@ -29,7 +29,8 @@ int g_calling = -1;
 PyObject* capture(PyObject*, PyObject*) {
     ct_raw_frame frames[64];
     int truncated = 0;
-    size_t n = ct_read_stack(ct_this_thread_state(), frames, 64, &truncated);
+    int unreadable = 0;
+    size_t n = ct_read_stack(ct_this_thread_state(), frames, 64, &truncated, &unreadable);
     g_seen.assign(frames, frames + n);
     g_calling = n > 0 ? ct_is_calling(frames[0].code, frames[0].lasti) : -1;
     Py_RETURN_NONE;
