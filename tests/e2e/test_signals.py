@@ -283,3 +283,50 @@ if __name__ == '__main__':
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# A program that asks libc (not the signal module) what SIGSEGV and SIGBUS do, optionally enables
+# faulthandler, then faults in C. The modes that read frames from a signal handler keep a fault
+# guard on these two signals (interpose/fault_guard.h): the program must neither see it nor lose
+# what it set.
+SEGV = r"""
+import ctypes, faulthandler, signal, sys
+libc = ctypes.CDLL(None)
+class Sigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+def disposition(sig):
+    old = Sigaction()
+    libc.sigaction(sig, None, ctypes.byref(old))
+    return old.handler or 0
+print("getsignal", signal.getsignal(signal.SIGSEGV), "libc", disposition(signal.SIGSEGV),
+      disposition(signal.SIGBUS), flush=True)
+if sys.argv[1] == "faulthandler":
+    faulthandler.enable()
+    print("enabled", disposition(signal.SIGSEGV) != 0, flush=True)
+x = sum(i * i for i in range(300000))  # some samples first
+def crash():
+    ctypes.string_at(0)
+crash()
+"""
+
+
+class FaultGuard(TempDirTest):
+    def outcome(self, cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=self.tmp, preexec_fn=default_dispositions,
+                           timeout=120)
+        # Thread ids differ from run to run.
+        stderr = "\n".join("Current thread" if line.startswith("Current thread") else line
+                           for line in r.stderr.splitlines() if not line.startswith("calltree:"))
+        return r.returncode, r.stdout, stderr
+
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1", "the sanitizers catch SIGSEGV themselves")
+    def test_a_fault_ends_the_program_as_under_python3(self):
+        script = self.write("segv.py", SEGV)
+        for how in ("default", "faulthandler"):
+            expected = self.outcome([PYTHON, script, how])
+            self.assertEqual(expected[0], -signal.SIGSEGV)
+            for mode in (["--sample", "--interval", "0.1ms"], ["--memory"], ["--sample", "--memory"]):
+                with self.subTest(how=how, mode=mode):
+                    self.assertEqual(self.outcome([CALLTREE, *mode, "-o", self.path("out.cg"), script, how]),
+                                     expected)
