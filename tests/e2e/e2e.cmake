@@ -1,6 +1,6 @@
 # End-to-end runs of the calltree binary on real programs, compared with python3 and cProfile.
 set(_e2e_suites test_callgrind_parse test_call_counts test_names test_behaviour test_errors test_costs test_convert test_sampling
-    test_identity test_output_paths test_threads test_profile_chain test_signals test_subprocesses test_overhead test_memory test_stress)
+    test_identity test_output_paths test_threads test_profile_chain test_signals test_subprocesses test_overhead test_memory test_stress test_regrtest)
 # A suite file that is renamed, or added without being listed, must not silently stop running.
 file(GLOB _e2e_files RELATIVE ${CMAKE_CURRENT_LIST_DIR} CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/test_*.py)
 list(TRANSFORM _e2e_files REPLACE "\\.py$" "")
@@ -25,6 +25,8 @@ set_tests_properties(e2e_test_sampling PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(e2e_test_threads PROPERTIES RUN_SERIAL TRUE)
 # The per-call overhead check compares wall-time ratios: alone, like the sampling checks.
 set_tests_properties(e2e_test_overhead PROPERTIES RUN_SERIAL TRUE)
+# CPython's own suite has timing-sensitive tests (signals, timers): alone, and with time to run.
+set_tests_properties(e2e_test_regrtest PROPERTIES RUN_SERIAL TRUE TIMEOUT 1500)
 # Suites whose assertions compare timings with ground truth measured by the program itself. On
 # this shared virtual machine the program's own speed moves between runs (a function's share by
 # a few points), so scripts/test.sh gives these suites one more run when one fails; a second
