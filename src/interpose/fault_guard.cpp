@@ -25,6 +25,7 @@ struct Table {
 };
 constinit Table g;
 
+constexpr int kSignals[2] = {SIGSEGV, SIGBUS};
 int index_of(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1; }
 
 uintptr_t* pc_of(void* context) {
@@ -39,9 +40,9 @@ uintptr_t* pc_of(void* context) {
 #endif
 }
 
-bool is_default_or_ignored(const struct sigaction& a) {
-    return (a.sa_flags & SA_SIGINFO) == 0 && (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN);
-}
+// sa_handler and sa_sigaction share their storage: the kernel reads 0 and 1 as SIG_DFL and
+// SIG_IGN whatever the flags say.
+bool is_default_or_ignored(const struct sigaction& a) { return a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN; }
 
 // What the program asked for, acted on as the kernel would have.
 void forward(int sig, siginfo_t* info, void* context) {
@@ -99,6 +100,15 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     errno = saved_errno;
 }
 
+struct sigaction our_action() {
+    struct sigaction ours {};
+    ours.sa_sigaction = on_fault;
+    // On the program's alternate stack if it has one (faulthandler's, for stack overflows).
+    ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&ours.sa_mask);
+    return ours;
+}
+
 }  // namespace
 
 bool install() noexcept {
@@ -108,19 +118,16 @@ bool install() noexcept {
         while (!g.installed.load() && g.installing.load()) sched_yield();
         return g.installed.load();
     }
-    struct sigaction ours {};
-    ours.sa_sigaction = on_fault;
-    // On the program's alternate stack if it has one (faulthandler's, for stack overflows).
-    ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-    sigemptyset(&ours.sa_mask);
+    struct sigaction ours = our_action();
     bool ok = true;
-    for (int sig : {SIGSEGV, SIGBUS}) {
+    for (int i = 0; i < 2; ++i) {
+        int sig = kSignals[i];
         struct sigaction current {};
         if (__sigaction(sig, nullptr, &current) != 0) {
             ok = false;
             break;
         }
-        g.shown[index_of(sig)] = current;
+        g.shown[i] = current;
         if (__sigaction(sig, &ours, nullptr) != 0) {
             __sigaction(SIGSEGV, &g.shown[0], nullptr);
             ok = false;
@@ -133,6 +140,21 @@ bool install() noexcept {
     }
     g.installing.store(false);
     return ok;
+}
+
+// An ignored signal stays ignored across exec, a caught one becomes SIG_DFL: the program's
+// SIG_IGN must be in the kernel when the exec happens.
+void before_exec() noexcept {
+    if (!g.installed.load()) return;
+    for (int i = 0; i < 2; ++i)
+        if (g.shown[i].sa_handler == SIG_IGN) __sigaction(kSignals[i], &g.shown[i], nullptr);
+}
+
+void after_failed_exec() noexcept {
+    if (!g.installed.load()) return;
+    struct sigaction ours = our_action();
+    for (int i = 0; i < 2; ++i)
+        if (g.shown[i].sa_handler == SIG_IGN) __sigaction(kSignals[i], &ours, nullptr);
 }
 
 uint64_t recovered() noexcept { return g.recovered.load(std::memory_order_relaxed); }

@@ -24,6 +24,11 @@ namespace calltree::fault_guard {
 // Installs the handler once for the process (idempotent, thread-safe); false if it could not be.
 bool install() noexcept;
 
+// Around an exec by the program (async-signal-safe: vfork children too): the program's SIG_IGN,
+// which an exec keeps, is put in the kernel first, and the guard back if the exec failed.
+void before_exec() noexcept;
+void after_failed_exec() noexcept;
+
 // Guarded reads that faulted and were turned into failed reads, so far.
 uint64_t recovered() noexcept;
 

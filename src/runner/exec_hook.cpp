@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 
+#include "interpose/fault_guard.h"
 #include "runner/child_processes.h"
 #include "runner/run_end.h"
 
@@ -44,17 +46,29 @@ void arm() { g_owner.store(getpid()); }
 // new argv lives on this stack frame, which the exec replaces or returns from.
 extern "C" int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
     calltree::exec_hook::before_exec(path);
+    calltree::fault_guard::before_exec();
+    long rc;
     if (size_t size = calltree::child_processes::rewritten_argv_size(path, argv); size > 0) {
         auto** rewritten = static_cast<const char**>(alloca(size * sizeof(char*)));
         const char* calltree = calltree::child_processes::rewrite_argv(argv, rewritten);
-        return static_cast<int>(syscall(SYS_execve, calltree, rewritten, envp));
+        rc = syscall(SYS_execve, calltree, rewritten, envp);
+    } else {
+        rc = syscall(SYS_execve, path, argv, envp);
     }
-    return static_cast<int>(syscall(SYS_execve, path, argv, envp));
+    int saved_errno = errno;
+    calltree::fault_guard::after_failed_exec();
+    errno = saved_errno;
+    return static_cast<int>(rc);
 }
 
 extern "C" int execv(const char* path, char* const argv[]) noexcept { return execve(path, argv, environ); }
 
 extern "C" int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
     calltree::exec_hook::before_exec(nullptr);
-    return static_cast<int>(syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH));
+    calltree::fault_guard::before_exec();
+    long rc = syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    int saved_errno = errno;
+    calltree::fault_guard::after_failed_exec();
+    errno = saved_errno;
+    return static_cast<int>(rc);
 }

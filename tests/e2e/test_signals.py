@@ -330,3 +330,16 @@ class FaultGuard(TempDirTest):
                 with self.subTest(how=how, mode=mode):
                     self.assertEqual(self.outcome([CALLTREE, *mode, "-o", self.path("out.cg"), script, how]),
                                      expected)
+
+    def test_an_ignored_sigsegv_stays_ignored_across_exec(self):
+        script = self.write("ign.py", "import os, signal, sys\n"
+                                      "signal.signal(signal.SIGSEGV, signal.SIG_IGN)\n"
+                                      "x = sum(i * i for i in range(200000))\n"
+                                      "os.execv(sys.executable, [sys.executable, '-c', "
+                                      "'import signal; print(signal.getsignal(signal.SIGSEGV))'])\n")
+        expected = self.outcome([PYTHON, script])
+        self.assertEqual(expected[0], 0)
+        self.assertNotIn("SIG_DFL", expected[1])  # python3 shows the inherited SIG_IGN
+        for mode in (["--sample", "--interval", "0.1ms"], ["--memory"]):
+            with self.subTest(mode=mode):
+                self.assertEqual(self.outcome([CALLTREE, *mode, "-o", self.path("out.cg"), script]), expected)
