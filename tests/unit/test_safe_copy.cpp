@@ -44,7 +44,28 @@ void expect_reads_fail_safely() {
     EXPECT_EQ(word, 0x7878787878787878ULL);
 }
 
-TEST(SafeCopy, FailsWithoutTheGuardThroughTheSystemCall) { expect_reads_fail_safely(); }
+// Every length and alignment up to a few words, wholly readable and running into the
+// unreadable page by one byte.
+void expect_every_length_and_alignment() {
+    Pages p;
+    for (size_t i = 0; i < p.page; ++i) p.base[i] = static_cast<char>(i * 7);
+    for (size_t length = 0; length <= 40; ++length)
+        for (size_t misalign = 0; misalign < 8; ++misalign) {
+            const char* src = p.base + p.page - length - misalign;
+            char out[48];
+            memset(out, 0, sizeof out);
+            ASSERT_EQ(ct_safe_copy(out, src, length), 1) << length << " " << misalign;
+            ASSERT_EQ(memcmp(out, src, length), 0) << length << " " << misalign;
+            if (misalign == 0 && length > 0) {
+                ASSERT_EQ(ct_safe_copy(out, src + 1, length), 0) << length;
+            }
+        }
+}
+
+TEST(SafeCopy, FailsWithoutTheGuardThroughTheSystemCall) {
+    expect_reads_fail_safely();
+    expect_every_length_and_alignment();
+}
 
 TEST(SafeCopy, FailsWithTheGuardAndCountsTheRecoveredFaults) {
     ASSERT_TRUE(calltree::fault_guard::install());
@@ -53,6 +74,7 @@ TEST(SafeCopy, FailsWithTheGuardAndCountsTheRecoveredFaults) {
 #if defined(__x86_64__)
     EXPECT_EQ(calltree::fault_guard::recovered() - before, 5u);  // the five failed reads faulted
 #endif
+    expect_every_length_and_alignment();
     // A thread that blocks SIGSEGV takes the system call: no fault, same answers.
     int was = ct_safe_copy_by_syscall(1);
     before = calltree::fault_guard::recovered();
