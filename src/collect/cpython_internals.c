@@ -59,19 +59,39 @@ static const PyTypeObject* type_of(const void* object) {
 
 static int looks_like_code(const void* code) { return type_of(code) == &PyCode_Type; }
 
+// What one stack read has already checked: consecutive frames of a recursion share their code
+// object and often their function, and each check is a guarded read. Valid within one read only
+// (a code object checked a moment ago in the same stack is the same object).
+typedef struct {
+    const void* code;
+    int first_traceable;
+    const void* function;
+} checked;
+
 // A copy of the frame's header, if `f` is a frame of a code object.
-static int read_frame(const _PyInterpreterFrame* f, _PyInterpreterFrame* copy) {
+static int read_frame(const _PyInterpreterFrame* f, _PyInterpreterFrame* copy, checked* seen) {
     const size_t header = offsetof(_PyInterpreterFrame, localsplus);
-    if (((uintptr_t)f & (sizeof(void*) - 1)) != 0) return 0;
-    return ct_safe_copy(copy, f, header) && looks_like_code(copy->f_code);
+    if (((uintptr_t)f & (sizeof(void*) - 1)) != 0 || !ct_safe_copy(copy, f, header)) return 0;
+    if (copy->f_code == seen->code) return 1;
+    int first = 0;
+    if (!looks_like_code(copy->f_code) || !READ(first, &copy->f_code->_co_firsttraceable)) return 0;
+    seen->code = copy->f_code;
+    seen->first_traceable = first;
+    return 1;
 }
 
-// _PyFrame_IsIncomplete without reading the code object in place.
-static int frame_incomplete(const _PyInterpreterFrame* f) {
-    if (f->owner == FRAME_OWNED_BY_GENERATOR) return 0;
-    int first = 0;
-    if (!READ(first, &f->f_code->_co_firsttraceable)) return 1;
-    return f->prev_instr < _PyCode_CODE(f->f_code) + first;
+// _PyFrame_IsIncomplete, with the code object's field read by read_frame.
+static int frame_incomplete(const _PyInterpreterFrame* f, const checked* seen) {
+    return f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < _PyCode_CODE(f->f_code) + seen->first_traceable;
+}
+
+static const void* function_of(const _PyInterpreterFrame* f, checked* seen) {
+    if (f->f_func == NULL) return NULL;
+    if (f->f_func != seen->function) {
+        if (type_of(f->f_func) != &PyFunction_Type) return NULL;
+        seen->function = f->f_func;
+    }
+    return f->f_func;
 }
 
 size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, int* truncated, int* unreadable) {
@@ -87,20 +107,20 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     // make a cycle). Incomplete frames are at most one per C-level entry into the eval loop.
     const size_t max_steps = 2 * max + 64;
     _PyInterpreterFrame f;
+    checked seen = {NULL, 0, NULL};
     size_t steps = 0;
     for (; at != NULL && steps < max_steps; at = f.previous, ++steps) {
-        if (!read_frame(at, &f)) {
+        if (!read_frame(at, &f, &seen)) {
             *unreadable = 1;
             break;
         }
-        if (frame_incomplete(&f)) continue;
+        if (frame_incomplete(&f, &seen)) continue;
         if (n == max) {
             *truncated = 1;
             break;
         }
-        PyObject* func = (PyObject*)f.f_func;
         out[n].code = f.f_code;
-        out[n].function = type_of(func) == &PyFunction_Type ? func : NULL;
+        out[n].function = function_of(&f, &seen);
         out[n].globals = f.f_globals;
         out[n].frame = at;
         out[n].lasti = (int32_t)(_PyInterpreterFrame_LASTI(&f) * (int)sizeof(_Py_CODEUNIT));
