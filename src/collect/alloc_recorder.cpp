@@ -133,8 +133,12 @@ void capture(Stack& s) {
     s.unreadable = unreadable != 0;
     if (s.unreadable) depth = 0;
     s.depth = 0;
+    uint32_t previous = CodeRegistry::kNone;
     for (size_t i = 0; i < depth; ++i) {
-        uint32_t id = g_shared.registry->intern(raw[i]);
+        // A recursion repeats its code object: the same object within one stack, the same id.
+        bool again = i > 0 && raw[i].code == raw[i - 1].code && previous != CodeRegistry::kNone;
+        uint32_t id = again ? previous : g_shared.registry->intern(raw[i]);
+        previous = id;
         if (id == CodeRegistry::kNone) continue;  // could not be named: skip the frame
         s.functions[s.depth] = id;
         s.lastis[s.depth] = raw[i].lasti;

@@ -86,7 +86,7 @@ bool CodeRegistry::copy_text(const void* text, Text* out) {
 uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
     const void* code = frame.code;
     ct_code_facts facts;
-    if (!ct_code_facts_of(code, &facts)) return kNone;
+    if (!ct_code_facts_of(code, &facts, 0)) return kNone;
     const auto key = reinterpret_cast<uintptr_t>(code);
     for (size_t i = hash_pointer(key) & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
         Slot& s = slots_[i];
@@ -112,6 +112,7 @@ uint32_t CodeRegistry::intern(const ct_raw_frame& frame) {
             overflows_.fetch_add(1, std::memory_order_relaxed);
             return kNone;
         }
+        ct_code_facts_of(code, &facts, 1);  // the line table too, at first sight only
         s.qualname_object = facts.qualname_object;
         s.filename_object = facts.filename_object;
         s.linetable_object = facts.linetable_object;

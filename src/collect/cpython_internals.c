@@ -145,17 +145,31 @@ int ct_is_calling(const void* code_object, int32_t lasti) {
 // would only make the copy long.
 enum { kMaxLineTable = 1 << 24, kMaxText = 1 << 16 };
 
-int ct_code_facts_of(const void* code_object, ct_code_facts* facts) {
-    PyCodeObject code;
-    if (!ct_safe_copy(&code, code_object, offsetof(PyCodeObject, co_code_adaptive)) || code.ob_base.ob_base.ob_type != &PyCode_Type)
+// An int field, read as the aligned word that holds it (one guarded read, not four).
+static int read_int_field(const int* field, int* out) {
+    uintptr_t at = (uintptr_t)field, word = 0;
+    if (!ct_safe_word((const void*)(at & ~(uintptr_t)(sizeof word - 1)), &word)) return 0;
+    memcpy(out, (const char*)&word + (at & (sizeof word - 1)), sizeof *out);
+    return 1;
+}
+
+int ct_code_facts_of(const void* code_object, ct_code_facts* facts, int with_line_table) {
+    const PyCodeObject* code = code_object;
+    uintptr_t qualname = 0, filename = 0, linetable = 0;
+    int first_line = 0;
+    // Field by field: this runs for every frame of every sample, and the fields are far apart.
+    if (!looks_like_code(code) || !ct_safe_word(&code->co_qualname, &qualname) ||
+        !ct_safe_word(&code->co_filename, &filename) || !ct_safe_word(&code->co_linetable, &linetable) ||
+        !read_int_field(&code->co_firstlineno, &first_line))
         return 0;
-    facts->qualname_object = code.co_qualname;
-    facts->filename_object = code.co_filename;
-    facts->linetable_object = code.co_linetable;
-    facts->first_line = code.co_firstlineno;
+    facts->qualname_object = (const void*)qualname;
+    facts->filename_object = (const void*)filename;
+    facts->linetable_object = (const void*)linetable;
+    facts->first_line = first_line;
     facts->line_table = NULL;
     facts->line_table_size = 0;
-    PyObject* table = code.co_linetable;
+    if (!with_line_table) return 1;
+    const PyObject* table = (const PyObject*)linetable;
     Py_ssize_t size = 0;
     if (type_of(table) == &PyBytes_Type && READ(size, &((const PyVarObject*)table)->ob_size) && size > 0 &&
         size <= kMaxLineTable) {

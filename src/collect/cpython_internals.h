@@ -50,8 +50,9 @@ typedef struct {
                              // memory: copy it with ct_safe_copy
     size_t line_table_size;
 } ct_code_facts;
-// Zero if `code` does not look like a code object.
-int ct_code_facts_of(const void* code, ct_code_facts* facts);
+// Zero if `code` does not look like a code object. Without `with_line_table`, only the four
+// fields that tell code objects apart (the line table's pointer among them) are read.
+int ct_code_facts_of(const void* code, ct_code_facts* facts, int with_line_table);
 
 // Writes the UTF-8 bytes of a str object into out[0, capacity); returns the full length (which
 // may exceed capacity) or -1 if `text` is not a str. File names keep their original bytes:

@@ -157,7 +157,9 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
     if (unreadable) depth = 0;
     slot->unreadable = unreadable != 0;
     for (size_t i = 0; i < depth; ++i) {
-        slot->function[i] = s.registry->intern(slot->raw[i]);
+        // A recursion repeats its code object: the same object within one stack, the same id.
+        bool again = i > 0 && slot->raw[i].code == slot->raw[i - 1].code && slot->function[i - 1] != CodeRegistry::kNone;
+        slot->function[i] = again ? slot->function[i - 1] : s.registry->intern(slot->raw[i]);
         slot->lasti[i] = slot->raw[i].lasti;
     }
     slot->depth = static_cast<uint32_t>(depth);
