@@ -19,18 +19,33 @@ struct Replaced {
 
 Replaced* g_replaced = nullptr;  // set once by install(), never freed (hooks may outlive statics)
 
+// python3's guard in _PyEval_SetProfile (Python/ceval.c): installing a profile function while
+// another is being installed (from the __del__ of the function being replaced, or from an audit
+// hook) fails with this RuntimeError and lowers the guard, so a second attempt goes through. One
+// flag for the whole process, like python3's static; only ever touched with the GIL held.
+bool g_installing = false;
+
 PyObject* set_profile(PyObject*, PyObject* function) {
     Replaced& r = *g_replaced;
     ProfileChain* chain = r.host.current();
     if (chain == nullptr) return PyObject_CallOneArg(r.original_set, function);
-    // python3 audits every sys.setprofile once; PyEval_SetProfile does when it installs the hook
-    // (a thread threading starts, or after C code such as cProfile replaced it).
-    if (r.host.is_ours(PyThreadState_Get()->c_profilefunc)) {
-        if (PySys_Audit("sys.setprofile", nullptr) < 0) return nullptr;
-    } else {
-        r.host.install_hook();
+    if (g_installing) {
+        g_installing = false;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot install a profile function while another profile function is being installed");
+        return nullptr;
+    }
+    g_installing = true;
+    // python3 audits every sys.setprofile once; installing the hook audits (a thread threading
+    // starts, or after C code such as cProfile replaced it).
+    int status = r.host.is_ours(PyThreadState_Get()->c_profilefunc) ? PySys_Audit("sys.setprofile", nullptr)
+                                                                    : r.host.install_hook();
+    if (status < 0) {
+        g_installing = false;
+        return nullptr;
     }
     chain->set(function == Py_None || r.host.is_ours_object(function) ? nullptr : function);
+    g_installing = false;
     Py_RETURN_NONE;
 }
 
@@ -97,11 +112,19 @@ PyObject* ProfileChain::function_ref() const {
 }
 
 void ProfileChain::set(PyObject* new_function) {
+    // As python3's _PyEval_SetProfile: the old function is released while none is installed (a
+    // __del__ it runs gets no events and sys.getprofile() answers None there), then the new one
+    // is stored over whatever that __del__ may have installed, which python3 never releases.
+    const bool was_on = function != nullptr;
+    PyObject* old = function;
+    function = nullptr;
+    skip_setprofile_return = false;
+    Py_XDECREF(old);
+    Py_XINCREF(new_function);
+    function = new_function;
     // python3 sends the new function a c_return for sys.setprofile only if a profiler was
     // already on when sys.setprofile was called.
-    skip_setprofile_return = function == nullptr && new_function != nullptr;
-    Py_XINCREF(new_function);
-    Py_XSETREF(function, new_function);
+    skip_setprofile_return = !was_on && new_function != nullptr;
 }
 
 namespace profile_chain {

@@ -23,6 +23,8 @@ struct ProfileChain {
     // Hands one event to `function` like python3's trampoline; -1 with an exception set (and the
     // function removed) if it raised.
     int call(PyFrameObject* frame, int what, PyObject* arg);
+    // Replaces the function as python3's _PyEval_SetProfile does (the old one released while
+    // none is installed). May run Python code (a __del__).
     void set(PyObject* new_function);
     void clear() { set(nullptr); }
 
@@ -36,7 +38,9 @@ struct ProfileChainHost {
     // behave exactly like the originals); `existing` also after recording stopped.
     ProfileChain* (*current)();
     ProfileChain* (*existing)();
-    void (*install_hook)();  // the tracer's C hook on the calling thread (PyEval_SetProfile audits)
+    // The tracer's C hook on the calling thread, as _PyEval_SetProfile installs it (it audits):
+    // -1 with an exception set if an audit hook refused.
+    int (*install_hook)();
     bool (*is_ours)(Py_tracefunc function);         // one of the tracer's C callbacks
     bool (*is_ours_object)(PyObject* function);     // the tracer's hook object (threading's)
 };

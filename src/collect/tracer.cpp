@@ -425,7 +425,7 @@ ProfileChainHost chain_host() {
         return &(t_stack != nullptr ? t_stack : attach_thread())->chain;
     };
     host.existing = []() -> ProfileChain* { return t_stack != nullptr ? &t_stack->chain : nullptr; };
-    host.install_hook = [] { PyEval_SetProfile(state().callback, state().hook); };
+    host.install_hook = [] { return _PyEval_SetProfile(PyThreadState_Get(), state().callback, state().hook); };
     host.is_ours = [](Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); };
     host.is_ours_object = [](PyObject* f) { return f == state().hook; };
     return host;
