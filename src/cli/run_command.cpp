@@ -59,11 +59,11 @@ std::string child_template(const RunOptions& options, const std::string& parent_
     return ec ? pattern : absolute.string();
 }
 
-// The options every child calltree gets: the same collectors and format, the child template.
+// The options every child calltree gets: the parent's own (--subprocesses among them, see
+// RunOptions::inherited), and the child template as its output.
 std::vector<std::string> child_options(const RunOptions& options, const std::string& pattern) {
-    std::vector<std::string> args{"--subprocesses", "--clock", options.clock, "--format", options.format, "-o", pattern};
-    if (options.sample) args.insert(args.end(), {"--sample", "--interval", options.interval});
-    if (options.no_bias_correction) args.push_back("--no-bias-correction");
+    std::vector<std::string> args = options.inherited;
+    args.push_back("--output=" + pattern);
     return args;
 }
 
