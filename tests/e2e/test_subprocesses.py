@@ -274,6 +274,7 @@ subprocess.run([sys.executable, {self.child!r}, 'again'])
         for child in children:
             self.assertEqual({k: v for k, v in header(child).items() if k in keys}, expected, child)
 
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1", "sanitizer builds have no --memory")
     def test_memory_and_memory_rate(self):
         parent, children = self.children("--memory", "--memory-rate", "1")
         self.assertChildrenLikeParent(parent, children, {"events", "desc: Memory sampling rate"})
@@ -337,6 +338,82 @@ subprocess.run([sys.executable, {self.child!r}, 'again'])
         time.sleep(0.5)
         with open(record) as f:
             self.assertEqual(f.read().splitlines(), [self.path("out.cg")])
+
+
+UNPROFILED = re.compile(r"^calltree: child process (\d+) (?:runs unprofiled|has no profile): .*\n", re.M)
+FINAL = re.compile(r"^calltree: wrote .*\n", re.M)
+
+
+class ChildrenWithoutProfile(TempDirTest):
+    """A child whose profile cannot be written runs all the same, as under python3: one line on
+    stderr says why, and the parent's last line names it."""
+
+    def compare(self, script, *options):
+        py = run([PYTHON, script], cwd=self.tmp)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        ours = run([CALLTREE, "--subprocesses", *options, script], cwd=self.tmp)
+        self.assertEqual(ours.returncode, py.returncode, ours.stderr)
+        self.assertEqual(ours.stdout, py.stdout)
+        self.assertEqual(FINAL.sub("", UNPROFILED.sub("", ours.stderr)), py.stderr)
+        said = UNPROFILED.findall(ours.stderr)
+        final = FINAL.findall(ours.stderr)
+        self.assertEqual(len(final), 1, ours.stderr)
+        return said, final[0]
+
+    def named(self, final):
+        """The pids the parent's last line names as without a profile."""
+        m = re.search(r"; (\d+) child(?:ren)? without a profile: pids? ([\d ]+)$", final.rstrip("\n"))
+        self.assertIsNotNone(m, final)
+        pids = m.group(2).split()
+        self.assertEqual(int(m.group(1)), len(pids), final)
+        self.assertEqual(pids, sorted(pids, key=int), final)
+        return pids
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to start a child as another user")
+    def test_child_running_as_another_user(self):
+        # CPython's test_subprocess POSIXProcessTestCase.test_user: the child runs as nobody,
+        # who can write neither the output directory (a private temporary one) nor, depending
+        # where calltree is installed, run calltree itself.
+        script = self.write("user.py", """
+import subprocess, sys
+r = subprocess.run([sys.executable, "-c", "print('hi')"], user="nobody")
+print("status", r.returncode)
+r = subprocess.run([sys.executable, "-c", "import os, sys; print(os.getuid()); sys.exit(4)"], user="nobody",
+                   capture_output=True, text=True)
+print("status", r.returncode, repr(r.stdout))
+""")
+        said, final = self.compare(script)
+        # The second child's line went to the stderr the program captured.
+        self.assertEqual(len(said), 1, said)
+        named = self.named(final)
+        self.assertEqual(len(named), 2, final)
+        self.assertIn(said[0], named)
+
+    def test_output_directory_not_there_for_the_child(self):
+        # -o relative to the working directory, in a directory gone while a child starts (root
+        # writes anywhere: taking the directory away is what stops it), then while a spawned
+        # child and a forked one run, their profiles due at their end.
+        os.mkdir(self.path("prof"))
+        script = self.write("gone.py", """
+import os, subprocess, sys
+os.rename('prof', 'away')
+r = subprocess.run([sys.executable, '-c', 'import sys; print("child ran"); sys.exit(5)'])
+print('spawned', r.returncode, flush=True)
+os.rename('away', 'prof')
+r = subprocess.run([sys.executable, '-c', 'import os; os.rename("prof", "away"); print("second")'])
+print('second', r.returncode, flush=True)
+os.rename('away', 'prof')
+pid = os.fork()
+if pid == 0:
+    os.rename('prof', 'away')
+    sys.exit(0)
+print('forked', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+os.rename('away', 'prof')
+""")
+        said, final = self.compare(script, "-o", "prof/%p.cg")
+        self.assertEqual(len(said), 3, said)
+        self.assertEqual(self.named(final), sorted(said, key=int))
+        self.assertRegex(final, r"^calltree: wrote \S+/prof/\d+\.cg ")
 
 
 if __name__ == "__main__":
