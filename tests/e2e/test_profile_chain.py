@@ -210,6 +210,57 @@ class ProgramsOwnProfiler(TempDirTest):
                 self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
                 self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
 
+    def test_setprofile_audit_events_and_removal_as_python3(self):
+        # python3 audits every change of the profile function, its trampoline's removal of a
+        # function that raised included (whatever function is installed by then), and none for
+        # a thread threading starts without a profile hook; an audit hook that refuses stops it.
+        script = self.write("audited.py", textwrap.dedent("""
+            import sys, threading
+            log = []
+            def hook(e, a):
+                if e == "sys.setprofile":
+                    log.append(e)
+                    if refuse:
+                        raise PermissionError("refused")
+            refuse = False
+            sys.addaudithook(hook)
+
+            def g(*a):
+                print("g got", a[1])
+
+            def swapper(frame, event, arg):
+                sys.setprofile(g)
+                raise ValueError("swapped then raised")
+
+            try:
+                sys.setprofile(swapper)
+                len("x")
+            except ValueError as e:
+                print("caught", e)
+            print("after swapper", sys.getprofile(), len(log))
+
+            refuse = True
+            try:
+                sys.setprofile(g)
+            except PermissionError as e:
+                print("refused", e)
+            refuse = False
+            print("after refusal", sys.getprofile(), len(log))
+
+            def t():
+                print("thread sees", sys.getprofile())
+            th = threading.Thread(target=t); th.start(); th.join()
+            print("threads audit", len(log))
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("threads audit 4", expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, script], self.path("out.callgrind"))
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+
     def test_cpython_test_sys_setprofile(self):
         # CPython's own tests of sys.setprofile (Debian's libpython3.11-testsuite), whose
         # TestEdgeCases.test_reentrancy failed under calltree: each test's outcome as python3's.
