@@ -59,22 +59,37 @@ std::string child_template(const RunOptions& options, const std::string& parent_
     return ec ? pattern : absolute.string();
 }
 
-// The options every child calltree gets: the same collectors and format, the child template.
+// The options every child calltree gets: the parent's own (--subprocesses among them, see
+// RunOptions::inherited), and the child template as its output.
 std::vector<std::string> child_options(const RunOptions& options, const std::string& pattern) {
-    std::vector<std::string> args{"--subprocesses", "--clock", options.clock, "--format", options.format, "-o", pattern};
-    if (options.sample) args.insert(args.end(), {"--sample", "--interval", options.interval});
-    if (options.no_bias_correction) args.push_back("--no-bias-correction");
+    std::vector<std::string> args = options.inherited;
+    args.push_back("--output=" + pattern);
     return args;
 }
 
-// The parent's final line names the children's files after its own.
-std::string children_message(std::vector<std::string> paths) {
-    if (paths.empty()) return {};
-    std::sort(paths.begin(), paths.end());
-    std::string text = "; " + std::to_string(paths.size()) + " child profile" + (paths.size() == 1 ? "" : "s") + ":";
-    constexpr size_t kShown = 4;
-    for (size_t i = 0; i < paths.size() && i < kShown; ++i) text += " " + paths[i];
-    if (paths.size() > kShown) text += " ...";
+// The parent's final line names the children's files after its own, and the children that have
+// no profile (each said why on stderr).
+std::string children_message(child_processes::Reports reports) {
+    std::string text;
+    auto& paths = reports.profiles;
+    if (!paths.empty()) {
+        std::sort(paths.begin(), paths.end());
+        text += "; " + std::to_string(paths.size()) + " child profile" + (paths.size() == 1 ? "" : "s") + ":";
+        constexpr size_t kShown = 4;
+        for (size_t i = 0; i < paths.size() && i < kShown; ++i) text += " " + paths[i];
+        if (paths.size() > kShown) text += " ...";
+    }
+    auto& pids = reports.unprofiled;
+    if (!pids.empty()) {
+        std::sort(pids.begin(), pids.end(), [](const std::string& a, const std::string& b) {
+            return a.size() != b.size() ? a.size() < b.size() : a < b;
+        });
+        text += "; " + std::to_string(pids.size()) + (pids.size() == 1 ? " child" : " children") +
+                " without a profile: pid" + (pids.size() == 1 ? "" : "s");
+        constexpr size_t kShown = 8;
+        for (size_t i = 0; i < pids.size() && i < kShown; ++i) text += " " + pids[i];
+        if (pids.size() > kShown) text += " ...";
+    }
     return text;
 }
 
@@ -139,6 +154,8 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
         check_output_writable(path);
         if (options.subprocesses && !is_child) list = child_processes::create_list();
     } catch (const std::exception& e) {
+        // A child whose profile cannot be written still runs, as python3 alone would run it.
+        if (is_child) return child_processes::run_unprofiled(list, options.program, e.what());
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;
     }
@@ -189,6 +206,11 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
             if (options.open_viewer && path != "-") open_viewer(path);
             return true;
         } catch (const std::exception& e) {
+            // A child's exit status is the program's, profile or not.
+            if (child) {
+                child_processes::say_unprofiled(list, e.what(), true);
+                return true;
+            }
             std::cerr << "calltree: " << e.what() << std::endl;
             return false;
         }

@@ -26,6 +26,11 @@ struct RunOptions {
     bool memory = false;
     std::string memory_rate = "32KiB";  // a 100 KiB block is seen 96% of the time
     Program program;
+    // Every option given to calltree, as it was parsed, except those a child does not take from
+    // its parent (-o, --open): what every child calltree is given under --subprocesses. Filled by
+    // setup_run's parse callback, from CLI11's own record of the parse, so an option added to
+    // setup_run reaches the children without being listed anywhere else.
+    std::vector<std::string> inherited;
 };
 
 // Registers the run options on the top-level app (the program itself is split off beforehand).

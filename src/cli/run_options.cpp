@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "runner/child_processes.h"
 
@@ -10,7 +11,37 @@
 // Python here: the launcher (src/host) checks a command line before it starts python3.
 namespace calltree {
 
+namespace {
+
+// The options a child calltree does not take from its parent: it gets the child template as its
+// -o, and a viewer opened per child would be a surprise. Everything else is passed on.
+bool parent_only(const CLI::Option& option) { return option.check_lname("output") || option.check_lname("open"); }
+
+// The options given on the command line, re-serialised from what CLI11 parsed: each value as
+// `--name=value` (a flag's value too: "true", or the "false" of --flag=false), so the child's
+// parse gives the same result whatever the value looks like.
+std::vector<std::string> inherited_options(const CLI::App& app) {
+    std::vector<std::string> args;
+    for (const CLI::Option* option : app.get_options()) {
+        if (option->count() == 0 || parent_only(*option)) continue;
+        const auto& lnames = option->get_lnames();
+        const auto& snames = option->get_snames();
+        if (lnames.empty() && snames.empty()) continue;  // a positional: calltree has none
+        for (const std::string& value : option->results()) {
+            if (!lnames.empty())
+                args.push_back("--" + lnames.front() + "=" + value);
+            else
+                args.push_back("-" + snames.front() + value);
+        }
+    }
+    return args;
+}
+
+}  // namespace
+
 void setup_run(CLI::App& app, RunOptions& options) {
+    // After a successful parse (CLI11 calls it once, for the run and the convert commands alike).
+    app.final_callback([&app, &options] { options.inherited = inherited_options(app); });
     app.add_option("-o,--output", options.output,
                    "Output file; %p becomes the process id (default: callgrind.out.<pid>,\n"
                    "or calltree.<pid>.prof with --format pstats). Example: -o prog.%p.callgrind");

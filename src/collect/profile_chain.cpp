@@ -19,18 +19,48 @@ struct Replaced {
 
 Replaced* g_replaced = nullptr;  // set once by install(), never freed (hooks may outlive statics)
 
+// python3's guard in _PyEval_SetProfile (Python/ceval.c): changing the profile function while
+// it is being changed (from the __del__ of the function being replaced, from an audit hook, or
+// for a function that raised meanwhile) fails with this RuntimeError and lowers the guard, so a
+// second attempt goes through. One flag for the whole process, like python3's static; only ever
+// touched with the GIL held.
+bool g_changing = false;
+
+// _PyEval_SetProfile's first steps: the guard, then the audit. False with an exception set when
+// the change must not happen; else end_change() follows the change.
+bool begin_change() {
+    if (g_changing) {
+        g_changing = false;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot install a profile function while another profile function is being installed");
+        return false;
+    }
+    g_changing = true;
+    if (PySys_Audit("sys.setprofile", nullptr) < 0) {
+        g_changing = false;
+        return false;
+    }
+    return true;
+}
+
+void end_change() { g_changing = false; }
+
 PyObject* set_profile(PyObject*, PyObject* function) {
     Replaced& r = *g_replaced;
     ProfileChain* chain = r.host.current();
     if (chain == nullptr) return PyObject_CallOneArg(r.original_set, function);
-    // python3 audits every sys.setprofile once; PyEval_SetProfile does when it installs the hook
-    // (a thread threading starts, or after C code such as cProfile replaced it).
-    if (r.host.is_ours(PyThreadState_Get()->c_profilefunc)) {
-        if (PySys_Audit("sys.setprofile", nullptr) < 0) return nullptr;
-    } else {
+    // The tracer's hook object, as threading's bootstrap installs it in every new thread (it is
+    // threading's profile hook): python3, without a hook there, makes no call at all.
+    if (r.host.is_ours_object(function)) {
         r.host.install_hook();
+        chain->set(nullptr);
+        Py_RETURN_NONE;
     }
-    chain->set(function == Py_None || r.host.is_ours_object(function) ? nullptr : function);
+    if (!begin_change()) return nullptr;
+    // After C code such as cProfile replaced the hook (or removed it), it goes back first.
+    r.host.install_hook();
+    chain->set(function == Py_None ? nullptr : function);
+    end_change();
     Py_RETURN_NONE;
 }
 
@@ -85,10 +115,18 @@ int ProfileChain::call(PyFrameObject* frame, int what, PyObject* arg) {
         if (result == nullptr) status = -1;
         Py_XDECREF(result);
     }
-    // Like python3, a profile function that raised is removed; calltree's own hook stays.
-    if (status < 0 && this->function == function) clear();
+    if (status < 0) remove_after_error();
     Py_DECREF(function);
     return status;
+}
+
+void ProfileChain::remove_after_error() {
+    // python3's trampoline removes whatever function is installed then, as sys.setprofile(None)
+    // would, its failures (the guard, an audit hook's refusal) leaving the function in place;
+    // calltree's own hook stays.
+    if (!begin_change()) return;
+    set(nullptr);
+    end_change();
 }
 
 PyObject* ProfileChain::function_ref() const {
@@ -97,11 +135,19 @@ PyObject* ProfileChain::function_ref() const {
 }
 
 void ProfileChain::set(PyObject* new_function) {
+    // As python3's _PyEval_SetProfile: the old function is released while none is installed (a
+    // __del__ it runs gets no events and sys.getprofile() answers None there), then the new one
+    // is stored over whatever that __del__ may have installed, which python3 never releases.
+    const bool was_on = function != nullptr;
+    PyObject* old = function;
+    function = nullptr;
+    skip_setprofile_return = false;
+    Py_XDECREF(old);
+    Py_XINCREF(new_function);
+    function = new_function;
     // python3 sends the new function a c_return for sys.setprofile only if a profiler was
     // already on when sys.setprofile was called.
-    skip_setprofile_return = function == nullptr && new_function != nullptr;
-    Py_XINCREF(new_function);
-    Py_XSETREF(function, new_function);
+    skip_setprofile_return = !was_on && new_function != nullptr;
 }
 
 namespace profile_chain {

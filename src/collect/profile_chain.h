@@ -21,13 +21,16 @@ struct ProfileChain {
     bool skip_setprofile_return = false;
 
     // Hands one event to `function` like python3's trampoline; -1 with an exception set (and the
-    // function removed) if it raised.
+    // function removed, as python3's trampoline removes it) if it raised.
     int call(PyFrameObject* frame, int what, PyObject* arg);
+    // Replaces the function as python3's _PyEval_SetProfile does (the old one released while
+    // none is installed). May run Python code (a __del__).
     void set(PyObject* new_function);
     void clear() { set(nullptr); }
 
 private:
     PyObject* function_ref() const;
+    void remove_after_error();
 };
 
 // What the replaced sys functions need from the tracer.
@@ -36,7 +39,9 @@ struct ProfileChainHost {
     // behave exactly like the originals); `existing` also after recording stopped.
     ProfileChain* (*current)();
     ProfileChain* (*existing)();
-    void (*install_hook)();  // the tracer's C hook on the calling thread (PyEval_SetProfile audits)
+    // The tracer's C hook on the calling thread, unless it is there already; as python3 makes
+    // no call to install it, no audit either.
+    void (*install_hook)();
     bool (*is_ours)(Py_tracefunc function);         // one of the tracer's C callbacks
     bool (*is_ours_object)(PyObject* function);     // the tracer's hook object (threading's)
 };

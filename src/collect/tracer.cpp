@@ -418,6 +418,29 @@ int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) 
     return s.callback(obj, frame, what, arg);
 }
 
+// The hook on the calling thread as _PyEval_SetProfile installs it, without its audit event: the
+// program asked for no profiler there (sys.setprofile for our hook object in threading's
+// bootstrap, or after C code such as cProfile removed ours). The fields and the tracing flag are
+// those of CPython 3.11's PyThreadState (_PyThreadState_UpdateTracingState).
+void install_hook_quietly() {
+    State& s = state();
+    PyThreadState* ts = PyThreadState_Get();
+    if (ts->c_profilefunc == s.callback || ts->c_profilefunc == wait_for_main) return;
+    auto update_tracing = [ts] {
+        bool on = ts->tracing == 0 && (ts->c_tracefunc != nullptr || ts->c_profilefunc != nullptr);
+        ts->cframe->use_tracing = on ? 255 : 0;
+    };
+    PyObject* old = ts->c_profileobj;
+    ts->c_profilefunc = nullptr;
+    ts->c_profileobj = nullptr;
+    update_tracing();
+    Py_XDECREF(old);  // may run Python code (a cProfile.Profile's last reference)
+    Py_INCREF(s.hook);
+    Py_XSETREF(ts->c_profileobj, s.hook);
+    ts->c_profilefunc = s.callback;
+    update_tracing();
+}
+
 ProfileChainHost chain_host() {
     ProfileChainHost host;
     host.current = []() -> ProfileChain* {
@@ -425,7 +448,7 @@ ProfileChainHost chain_host() {
         return &(t_stack != nullptr ? t_stack : attach_thread())->chain;
     };
     host.existing = []() -> ProfileChain* { return t_stack != nullptr ? &t_stack->chain : nullptr; };
-    host.install_hook = [] { PyEval_SetProfile(state().callback, state().hook); };
+    host.install_hook = install_hook_quietly;
     host.is_ours = [](Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); };
     host.is_ours_object = [](PyObject* f) { return f == state().hook; };
     return host;

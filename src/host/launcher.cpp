@@ -15,7 +15,9 @@
 #include <string>
 
 #include "cli/calltree_main.h"
+#include "cli/run_command.h"
 #include "host/host_env.h"
+#include "runner/child_processes.h"
 
 #ifndef CALLTREE_PYTHON_EXECUTABLE
 #error "CALLTREE_PYTHON_EXECUTABLE must name the python3 calltree runs in"
@@ -23,12 +25,15 @@
 
 namespace {
 
-int fail(const std::string& what) {
-    std::cerr << "calltree: " << what << ": " << std::strerror(errno) << "\n";
-    return 127;
-}
-
-int run_in_python3(const calltree::RunOptions&, const std::string&, int, char** argv) {
+int run_in_python3(const calltree::RunOptions& options, const std::string&, int, char** argv) {
+    // A child (--subprocesses) runs unprofiled rather than not at all.
+    auto fail = [&](const std::string& what) {
+        std::string reason = what + ": " + std::strerror(errno);
+        if (!options.child_list.empty())
+            return calltree::child_processes::run_unprofiled(options.child_list, options.program, reason);
+        std::cerr << "calltree: " << reason << "\n";
+        return 127;
+    };
     char self[PATH_MAX];
     if (realpath("/proc/self/exe", self) == nullptr) return fail("cannot find its own executable");
     std::string library(self, static_cast<size_t>(std::strrchr(self, '/') - self));
@@ -37,6 +42,7 @@ int run_in_python3(const calltree::RunOptions&, const std::string&, int, char** 
     // The user's own preloads stay, after ours; host_entry.cpp puts LD_PRELOAD back as it was
     // before the program starts, so the program and its children see the environment unchanged.
     const char* user = getenv("LD_PRELOAD");
+    const std::string user_preload = user != nullptr ? user : "";
     std::string preload = library;
     if (user != nullptr) {
         setenv(CALLTREE_ENV_USER_PRELOAD, user, 1);
@@ -47,6 +53,14 @@ int run_in_python3(const calltree::RunOptions&, const std::string&, int, char** 
     setenv(CALLTREE_ENV_LAUNCHER, self, 1);
     setenv("LD_PRELOAD", preload.c_str(), 1);
     execv(CALLTREE_PYTHON_EXECUTABLE, argv);
+    int err = errno;
+    if (user != nullptr)
+        setenv("LD_PRELOAD", user_preload.c_str(), 1);
+    else
+        unsetenv("LD_PRELOAD");
+    unsetenv(CALLTREE_ENV_USER_PRELOAD);
+    unsetenv(CALLTREE_ENV_LAUNCHER);
+    errno = err;
     return fail(std::string("cannot run ") + CALLTREE_PYTHON_EXECUTABLE);
 }
 

@@ -10,11 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <stdexcept>
 
 #include "runner/run_end.h"
 #include "runner/self_path.h"
@@ -37,13 +33,6 @@ struct Rewrite {
 };
 Rewrite* g_rewrite = nullptr;
 std::atomic<bool> g_enabled{false};
-
-std::string expand_pid(std::string path, pid_t pid) {
-    std::string text = std::to_string(pid);
-    for (size_t at = path.find("%p"); at != std::string::npos; at = path.find("%p", at + text.size()))
-        path.replace(at, 2, text);
-    return path;
-}
 
 // Called from _exit, which also runs in vfork children (a failed exec) and from threads without
 // the GIL: only the profiled process itself writes, and only a thread holding the GIL may stop
@@ -74,44 +63,45 @@ void enable(Settings settings) {
 
 bool enabled() { return g_enabled.load(); }
 
-std::string create_list() {
-    const char* tmp = getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/calltree-children-XXXXXX";
-    int fd = mkstemp(pattern.data());
-    if (fd < 0)
-        throw std::runtime_error("cannot create the list of child profiles in '" +
-                                 std::filesystem::path(pattern).parent_path().string() + "': " + strerror(errno));
-    close(fd);
-    return pattern;
-}
+namespace {
 
-void add_to_list(const std::string& list_path, const std::string& path) {
-    // O_APPEND and a single write: lines from children ending at the same time never mix.
-    int fd = open(list_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0) return;
-    std::string line = path + "\n";
-    (void)!write(fd, line.data(), line.size());
-    close(fd);
-}
-
-std::vector<std::string> take_list(const std::string& list_path) {
-    std::vector<std::string> paths;
-    std::ifstream in(list_path);
-    for (std::string line; std::getline(in, line);)
-        if (!line.empty()) paths.push_back(line);
-    unlink(list_path.c_str());
-    return paths;
-}
-
-std::string child_output(const std::string& child_template) {
-    std::string path = expand_pid(child_template, getpid());
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return path;
-    for (int i = 1;; ++i) {
-        std::string next = path + "." + std::to_string(i);
-        if (!std::filesystem::exists(next, ec)) return next;
+// Async-signal-safe: appends `text` to the line being built in `buffer`.
+struct Line {
+    char buffer[1024];
+    size_t size = 0;
+    Line& operator<<(const char* text) {
+        for (; text != nullptr && *text != '\0' && size < sizeof buffer - 1; ++text) buffer[size++] = *text;
+        return *this;
     }
+    Line& operator<<(long value) {
+        char digits[24];
+        size_t n = 0;
+        unsigned long v = value < 0 ? 0ul - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
+        do digits[n++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0 && n < sizeof digits);
+        if (value < 0) *this << "-";
+        while (n > 0 && size < sizeof buffer - 1) buffer[size++] = digits[--n];
+        return *this;
+    }
+};
+
+// In the (v)fork child about to exec python3, when calltree cannot be run there (the child
+// changed to a user that may not execute it): python3 runs as asked, unprofiled, and this says
+// so as run_unprofiled would. Async-signal-safe: system calls only.
+void report_not_runnable(const Rewrite& rewrite, int err) {
+    long pid = static_cast<long>(syscall(SYS_getpid));
+    Line line;
+    line << "calltree: child process " << pid << " runs unprofiled: cannot run " << rewrite.prefix[0] << " ("
+         << strerrordesc_np(err) << ")\n";
+    (void)!syscall(SYS_write, 2, line.buffer, line.size);
+    Line entry;
+    entry << kUnprofiled << pid << "\n";
+    long fd = syscall(SYS_openat, AT_FDCWD, rewrite.prefix[2], O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)!syscall(SYS_write, fd, entry.buffer, entry.size);
+    syscall(SYS_close, fd);
 }
+
+}  // namespace
 
 size_t rewritten_argv_size(const char* path, char* const argv[]) {
     const Rewrite* rewrite = g_rewrite;
@@ -121,6 +111,14 @@ size_t rewritten_argv_size(const char* path, char* const argv[]) {
     struct stat target {};
     if (stat(path, &target) != 0 || target.st_dev != rewrite->python_dev || target.st_ino != rewrite->python_ino)
         return 0;
+    // As the exec will check it: with the effective ids, which subprocess's user= and group=
+    // have just changed.
+    if (syscall(SYS_faccessat2, AT_FDCWD, rewrite->prefix[0], X_OK, AT_EACCESS) != 0) {
+        if (errno != ENOSYS) {
+            report_not_runnable(*rewrite, errno);
+            return 0;
+        }
+    }
     size_t count = 0;
     while (argv[count] != nullptr) ++count;
     return rewrite->prefix.size() + count + 1;

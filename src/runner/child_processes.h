@@ -13,9 +13,19 @@
 // - Every child names its file from the child template (the parent's -o with %p, or the parent's
 //   file with `.%p` appended) and appends the name to a list file the top-level calltree reads
 //   when it writes its own profile, to say how many child profiles there are and where.
+// - Profiling never stops or changes a child: one whose profile cannot be written (it runs as
+//   another user, subprocess's user=, or its directory is not writable or gone) runs as python3
+//   alone would, says why in one line on stderr and adds its pid to the list, so the top-level
+//   calltree's last line names the children that have no profile. So does a child calltree
+//   cannot be run for (not executable for the child's user): python3 is exec'd as asked.
+//   A child that cannot reach the list either (a TMPDIR it cannot enter) is not named there.
 #pragma once
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
+
+#include "runner/program.h"
 
 namespace calltree::child_processes {
 
@@ -33,20 +43,40 @@ struct Settings {
 void enable(Settings settings);
 bool enabled();
 
-// The top-level calltree: a new list file in $TMPDIR (or /tmp). Throws std::runtime_error.
+// The functions from here to child_output have no Python in them (child_list.cpp), for the
+// launcher too.
+
+// The top-level calltree: a new list file in $TMPDIR (or /tmp), that every user can append to.
+// Throws std::runtime_error.
 std::string create_list();
 // A child, after saving its profile: adds `path` to the list (silently nothing if the top-level
-// calltree is gone and removed the list).
+// calltree is gone and removed the list, or the child cannot open it).
 void add_to_list(const std::string& list_path, const std::string& path);
-// The top-level calltree, when it writes its own profile: the children's files so far, and the
-// list removed (children that end later, such as multiprocessing's resource tracker, still write
-// their profile but are not listed).
-std::vector<std::string> take_list(const std::string& list_path);
+// A child that has no profile: adds its pid to the list, on a line of its own after this
+// prefix (profiles are absolute paths: no line starts with both).
+inline constexpr const char* kUnprofiled = "unprofiled ";
+void add_unprofiled(const std::string& list_path, pid_t pid);
+struct Reports {
+    std::vector<std::string> profiles;    // the children's files
+    std::vector<std::string> unprofiled;  // the pids of children without a profile
+};
+// The top-level calltree, when it writes its own profile: what the children reported so far, and
+// the list removed (children that end later, such as multiprocessing's resource tracker, still
+// write their profile but are not listed).
+Reports take_list(const std::string& list_path);
 
 // The file a child writes: `child_template` with %p expanded to this process's id; a name that
 // exists already (a profiled process that replaced itself with exec keeps its pid) gets `.1`,
 // `.2`... appended.
 std::string child_output(const std::string& child_template);
+
+// A child without a profile: the one line on stderr that says why (`ran`: the program ran, its
+// profile could not be saved; else it is about to run unprofiled), and its pid in the list.
+void say_unprofiled(const std::string& list_path, const std::string& reason, bool ran);
+// A child calltree whose profile cannot be written: says so, then execs python3 with the
+// command line the program gave it (`program`, a Program::Kind::PythonArgv), in this process.
+// Returns (127) only if that exec failed.
+int run_unprofiled(const std::string& list_path, const Program& program, const std::string& reason);
 
 // For the execve interposer. Async-signal-safe. The number of argv entries (the final null
 // included) the exec of `path` needs when it is rewritten into calltree, or 0 when it is not.

@@ -2,6 +2,7 @@
 `profile` module) sees under calltree exactly the events it sees under python3, and calltree
 keeps recording meanwhile.
 """
+import os
 import re
 import textwrap
 import unittest
@@ -97,6 +98,10 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+# Sanitizer builds have no --memory (their runtime replaces malloc).
+MEMORY = [] if os.environ.get("CALLTREE_SANITIZED") == "1" else [["--memory"]]
+
+
 def without_addresses(text):
     return re.sub(r" at 0x[0-9a-f]+", "", text)
 
@@ -126,6 +131,152 @@ class ProgramsOwnProfiler(TempDirTest):
         r = profile([script], self.path("out.callgrind"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "45\n")
+
+    def test_setprofile_reentrancy_and_getprofile_as_python3(self):
+        # python3's _PyEval_SetProfile refuses a profile function installed while another is
+        # being installed (here from the __del__ of the one being replaced, and from an audit
+        # hook), lowers its guard when it does (a second try goes through), releases the old
+        # function while none is installed, and audits every sys.setprofile.
+        script = self.write("reentrant.py", textwrap.dedent("""
+            import sys
+
+            def foo(*args):
+                pass
+
+            def bar(*args):
+                pass
+
+            class A:
+                def __init__(self, tries):
+                    self.tries = tries
+
+                def __call__(self, frame, event, arg):
+                    print("A got", event, getattr(arg, "__name__", None))
+
+                def __del__(self):
+                    print("__del__ sees", sys.getprofile())
+                    for _ in range(self.tries):
+                        try:
+                            sys.setprofile(bar)
+                            print("installed", sys.getprofile())
+                        except RuntimeError as e:
+                            print("refused:", e)
+
+            def unraisable(u):
+                print("unraisable", type(u.exc_value).__name__, u.exc_value, u.object.__qualname__)
+
+            sys.unraisablehook = unraisable
+            print("start", sys.getprofile())
+            sys.setprofile(A(1))
+            sys.setprofile(foo)
+            print("now", sys.getprofile() is foo)
+            sys.setprofile(A(2))
+            sys.setprofile(None)
+            print("now", sys.getprofile())
+            # A __del__ that only raises: the error is unraisable, foo is installed all the same.
+            class B:
+                def __call__(self, *args):
+                    pass
+                def __del__(self):
+                    sys.setprofile(bar)
+            sys.setprofile(B())
+            sys.setprofile(foo)
+            print("now", sys.getprofile() is foo)
+            sys.setprofile(None)
+
+            def hook(event, args):
+                if event == "sys.setprofile" and armed:
+                    print("audit", event)
+                    sys.setprofile(bar)
+            armed = False
+            sys.addaudithook(hook)
+            armed = True
+            try:
+                sys.setprofile(foo)
+            except RuntimeError as e:
+                print("outer refused:", e)
+            armed = False
+            print("after audit", sys.getprofile())
+            sys.setprofile(None)
+            print("end", sys.getprofile())
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("refused: Cannot install a profile function while another profile function is being installed",
+                      expected.stdout)
+        for mode in ([], *MEMORY, ["--sample"]):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, script], self.path("out.callgrind"))
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+
+    def test_setprofile_audit_events_and_removal_as_python3(self):
+        # python3 audits every change of the profile function, its trampoline's removal of a
+        # function that raised included (whatever function is installed by then), and none for
+        # a thread threading starts without a profile hook; an audit hook that refuses stops it.
+        script = self.write("audited.py", textwrap.dedent("""
+            import sys, threading
+            log = []
+            def hook(e, a):
+                if e == "sys.setprofile":
+                    log.append(e)
+                    if refuse:
+                        raise PermissionError("refused")
+            refuse = False
+            sys.addaudithook(hook)
+
+            def g(*a):
+                print("g got", a[1])
+
+            def swapper(frame, event, arg):
+                sys.setprofile(g)
+                raise ValueError("swapped then raised")
+
+            try:
+                sys.setprofile(swapper)
+                len("x")
+            except ValueError as e:
+                print("caught", e)
+            print("after swapper", sys.getprofile(), len(log))
+
+            refuse = True
+            try:
+                sys.setprofile(g)
+            except PermissionError as e:
+                print("refused", e)
+            refuse = False
+            print("after refusal", sys.getprofile(), len(log))
+
+            def t():
+                print("thread sees", sys.getprofile())
+            th = threading.Thread(target=t); th.start(); th.join()
+            print("threads audit", len(log))
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("threads audit 4", expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, script], self.path("out.callgrind"))
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+
+    def test_cpython_test_sys_setprofile(self):
+        # CPython's own tests of sys.setprofile (Debian's libpython3.11-testsuite), whose
+        # TestEdgeCases.test_reentrancy failed under calltree: each test's outcome as python3's.
+        if not os.path.exists("/usr/lib/python3.11/test/test_sys_setprofile.py"):
+            self.skipTest("libpython3.11-testsuite is not installed (scripts/install-deps.sh installs it)")
+        outcome = re.compile(r"^(test\w* \(.*\) \.\.\. .*|Tests? result: .*|Result: .*)$", re.M)
+        command = ["-m", "test", "-v", "test_sys_setprofile"]
+        expected = run([PYTHON, *command], cwd=self.tmp)
+        self.assertEqual(expected.returncode, 0, expected.stdout + expected.stderr)
+        outcomes = outcome.findall(expected.stdout)
+        self.assertIn("test_reentrancy (test.test_sys_setprofile.TestEdgeCases.test_reentrancy) ... ok", outcomes)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, *command], self.path("out.callgrind"), cwd=self.tmp)
+                self.assertEqual(ours.returncode, expected.returncode, ours.stdout + ours.stderr)
+                self.assertEqual(outcome.findall(ours.stdout), outcomes)
 
 
 if __name__ == "__main__":

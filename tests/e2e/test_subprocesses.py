@@ -219,5 +219,202 @@ print('pids', r.stdout.strip())
         self.assertAnnotates(self.path(f"out.cg.{spawned}"))
 
 
+def header(path):
+    """A callgrind file's header lines: `event:`, `events:` and `desc:` as {key: value}."""
+    fields = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith(("fl=", "fn=", "ob=")):
+                break
+            m = re.match(r"^(event: \S+|events|desc: [^:]+) ?: ?(.*)$", line.rstrip("\n"))
+            if m:
+                fields[m.group(1)] = m.group(2)
+    return fields
+
+
+class ChildOptions(TempDirTest):
+    """Every option given to calltree has its effect in the children too: a spawned child and the
+    child it spawns in turn (its options are the re-serialised ones of its parent)."""
+
+    def setUp(self):
+        super().setUp()
+        self.child = self.write("child.py", """
+import os, subprocess, sys
+def child_work():
+    return [bytes(4096) for _ in range(300)]
+child_work()
+print('pids', os.getpid(), flush=True)
+if sys.argv[1:] == ['again']:
+    subprocess.run([sys.executable, __file__])
+""")
+        self.script = self.write("parent.py", f"""
+import subprocess, sys
+subprocess.run([sys.executable, {self.child!r}, 'again'])
+""")
+
+    def children(self, *options, out="out.cg"):
+        """Runs the program under `calltree --subprocesses OPTIONS -o out`: the parent's file and
+        the two children's."""
+        r = run([CALLTREE, "--subprocesses", *options, "-o", self.path(out), self.script], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pids = [int(p) for p in PIDS.findall(r.stdout) for p in p.split()]
+        self.assertEqual(len(pids), 2, r.stdout)
+        paths = [self.path(f"{out}.{pid}") for pid in pids]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(os.path.exists(p) for p in paths):
+            time.sleep(0.1)
+        for p in paths:
+            self.assertTrue(os.path.exists(p), f"{p}: {r.stderr}")
+        return self.path(out), paths
+
+    def assertChildrenLikeParent(self, parent, children, keys):
+        """The header fields the options decide are the parent's in every child."""
+        expected = {k: v for k, v in header(parent).items() if k in keys}
+        self.assertEqual(set(expected), set(keys), header(parent))
+        for child in children:
+            self.assertEqual({k: v for k, v in header(child).items() if k in keys}, expected, child)
+
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1", "sanitizer builds have no --memory")
+    def test_memory_and_memory_rate(self):
+        parent, children = self.children("--memory", "--memory-rate", "1")
+        self.assertChildrenLikeParent(parent, children, {"events", "desc: Memory sampling rate"})
+        for child in children:
+            cg = parse(child)
+            self.assertEqual(cg.events, ["Time", "AllocBytes", "Allocs", "LeakBytes", "PeakBytes", "CopyBytes"])
+            self.assertEqual(header(child)["desc: Memory sampling rate"], "every allocation and copy")
+            # Every allocation recorded: child_work's 300 blocks of 4 KiB at least.
+            (work,) = cg.by_name("child_work")
+            self.assertGreaterEqual(sum(a.inclusive[1] for a in cg.arcs if a.callee == work), 300 * 4096)
+        parent, children = self.children("--memory", "--memory-rate=1MiB", out="rate.cg")
+        for child in children:
+            self.assertEqual(header(child)["desc: Memory sampling rate"], "1048576 bytes between samples on average")
+
+    def test_sample_and_interval(self):
+        parent, children = self.children("--sample", "--interval", "0.2ms")
+        self.assertChildrenLikeParent(parent, children, {"events", "desc: Sampling interval"})
+        self.assertTrue(header(parent)["desc: Sampling interval"].startswith("200.0"), header(parent))
+
+    def test_format_pstats(self):
+        import pstats
+        parent, children = self.children("--format", "pstats", out="out.prof")
+        for path in [parent, *children]:
+            names = {func[2] for func in pstats.Stats(path).stats}
+            self.assertIn("<module>", names, path)
+        for child in children:
+            self.assertIn("child_work", {func[2] for func in pstats.Stats(child).stats}, child)
+
+    def test_clock(self):
+        parent, children = self.children("--clock", "cpu")
+        self.assertChildrenLikeParent(parent, children, {"event: Time"})
+        self.assertEqual(header(parent)["event: Time"], "CPU time (ns)")
+        # The counter clock: exactly 1000 ns per event, nothing subtracted.
+        parent, children = self.children("--clock=counter", out="counter.cg")
+        for child in children:
+            self.assertNotIn("desc: Bias", header(child))
+            cg = parse(child)
+            (work,) = cg.by_name("child_work")
+            self.assertEqual(cg.functions[work].self_cost[0] % 1000, 0)
+
+    def test_no_bias_correction(self):
+        parent, children = self.children()
+        for path in [parent, *children]:
+            self.assertIn("desc: Bias", header(path), path)
+        parent, children = self.children("--no-bias-correction", out="raw.cg")
+        for path in [parent, *children]:
+            self.assertNotIn("desc: Bias", header(path), path)
+
+    def test_open_is_the_parents_alone(self):
+        bin_dir = self.path("bin")
+        os.mkdir(bin_dir)
+        record = self.path("viewer-args")
+        viewer = self.write("bin/kcachegrind", f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {record}\n")
+        os.chmod(viewer, 0o755)
+        r = run([CALLTREE, "--subprocesses", "--open", "-o", self.path("out.cg"), self.script], cwd=self.tmp,
+                env=dict(os.environ, PATH=bin_dir + ":/usr/bin:/bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.exists(record):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        with open(record) as f:
+            self.assertEqual(f.read().splitlines(), [self.path("out.cg")])
+
+
+UNPROFILED = re.compile(r"^calltree: child process (\d+) (?:runs unprofiled|has no profile): .*\n", re.M)
+FINAL = re.compile(r"^calltree: wrote .*\n", re.M)
+
+
+class ChildrenWithoutProfile(TempDirTest):
+    """A child whose profile cannot be written runs all the same, as under python3: one line on
+    stderr says why, and the parent's last line names it."""
+
+    def compare(self, script, *options):
+        py = run([PYTHON, script], cwd=self.tmp)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        ours = run([CALLTREE, "--subprocesses", *options, script], cwd=self.tmp)
+        self.assertEqual(ours.returncode, py.returncode, ours.stderr)
+        self.assertEqual(ours.stdout, py.stdout)
+        self.assertEqual(FINAL.sub("", UNPROFILED.sub("", ours.stderr)), py.stderr)
+        said = UNPROFILED.findall(ours.stderr)
+        final = FINAL.findall(ours.stderr)
+        self.assertEqual(len(final), 1, ours.stderr)
+        return said, final[0]
+
+    def named(self, final):
+        """The pids the parent's last line names as without a profile."""
+        m = re.search(r"; (\d+) child(?:ren)? without a profile: pids? ([\d ]+)$", final.rstrip("\n"))
+        self.assertIsNotNone(m, final)
+        pids = m.group(2).split()
+        self.assertEqual(int(m.group(1)), len(pids), final)
+        self.assertEqual(pids, sorted(pids, key=int), final)
+        return pids
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to start a child as another user")
+    def test_child_running_as_another_user(self):
+        # CPython's test_subprocess POSIXProcessTestCase.test_user: the child runs as nobody,
+        # who can write neither the output directory (a private temporary one) nor, depending
+        # where calltree is installed, run calltree itself.
+        script = self.write("user.py", """
+import subprocess, sys
+r = subprocess.run([sys.executable, "-c", "print('hi')"], user="nobody")
+print("status", r.returncode)
+r = subprocess.run([sys.executable, "-c", "import os, sys; print(os.getuid()); sys.exit(4)"], user="nobody",
+                   capture_output=True, text=True)
+print("status", r.returncode, repr(r.stdout))
+""")
+        said, final = self.compare(script)
+        # The second child's line went to the stderr the program captured.
+        self.assertEqual(len(said), 1, said)
+        named = self.named(final)
+        self.assertEqual(len(named), 2, final)
+        self.assertIn(said[0], named)
+
+    def test_output_directory_not_there_for_the_child(self):
+        # -o relative to the working directory, in a directory gone while a child starts (root
+        # writes anywhere: taking the directory away is what stops it), then while a spawned
+        # child and a forked one run, their profiles due at their end.
+        os.mkdir(self.path("prof"))
+        script = self.write("gone.py", """
+import os, subprocess, sys
+os.rename('prof', 'away')
+r = subprocess.run([sys.executable, '-c', 'import sys; print("child ran"); sys.exit(5)'])
+print('spawned', r.returncode, flush=True)
+os.rename('away', 'prof')
+r = subprocess.run([sys.executable, '-c', 'import os; os.rename("prof", "away"); print("second")'])
+print('second', r.returncode, flush=True)
+os.rename('away', 'prof')
+pid = os.fork()
+if pid == 0:
+    os.rename('prof', 'away')
+    sys.exit(0)
+print('forked', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+os.rename('away', 'prof')
+""")
+        said, final = self.compare(script, "-o", "prof/%p.cg")
+        self.assertEqual(len(said), 3, said)
+        self.assertEqual(self.named(final), sorted(said, key=int))
+        self.assertRegex(final, r"^calltree: wrote \S+/prof/\d+\.cg ")
+
+
 if __name__ == "__main__":
     unittest.main()
