@@ -12,6 +12,7 @@
 #include <set>
 
 #include "cli/open_viewer.h"
+#include "cli/option_values.h"
 #include "cli/profile_output.h"
 #include "collect/memory_collector.h"
 #include "collect/sampler.h"
