@@ -12,6 +12,7 @@
 #include <set>
 
 #include "cli/open_viewer.h"
+#include "cli/option_values.h"
 #include "cli/profile_output.h"
 #include "collect/memory_collector.h"
 #include "collect/sampler.h"
@@ -19,6 +20,7 @@
 #include "formats/output_file.h"
 #include "runner/child_processes.h"
 #include "runner/interpreter.h"
+#include "runner/self_path.h"
 
 namespace calltree {
 
@@ -155,7 +157,7 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
         if (options.subprocesses && !is_child) list = child_processes::create_list();
     } catch (const std::exception& e) {
         // A child whose profile cannot be written still runs, as python3 alone would run it.
-        if (is_child) return child_processes::run_unprofiled(list, options.program, e.what());
+        if (is_child) return child_processes::run_unprofiled(list, options.program, e.what(), python_executable());
         std::cerr << "calltree: " << e.what() << "\n";
         return 2;
     }

@@ -25,6 +25,9 @@ struct RunOptions {
     std::string child_list;
     bool memory = false;
     std::string memory_rate = "32KiB";  // a 100 KiB block is seen 96% of the time
+    // --python: the interpreter to run the program in (empty: the python3 found on PATH). The
+    // launcher (src/host) resolves it; inside the interpreter it is already the one running.
+    std::string python;
     Program program;
     // Every option given to calltree, as it was parsed, except those a child does not take from
     // its parent (-o, --open): what every child calltree is given under --subprocesses. Filled by

@@ -72,6 +72,15 @@ void setup_run(CLI::App& app, RunOptions& options) {
     app.add_option("--memory-rate", options.memory_rate,
                    "With --memory: mean bytes between samples (default 32KiB); 1 records every\n"
                    "allocation. Example: --memory-rate 1MiB");
+    // Last one wins: a child calltree (--subprocesses) is given the interpreter its program
+    // exec'd after the options it inherits from its parent.
+    app.add_option("--python", options.python,
+                   "The Python interpreter to run the program in (default: the python3 a shell would\n"
+                   "run, found on PATH: a virtualenv's, a pyenv shim's choice; else the one calltree was built\n"
+                   "with). It must be the Python version calltree was built for.\n"
+                   "Example: --python venv/bin/python3")
+        ->type_name("PATH")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_flag("--open", options.open_viewer,
                  "Open the result in KCachegrind (or QCachegrind) when done. Example: --open prog.py");
     // -m and -c end calltree's options like python3's; split_program handles them, these

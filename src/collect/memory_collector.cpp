@@ -19,23 +19,6 @@
 
 namespace calltree {
 
-uint64_t parse_memory_rate(const std::string& text) {
-    const std::string bad = "--memory-rate: '" + text + "' is not a byte count between 1 and 1GiB (e.g. 64KiB, 1MiB, 1)";
-    size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-    if (digits == 0 || digits > 10) throw std::invalid_argument(bad);
-    uint64_t value = std::stoull(text.substr(0, digits));
-    std::string unit = text.substr(digits);
-    uint64_t scale = 0;
-    if (unit.empty() || unit == "B") scale = 1;
-    else if (unit == "KiB" || unit == "K" || unit == "KB" || unit == "k") scale = uint64_t{1} << 10;
-    else if (unit == "MiB" || unit == "M" || unit == "MB") scale = uint64_t{1} << 20;
-    else if (unit == "GiB" || unit == "G" || unit == "GB") scale = uint64_t{1} << 30;
-    uint64_t bytes = value * scale;
-    if (scale == 0 || value == 0 || bytes / scale != value || bytes > (uint64_t{1} << 30)) throw std::invalid_argument(bad);
-    return bytes;
-}
-
 bool memory_mode_available() { return g_interposers_linked; }
 
 namespace {

@@ -17,10 +17,6 @@ struct MemoryOptions {
     std::string cwd;            // resolves relative source paths
 };
 
-// Parses a byte count: "64KiB", "1MiB", "1GiB", "512" (bytes; K/M/G and KB/MB/GB mean the same
-// binary units), between 1 byte and 1 GiB. Throws std::invalid_argument with a one-line message.
-uint64_t parse_memory_rate(const std::string& text);
-
 // Whether this build can run --memory (the allocator interposers are linked in; not in
 // sanitizer builds, whose runtime interposes malloc itself).
 bool memory_mode_available();

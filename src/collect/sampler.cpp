@@ -41,22 +41,6 @@
 
 namespace calltree {
 
-uint64_t parse_interval(const std::string& text) {
-    const std::string bad = "--interval: '" + text + "' is not a duration between 0.1ms and 100ms (e.g. 1ms, 200us)";
-    size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        throw std::invalid_argument(bad);
-    }
-    std::string unit = text.substr(used);
-    double ns_per_unit = unit.empty() || unit == "ms" ? 1e6 : unit == "us" ? 1e3 : unit == "s" ? 1e9 : 0;
-    double ns = value * ns_per_unit;
-    if (ns_per_unit == 0 || !std::isfinite(ns) || ns < 1e5 - 0.5 || ns > 1e8 + 0.5) throw std::invalid_argument(bad);
-    return static_cast<uint64_t>(std::llround(ns));
-}
-
 namespace {
 
 // Event columns, in file order. Wall is the sum of the others, first so KCachegrind shows plain

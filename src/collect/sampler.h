@@ -16,10 +16,6 @@ struct SamplerOptions {
     std::string cwd;  // resolves relative source paths
 };
 
-// Parses "1ms", "0.2ms", "200us", "0.001s" or a bare number of milliseconds; the interval must
-// lie within 0.1 ms .. 100 ms. Throws std::invalid_argument with a one-line message.
-uint64_t parse_interval(const std::string& text);
-
 std::unique_ptr<Collector> make_sampler_collector(const SamplerOptions& options);
 
 }  // namespace calltree

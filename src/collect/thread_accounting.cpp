@@ -69,6 +69,8 @@ std::vector<AddressRange> interpreter_ranges() {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) objects.emplace_back(exe, static_cast<size_t>(n));
+    // The eval loop: in the executable for a static build (Debian's python3), in
+    // libpythonX.Y.so for a shared one (pyenv's, --enable-shared), found through the C API.
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&PyEval_EvalCode), &info) != 0 && info.dli_fname != nullptr)
         objects.emplace_back(info.dli_fname);

@@ -1,5 +1,5 @@
 /* What the launcher (launcher.cpp) tells calltree's library inside python3 (host_entry.cpp),
- * through the environment; the library removes both variables before the program starts. */
+ * through the environment; the library removes these variables before the program starts. */
 #pragma once
 
 #define CALLTREE_HOST_LIBRARY "libcalltree.so"
@@ -8,3 +8,5 @@
 #define CALLTREE_ENV_LAUNCHER "CALLTREE_LAUNCHER"
 /* The LD_PRELOAD the user had, if any (absent: none). */
 #define CALLTREE_ENV_USER_PRELOAD "CALLTREE_USER_LD_PRELOAD"
+/* The interpreter's path as the launcher found it and exec'd it (runner/self_path.h). */
+#define CALLTREE_ENV_PYTHON "CALLTREE_PYTHON"

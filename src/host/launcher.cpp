@@ -1,36 +1,72 @@
-// The `calltree` command. calltree runs the profiled program inside Debian's own
-// /usr/bin/python3 rather than in a copy of libpython linked into a program of ours: that
-// interpreter is link-time optimised and runs Python code 5-20% faster than the libpython3.11.a
-// it is built from, more than the whole budget of the sampling mode. So this program parses the
-// command line (usage errors, --help, --version and `convert` end here, without Python), and
-// for a run execs python3 with calltree's library preloaded; the library takes over python3's
-// main (host_entry.cpp) and runs calltree again with the same argv, now inside the interpreter.
+// The `calltree` command. calltree runs the profiled program inside a real Python interpreter
+// (the python3 a shell would run, or --python's) rather than in a copy of libpython linked into
+// a program of ours: Debian's /usr/bin/python3 is link-time optimised and runs Python code 5-20%
+// faster than the libpython3.11.a it is built from, more than the whole budget of the sampling
+// mode, and a virtualenv or pyenv interpreter is the one the program is meant to run in. So this
+// program parses the command line (usage errors, bad option values, --help, --version and
+// `convert` end here, without Python), chooses the interpreter and checks its version
+// (interpreter_choice.cpp), and for a run execs it with calltree's library preloaded; the
+// library takes over its main (host_entry.cpp) and runs calltree again with the same argv, now
+// inside the interpreter.
 #include <limits.h>
+#include <patchlevel.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
 #include "cli/calltree_main.h"
+#include "cli/option_values.h"
 #include "cli/run_command.h"
 #include "host/host_env.h"
+#include "host/interpreter_choice.h"
 #include "runner/child_processes.h"
 
 #ifndef CALLTREE_PYTHON_EXECUTABLE
-#error "CALLTREE_PYTHON_EXECUTABLE must name the python3 calltree runs in"
+#error "CALLTREE_PYTHON_EXECUTABLE must name the python3 calltree was built with"
 #endif
 
 namespace {
 
+// The whole environment replaced by `entries` (NAME=value), strings kept alive for putenv.
+void replace_environment(const std::vector<std::string>& entries) {
+    static std::vector<std::string> kept;
+    kept = entries;
+    clearenv();
+    for (std::string& e : kept)
+        if (e.find('=') != std::string::npos) putenv(e.data());
+}
+
 int run_in_python3(const calltree::RunOptions& options, const std::string&, int, char** argv) {
+    try {
+        calltree::check_option_values(options);
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "calltree: " << e.what() << "\n";
+        return 2;
+    }
+    calltree::host::Interpreter python;
+    std::string error;
+    if (!calltree::host::choose_interpreter(options.python, CALLTREE_PYTHON_EXECUTABLE, python, error)) {
+        std::cerr << "calltree: " << error << "\n";
+        return 2;
+    }
+    // The library was compiled against one CPython minor version (its C API, and the frame
+    // layouts it reads itself): another version is refused before anything runs.
+    if (python.major != PY_MAJOR_VERSION || python.minor != PY_MINOR_VERSION) {
+        std::cerr << "calltree: " << python.path << " is Python " << python.major << "." << python.minor
+                  << "; this calltree was built for Python " << PY_MAJOR_VERSION << "." << PY_MINOR_VERSION
+                  << " (choose another interpreter with --python PATH)\n";
+        return 2;
+    }
     // A child (--subprocesses) runs unprofiled rather than not at all.
     auto fail = [&](const std::string& what) {
         std::string reason = what + ": " + std::strerror(errno);
         if (!options.child_list.empty())
-            return calltree::child_processes::run_unprofiled(options.child_list, options.program, reason);
+            return calltree::child_processes::run_unprofiled(options.child_list, options.program, reason, python.path);
         std::cerr << "calltree: " << reason << "\n";
         return 127;
     };
@@ -39,6 +75,7 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
     std::string library(self, static_cast<size_t>(std::strrchr(self, '/') - self));
     library += "/" CALLTREE_HOST_LIBRARY;
     if (access(library.c_str(), R_OK) != 0) return fail("cannot read " + library);
+    if (python.has_environment) replace_environment(python.environment);
     // The user's own preloads stay, after ours; host_entry.cpp puts LD_PRELOAD back as it was
     // before the program starts, so the program and its children see the environment unchanged.
     const char* user = getenv("LD_PRELOAD");
@@ -51,8 +88,9 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
         unsetenv(CALLTREE_ENV_USER_PRELOAD);
     }
     setenv(CALLTREE_ENV_LAUNCHER, self, 1);
+    setenv(CALLTREE_ENV_PYTHON, python.path.c_str(), 1);
     setenv("LD_PRELOAD", preload.c_str(), 1);
-    execv(CALLTREE_PYTHON_EXECUTABLE, argv);
+    execv(python.path.c_str(), argv);
     int err = errno;
     if (user != nullptr)
         setenv("LD_PRELOAD", user_preload.c_str(), 1);
@@ -60,8 +98,9 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
         unsetenv("LD_PRELOAD");
     unsetenv(CALLTREE_ENV_USER_PRELOAD);
     unsetenv(CALLTREE_ENV_LAUNCHER);
+    unsetenv(CALLTREE_ENV_PYTHON);
     errno = err;
-    return fail(std::string("cannot run ") + CALLTREE_PYTHON_EXECUTABLE);
+    return fail("cannot run " + python.path);
 }
 
 }  // namespace

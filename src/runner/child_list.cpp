@@ -87,16 +87,17 @@ void say_unprofiled(const std::string& list_path, const std::string& reason, boo
     add_unprofiled(list_path, getpid());
 }
 
-int run_unprofiled(const std::string& list_path, const Program& program, const std::string& reason) {
+int run_unprofiled(const std::string& list_path, const Program& program, const std::string& reason,
+                   const std::string& python) {
     say_unprofiled(list_path, reason, false);
     std::vector<std::string> args{program.target};
     args.insert(args.end(), program.args.begin(), program.args.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(CALLTREE_PYTHON_EXECUTABLE, argv.data());
-    // As a shell says it: python3 was found a moment ago, so this is not expected.
-    std::cerr << "calltree: cannot run " CALLTREE_PYTHON_EXECUTABLE ": " << std::strerror(errno) << std::endl;
+    execv(python.c_str(), argv.data());
+    // As a shell says it: the interpreter was found a moment ago, so this is not expected.
+    std::cerr << "calltree: cannot run " << python << ": " << std::strerror(errno) << std::endl;
     return 127;
 }
 

@@ -15,10 +15,6 @@
 #include "runner/run_end.h"
 #include "runner/self_path.h"
 
-#ifndef CALLTREE_PYTHON_EXECUTABLE
-#error "CALLTREE_PYTHON_EXECUTABLE must name the python3 whose libpython is embedded"
-#endif
-
 namespace calltree::child_processes {
 
 namespace {
@@ -28,6 +24,8 @@ namespace {
 struct Rewrite {
     std::vector<std::string> strings;  // calltree's path, the marker, the list, options, "--"
     std::vector<const char*> prefix;   // pointers into `strings`
+    // The interpreter the program runs in (any name for the same file: a virtualenv's
+    // bin/python3, the base interpreter it links to, python3.11 beside it) is what is rewritten.
     dev_t python_dev = 0;
     ino_t python_ino = 0;
 };
@@ -49,7 +47,7 @@ void enable(Settings settings) {
     auto* rewrite = new Rewrite();
     struct stat python {};
     std::string exe = calltree_executable();
-    if (!exe.empty() && stat(CALLTREE_PYTHON_EXECUTABLE, &python) == 0) {
+    if (!exe.empty() && stat(python_executable().c_str(), &python) == 0) {
         rewrite->python_dev = python.st_dev;
         rewrite->python_ino = python.st_ino;
         rewrite->strings = {exe, kChildMarker, settings.list_path};
@@ -121,13 +119,18 @@ size_t rewritten_argv_size(const char* path, char* const argv[]) {
     }
     size_t count = 0;
     while (argv[count] != nullptr) ++count;
-    return rewrite->prefix.size() + count + 1;
+    return rewrite->prefix.size() + 2 + count + 1;
 }
 
-const char* rewrite_argv(char* const argv[], const char** out) {
+const char* rewrite_argv(const char* path, char* const argv[], const char** out) {
     const Rewrite& rewrite = *g_rewrite;
     size_t i = 0;
-    for (const char* p : rewrite.prefix) out[i++] = p;
+    // The prefix ends with "--": the child calltree runs the file that was exec'd, by the name
+    // it was exec'd with (--python comes last, after any inherited one, and wins).
+    for (size_t j = 0; j + 1 < rewrite.prefix.size(); ++j) out[i++] = rewrite.prefix[j];
+    out[i++] = "--python";
+    out[i++] = path;
+    out[i++] = rewrite.prefix.back();
     for (size_t j = 0; argv[j] != nullptr; ++j) out[i++] = argv[j];
     out[i] = nullptr;
     return rewrite.prefix[0];

@@ -1,8 +1,9 @@
 // --subprocesses: the profiled program's Python children are profiled too, each into its own file.
 //
-// - Spawned children: an exec of the python3 whose libpython calltree embeds (any name for the
-//   same file: /usr/bin/python3, python3 found on PATH, /usr/bin/python3.11) becomes an exec of
-//   calltree in child mode with the same options and the same python3 command line. The program
+// - Spawned children: an exec of the interpreter the program runs in (any name for the same
+//   file: a virtualenv's bin/python3, /usr/bin/python3, python3 found on PATH, python3.11)
+//   becomes an exec of calltree in child mode with the same options, `--python` naming the
+//   file exec'd, and the same python3 command line. The program
 //   keeps seeing sys.executable as the real python3, and subprocess, multiprocessing's spawn and
 //   forkserver, and os.exec* are all caught at the one place they meet: execve, called from
 //   _posixsubprocess's (v)fork child, where only async-signal-safe code may run. So everything
@@ -76,12 +77,14 @@ void say_unprofiled(const std::string& list_path, const std::string& reason, boo
 // A child calltree whose profile cannot be written: says so, then execs python3 with the
 // command line the program gave it (`program`, a Program::Kind::PythonArgv), in this process.
 // Returns (127) only if that exec failed.
-int run_unprofiled(const std::string& list_path, const Program& program, const std::string& reason);
+int run_unprofiled(const std::string& list_path, const Program& program, const std::string& reason,
+                   const std::string& python);
 
 // For the execve interposer. Async-signal-safe. The number of argv entries (the final null
 // included) the exec of `path` needs when it is rewritten into calltree, or 0 when it is not.
 size_t rewritten_argv_size(const char* path, char* const argv[]);
-// Fills `out` with rewritten_argv_size() entries; returns the path to exec instead.
-const char* rewrite_argv(char* const argv[], const char** out);
+// Fills `out` with rewritten_argv_size() entries for the exec of `path`; returns the path to
+// exec instead.
+const char* rewrite_argv(const char* path, char* const argv[], const char** out);
 
 }  // namespace calltree::child_processes

@@ -50,7 +50,7 @@ extern "C" int execve(const char* path, char* const argv[], char* const envp[]) 
     long rc;
     if (size_t size = calltree::child_processes::rewritten_argv_size(path, argv); size > 0) {
         auto** rewritten = static_cast<const char**>(alloca(size * sizeof(char*)));
-        const char* calltree = calltree::child_processes::rewrite_argv(argv, rewritten);
+        const char* calltree = calltree::child_processes::rewrite_argv(path, argv, rewritten);
         rc = syscall(SYS_execve, calltree, rewritten, envp);
     } else {
         rc = syscall(SYS_execve, path, argv, envp);

@@ -9,10 +9,7 @@
 #include "runner/exec_hook.h"
 #include "runner/fatal_signals.h"
 #include "runner/run_end.h"
-
-#ifndef CALLTREE_PYTHON_EXECUTABLE
-#error "CALLTREE_PYTHON_EXECUTABLE must name the python3 whose libpython is embedded"
-#endif
+#include "runner/self_path.h"
 
 namespace calltree {
 
@@ -86,7 +83,7 @@ std::vector<std::string> python_argv(const Program& program) {
         argv.insert(argv.end(), program.args.begin(), program.args.end());
         return argv;
     }
-    std::vector<std::string> argv{CALLTREE_PYTHON_EXECUTABLE};
+    std::vector<std::string> argv{python_executable()};
     switch (program.kind) {
         case Program::Kind::Script:
             if (!program.target.empty() && program.target[0] == '-' && program.target != "-") argv.push_back("--");
@@ -116,7 +113,8 @@ void initialize(const Program& program) {
     std::vector<std::string> args = python_argv(program);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
-    const char* program_name = CALLTREE_PYTHON_EXECUTABLE;
+    std::string python = python_executable();
+    const char* program_name = python.c_str();
     if (program.kind == Program::Kind::PythonArgv && !program.target.empty()) program_name = program.target.c_str();
     PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program_name);
     if (!PyStatus_Exception(status))

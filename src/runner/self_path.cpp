@@ -7,7 +7,12 @@ namespace calltree {
 
 namespace {
 std::string g_executable;
+std::string g_python;
 }
+
+void set_python_executable(const char* path) { g_python = path; }
+
+std::string python_executable() { return g_python.empty() ? std::string(CALLTREE_PYTHON_EXECUTABLE) : g_python; }
 
 void set_calltree_executable(const char* path) { g_executable = path; }
 

@@ -9,6 +9,27 @@ SRC = os.environ.get("CALLTREE_SRC", os.path.dirname(os.path.dirname(os.path.dir
 EXAMPLES = os.path.join(SRC, "examples")
 PYTHON = "/usr/bin/python3"
 
+# calltree runs the program in the python3 found on PATH (a pyenv shim on this machine). The
+# suites compare it with PYTHON: PATH loses the entries that would give another python3. The
+# interpreter-choice suite (test_interpreters) works from the PATH the tests were started with.
+ORIGINAL_PATH = os.environ.get("PATH", "")
+
+
+def _system_python_path(path):
+    kept = []
+    for entry in path.split(os.pathsep):
+        candidate = os.path.join(entry or ".", "python3")
+        try:
+            if os.path.exists(candidate) and not os.path.samefile(candidate, PYTHON):
+                continue
+        except OSError:
+            continue
+        kept.append(entry)
+    return os.pathsep.join(kept)
+
+
+os.environ["PATH"] = _system_python_path(ORIGINAL_PATH)
+
 
 def example(name):
     return os.path.join(EXAMPLES, name)
