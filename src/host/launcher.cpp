@@ -72,8 +72,13 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
     };
     char self[PATH_MAX];
     if (realpath("/proc/self/exe", self) == nullptr) return fail("cannot find its own executable");
-    std::string library(self, static_cast<size_t>(std::strrchr(self, '/') - self));
-    library += "/" CALLTREE_HOST_LIBRARY;
+    // Beside the launcher in the build tree; under lib/calltree once installed (cmake --install).
+    std::string dir(self, static_cast<size_t>(std::strrchr(self, '/') - self));
+    std::string library = dir + "/" CALLTREE_HOST_LIBRARY;
+    if (access(library.c_str(), R_OK) != 0) {
+        std::string installed = dir + "/../" CALLTREE_INSTALL_LIBDIR "/calltree/" CALLTREE_HOST_LIBRARY;
+        if (access(installed.c_str(), R_OK) == 0) library = installed;
+    }
     if (access(library.c_str(), R_OK) != 0) return fail("cannot read " + library);
     if (python.has_environment) replace_environment(python.environment);
     // The user's own preloads stay, after ours; host_entry.cpp puts LD_PRELOAD back as it was
