@@ -49,9 +49,13 @@ const void* ct_this_thread_state(void) { return PyGILState_GetThisThreadState();
 // object, its function a function) and the sample can afford.
 #define READ(dst, src) ct_safe_copy(&(dst), (src), sizeof(dst))
 
+// Whether a pointer read from memory may be used to form a member's address (a misaligned one,
+// even unread, is undefined behaviour, and the sanitizers say so).
+static int aligned(const void* p) { return p != NULL && ((uintptr_t)p & (sizeof(void*) - 1)) == 0; }
+
 static const PyTypeObject* type_of(const void* object) {
     uintptr_t type = 0;
-    if (object == NULL || ((uintptr_t)object & (sizeof(void*) - 1)) != 0 ||
+    if (!aligned(object) ||
         !ct_safe_word(&((const PyObject*)object)->ob_type, &type))
         return NULL;
     return (const PyTypeObject*)type;
@@ -100,7 +104,7 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     const PyThreadState* tstate = thread_state;
     const _PyCFrame* cframe = NULL;
     const _PyInterpreterFrame* at = NULL;
-    if (tstate == NULL || !READ(cframe, &tstate->cframe) || cframe == NULL || !READ(at, &cframe->current_frame))
+    if (tstate == NULL || !READ(cframe, &tstate->cframe) || !aligned(cframe) || !READ(at, &cframe->current_frame))
         return 0;
     size_t n = 0;
     // Bounded: a signal handler must never loop for long, whatever it reads (a stale link can
@@ -209,7 +213,7 @@ static size_t put_utf8(uint32_t cp, char* buf) {
 static int is_str(const void* object) {
     const PyTypeObject* type = type_of(object);
     unsigned long flags = 0;
-    return type == &PyUnicode_Type || (type != NULL && READ(flags, &type->tp_flags) && (flags & Py_TPFLAGS_UNICODE_SUBCLASS) != 0);
+    return type == &PyUnicode_Type || (aligned(type) && READ(flags, &type->tp_flags) && (flags & Py_TPFLAGS_UNICODE_SUBCLASS) != 0);
 }
 
 ptrdiff_t ct_text_bytes(const void* text_object, char* out, size_t capacity) {
@@ -286,7 +290,7 @@ static void position_of(const PyThreadState* t, ct_position* pos) {
     pos->at_gil_handover = 0;
     const _PyCFrame* cframe = NULL;
     const _PyInterpreterFrame* frame = NULL;
-    if (!ct_syscall_copy(&cframe, &t->cframe, sizeof cframe) || cframe == NULL ||
+    if (!ct_syscall_copy(&cframe, &t->cframe, sizeof cframe) || !aligned(cframe) ||
         !ct_syscall_copy(&frame, &cframe->current_frame, sizeof frame))
         return;
     _PyInterpreterFrame copy;
@@ -294,7 +298,11 @@ static void position_of(const PyThreadState* t, ct_position* pos) {
     if (frame == NULL || !ct_syscall_copy(&copy, frame, header) || copy.f_code == NULL) return;
     pos->frame = frame;
     pos->code = copy.f_code;
-    pos->lasti = (int32_t)((copy.prev_instr - (_Py_CODEUNIT*)copy.f_code->co_code_adaptive) * (int)sizeof(_Py_CODEUNIT));
+    // Address arithmetic only: the code object is not read here, and may be anything.
+    uintptr_t first_instruction = (uintptr_t)copy.f_code + offsetof(PyCodeObject, co_code_adaptive);
+    intptr_t units = (intptr_t)((uintptr_t)copy.prev_instr - first_instruction) / (intptr_t)sizeof(_Py_CODEUNIT);
+    // -1: not started yet; anything past any real code object's size is a frame mid-update.
+    pos->lasti = units >= -1 && units < ((intptr_t)1 << 28) ? (int32_t)(units * (intptr_t)sizeof(_Py_CODEUNIT)) : -1;
     _Py_CODEUNIT word = 0;
     if (copy.prev_instr != NULL && ct_syscall_copy(&word, copy.prev_instr, sizeof word)) {
         int base = _PyOpcode_Deopt[_Py_OPCODE(word)];

@@ -49,6 +49,8 @@ def site_packages(venv):
     return out.stdout.strip()
 
 
+@unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1",
+                 "the sanitizer build embeds its libpython: it has no launcher and no choice of interpreter")
 class InterpreterTest(TempDirTest):
     def make_venv(self, name, base=PYTHON):
         if not os.access(base, os.X_OK):
