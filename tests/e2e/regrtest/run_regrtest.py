@@ -83,7 +83,8 @@ def run_module(cmd, module, tmp, tag, timeout):
 def compare(calltree, module, mode, baseline, tmp, timeout):
     """None if the same, else a short text saying what differs."""
     out = os.path.join(tmp, f"{module}.{mode}.cg")
-    got, r = run_module([calltree, *MODES[mode], "-o", out], module, tmp, mode, timeout)
+    # The same interpreter as the baseline (calltree would run the python3 first on PATH).
+    got, r = run_module([calltree, "--python", PYTHON, *MODES[mode], "-o", out], module, tmp, mode, timeout)
     if got is None:
         return r
     differ = sorted(t for t in set(baseline) | set(got) if baseline.get(t) != got.get(t) and t not in KNOWN)

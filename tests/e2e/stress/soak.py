@@ -35,7 +35,8 @@ def expected(program):
 def one_run(calltree, program, mode, want, tmp, index):
     out = os.path.join(tmp, f"{program}.{mode}.{index}.cg")
     try:
-        r = subprocess.run([calltree, *MODES[mode], "-o", out, os.path.join(HERE, program)],
+        # The same interpreter as the baseline (calltree would run the python3 first on PATH).
+        r = subprocess.run([calltree, "--python", PYTHON, *MODES[mode], "-o", out, os.path.join(HERE, program)],
                            capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return "hang"
