@@ -211,6 +211,7 @@ private:
     struct ThreadRecord {
         const void* tstate;
         pid_t tid;
+        TaskFiles files;  // its /proc files, kept open in the sampler thread's own descriptor table
         uint32_t slot;
         uint64_t last_wall, last_sched, last_prof, last_virt, last_run_delay;
         // Time seen since the last attribution, charged to the stack the next sample records.
@@ -236,6 +237,7 @@ private:
     static constexpr size_t kNew = ~size_t{0};
 
     void run();
+    void settle();
     void tick(uint64_t now);
     void refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched);
     bool request(ThreadRecord& t);
@@ -254,6 +256,7 @@ private:
     std::atomic<uint32_t> stopping_{0};
     bool started_ = false;
     bool stopped_ = false;
+    bool private_files_ = true;  // the sampler thread got a descriptor table of its own
 
     StackTree tree_;
     std::vector<ThreadRecord> threads_;
@@ -341,7 +344,9 @@ bool Sampler::start() {
         static_cast<Sampler*>(self)->run();
         return nullptr;
     };
-    if (!helper_thread::start(body, this, &thread_)) {
+    // With a descriptor table of its own: the /proc files it reads while the program runs must
+    // never take a number the program would have got.
+    if (!helper_thread::start(body, this, &thread_, helper_thread::Files::Private)) {
         s.active.store(false);
         PyErr_SetString(PyExc_OSError, "calltree: could not start the sampler thread");
         return false;
@@ -359,6 +364,7 @@ bool Sampler::handler_still_ours() {
 
 void Sampler::run() {
     memory::ignore_this_thread();  // with --memory: the sampler's own allocations are not the program's
+    private_files_ = helper_thread::has_private_files();
     prctl(PR_SET_TIMERSLACK, 1UL);
     // A late tick charges the time since the last one to whatever runs after it: on a busy
     // machine, ask for precedence over ordinary threads (allowed for root; ignored otherwise).
@@ -415,6 +421,21 @@ void Sampler::run() {
             missed_ticks_ += (now - next) / interval + 1;
             next = now + next_interval();
         }
+    }
+    settle();
+}
+
+// The end of the run, on the sampler thread (its /proc descriptors are in its own table): answers
+// that arrived after the last tick still count, and stretches without CPU end here.
+void Sampler::settle() {
+    for (ThreadRecord& t : threads_) {
+        SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+        if (slot->state.load(std::memory_order_acquire) == kDone) consume(t);
+        if (t.last_node != kNoNode && t.pending_wall > 0) {
+            refresh_run_delay(t);
+            charge(t, t.last_node, t.last_where);
+        }
+        close_task_files(t.files);
     }
 }
 
@@ -541,7 +562,7 @@ void Sampler::charge(ThreadRecord& t, uint32_t node, Where where) {
 }
 
 void Sampler::refresh_run_delay(ThreadRecord& t) {
-    uint64_t run_delay = read_run_delay(t.tid);
+    uint64_t run_delay = read_run_delay(t.files);
     if (run_delay > t.last_run_delay) t.pending_waiting += run_delay - t.last_run_delay;
     t.last_run_delay = std::max(run_delay, t.last_run_delay);
 }
@@ -613,9 +634,10 @@ void Sampler::tick(uint64_t now) {
             ThreadRecord t{};
             t.tstate = tstate;
             t.tid = static_cast<pid_t>(tid);
+            t.files.tid = t.tid;
             t.slot = slot;
             t.last_wall = now;
-            t.last_run_delay = read_run_delay(t.tid);
+            t.last_run_delay = read_run_delay(t.files);
             t.last_sched = read_clock(thread_clock(t.tid, kSchedClock));
             t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
             t.last_virt = read_clock(thread_clock(t.tid, kVirtClock));
@@ -650,7 +672,7 @@ void Sampler::tick(uint64_t now) {
         // A thread blocked at a call may be waiting for the GIL after that call released it:
         // asked the kernel once when a stretch without CPU begins, and every 16 ticks after.
         if (!ran && !position.at_gil_handover && (t.quiet_ticks == 1 || t.quiet_ticks % 16 == 0))
-            t.blocked_on_gil = waits_on_futex_in(t.tid, gil_start_, gil_end_);
+            t.blocked_on_gil = waits_on_futex_in(t.files, gil_start_, gil_end_);
         if (ran) t.blocked_on_gil = false;
         if (t.blocked_on_gil || (placed && (position.at_gil_handover || (position.frame == nullptr && tstate != main_tstate_)))) {
             uint64_t wall = t.pending_wall - wall_before, cpu = t.pending_cpu - cpu_before;
@@ -662,7 +684,7 @@ void Sampler::tick(uint64_t now) {
             // machine is busy) or blocked. Preempted, it is asked for a sample, which it takes
             // where it stopped as soon as it runs again: the wait goes to that line, not to the
             // line of an older sample.
-            bool preempted = ran_before && is_running(t.tid);
+            bool preempted = ran_before && is_running(t.files);
             if (!preempted) {
                 // Nothing ran on the thread since its last sample, so its stack is the same: its
                 // time goes there when the stretch ends, without interrupting it (a sleeping thread
@@ -710,6 +732,7 @@ void Sampler::tick(uint64_t now) {
         } else {
             release_slot(t.slot);
         }
+        close_task_files(t.files);
         threads_[i] = threads_.back();
         threads_.pop_back();
     }
@@ -720,16 +743,7 @@ void Sampler::stop() {
     stopped_ = true;
     stopping_.store(1);
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&stopping_), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, nullptr, 0);
-    pthread_join(thread_, nullptr);
-    // Answers that arrived after the last tick still count, and stretches without CPU end here.
-    for (ThreadRecord& t : threads_) {
-        SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
-        if (slot->state.load(std::memory_order_acquire) == kDone) consume(t);
-        if (t.last_node != kNoNode && t.pending_wall > 0) {
-            refresh_run_delay(t);
-            charge(t, t.last_node, t.last_where);
-        }
-    }
+    pthread_join(thread_, nullptr);  // it settles the accounts as it ends (settle)
     g_shared->active.store(false);
     // The handler stays installed (inactive): a request still pending on a blocked thread must
     // not meet the signal's default action, which would kill the process.
@@ -761,6 +775,9 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
     if (fault_guard::recovered() > 0)
         own.descriptions.emplace_back("Stack reads that faulted", std::to_string(fault_guard::recovered()) + " (recovered)");
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
+    if (!private_files_)
+        own.descriptions.emplace_back("Thread states", "not read: the kernel refused the sampler a descriptor table of its own, "
+                                                       "and the program's would show its descriptors (no Wait time, GIL waits only at hand-over points)");
     if (displaced_at_ns_ > 0)
         own.descriptions.emplace_back("Stopped", "the program installed its own handler for signal " + std::to_string(sample_signal()) + " after " +
                                                      std::to_string(displaced_at_ns_ / 1'000'000) + " ms");

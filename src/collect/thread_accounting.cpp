@@ -14,6 +14,8 @@
 #include <sstream>
 #include <string>
 
+#include "interpose/helper_thread.h"
+
 namespace calltree {
 
 uint64_t read_clock(clockid_t clock) {
@@ -25,40 +27,60 @@ uint64_t read_clock(clockid_t clock) {
 
 namespace {
 
-// /proc/self/task/<tid>/<name> into buf as a C string; false if it cannot be read.
-bool read_task_file(pid_t tid, const char* name, char* buf, size_t size) {
+int open_task_file(pid_t tid, const char* name) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/%s", static_cast<int>(tid), name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+// /proc/self/task/<tid>/<name> into buf as a C string; false if it cannot be read. `fd` is the
+// file's kept descriptor (see TaskFiles).
+bool read_task_file(pid_t tid, int& fd, const char* name, char* buf, size_t size) {
+    if (!helper_thread::has_private_files()) return false;
+    if (fd < 0) fd = open_task_file(tid, name);
     if (fd < 0) return false;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0) return false;
+    ssize_t n = pread(fd, buf, size - 1, 0);  // offset 0: the kernel writes the file afresh
+    if (n <= 0) {  // the thread ended
+        close(fd);
+        fd = -1;
+        return false;
+    }
     buf[n] = '\0';
     return true;
 }
 
+void close_kept(int& fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+}
+
 }  // namespace
 
-bool is_running(pid_t tid) {
+void close_task_files(TaskFiles& files) {
+    close_kept(files.stat);
+    close_kept(files.schedstat);
+    close_kept(files.syscall);
+}
+
+bool is_running(TaskFiles& files) {
     char buf[512];
-    if (!read_task_file(tid, "stat", buf, sizeof buf)) return false;
+    if (!read_task_file(files.tid, files.stat, "stat", buf, sizeof buf)) return false;
     const char* close_paren = std::strrchr(buf, ')');  // the thread's name may hold spaces and parens
     return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'R';
 }
 
-bool waits_on_futex_in(pid_t tid, uintptr_t start, uintptr_t end) {
+bool waits_on_futex_in(TaskFiles& files, uintptr_t start, uintptr_t end) {
     char buf[256];
-    if (!read_task_file(tid, "syscall", buf, sizeof buf)) return false;
+    if (!read_task_file(files.tid, files.syscall, "syscall", buf, sizeof buf)) return false;
     long number = -1;
     unsigned long long address = 0;
     if (std::sscanf(buf, "%ld %llx", &number, &address) != 2 || number != SYS_futex) return false;
     return address >= start && address < end;
 }
 
-uint64_t read_run_delay(pid_t tid) {
+uint64_t read_run_delay(TaskFiles& files) {
     char buf[128];
-    if (!read_task_file(tid, "schedstat", buf, sizeof buf)) return 0;
+    if (!read_task_file(files.tid, files.schedstat, "schedstat", buf, sizeof buf)) return 0;
     unsigned long long on_cpu = 0, waiting = 0;
     if (std::sscanf(buf, "%llu %llu", &on_cpu, &waiting) != 2) return 0;
     return waiting;

@@ -1,6 +1,9 @@
 // Threads of calltree's own (the sampler, the fatal-signal writer and its watchdog), started so
 // that the program notices nothing of them but an entry in /proc/self/task:
 // - every signal is blocked in them, so the program's signals reach the program's threads;
+// - one that opens files while the program runs (the sampler reads /proc) gets a descriptor
+//   table of its own (Files::Private): its descriptors never take a number the program would
+//   have got, not even for a moment, and it holds none of the program's files open;
 // - with the allocator interposers linked (not in sanitizer builds) they allocate only from the
 //   private heap (private_heap.h) and never free into glibc's heap: a block of glibc's that one
 //   of them drops (rare: a container created before the thread started, grown inside it) is
@@ -32,8 +35,19 @@ namespace calltree::helper_thread {
 // True on a helper thread: the allocator interposers serve it from the private heap.
 extern constinit thread_local bool t_is_helper;
 
+// Files::Private: the helper runs with a descriptor table of its own, holding none of the
+// program's descriptors (a copy would keep the program's pipes open: their readers would never
+// see EOF). What it opens there is invisible to the program, and it cannot use the program's
+// descriptors (stderr included). Where the kernel refuses (a seccomp filter denying unshare),
+// the helper shares the program's table: see has_private_files().
+enum class Files { Shared, Private };
+
 // Starts body(arg) on a helper thread. out: receives the thread, to be joined; nullptr: detached.
-bool start(void* (*body)(void*), void* arg, pthread_t* out);
+// Returns once the helper runs (with its own descriptor table, if asked and possible).
+bool start(void* (*body)(void*), void* arg, pthread_t* out, Files files = Files::Shared);
+
+// True on a helper thread started with Files::Private that got its own descriptor table.
+bool has_private_files();
 
 // Tells glibc that the process has threads, before a helper shares a glibc lock with the
 // program's thread (the fatal-signal writer takes the GIL). Async-signal-safe. A lock operation

@@ -1,6 +1,8 @@
 // calltree's helper threads against glibc itself: the test binary links the allocator
 // interposers, as libcalltree.so does, so malloc here is calltree's.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -105,6 +107,66 @@ TEST(HelperThread, FreedBlocksAreReused) {
         free(second);
     });
     EXPECT_EQ(first, second);
+}
+
+// A helper with a descriptor table of its own: what it opens never takes the number the
+// program's next descriptor gets, it holds none of the program's files (a pipe the program
+// closes reads as EOF while the helper still runs), and emptying its copy of the table released
+// none of the program's POSIX locks.
+TEST(HelperThread, PrivateFilesAreInvisibleToTheProgram) {
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    char lock_path[] = "/tmp/calltree_helper_lock_XXXXXX";
+    int locked = mkstemp(lock_path);
+    ASSERT_GE(locked, 0);
+    unlink(lock_path);
+    struct flock whole {};
+    whole.l_type = F_WRLCK;
+    whole.l_whence = SEEK_SET;
+    ASSERT_EQ(fcntl(locked, F_SETLK, &whole), 0);
+    int lowest = dup(0);
+    ASSERT_GE(lowest, 0);
+    close(lowest);
+
+    std::atomic<int> opened{-2};
+    std::atomic<bool> done{false};
+    bool private_files = false, saw_program_pipe = true;
+    std::function<void()> helper = [&] {
+        private_files = helper_thread::has_private_files();
+        saw_program_pipe = fcntl(pipe_fds[1], F_GETFD) != -1;
+        opened.store(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+        while (!done.load()) usleep(1000);
+        close(opened.load());
+    };
+    pthread_t thread;
+    ASSERT_TRUE(helper_thread::start(run_function, &helper, &thread, helper_thread::Files::Private));
+    while (opened.load() == -2) usleep(1000);
+    EXPECT_TRUE(private_files);
+    EXPECT_FALSE(saw_program_pipe);
+    EXPECT_GE(opened.load(), 0);
+    int next = dup(0);
+    EXPECT_EQ(next, lowest);
+    close(next);
+    close(pipe_fds[1]);
+    pollfd readable{pipe_fds[0], POLLIN, 0};
+    EXPECT_EQ(poll(&readable, 1, 2000), 1);
+    char byte;
+    EXPECT_EQ(read(pipe_fds[0], &byte, 1), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        struct flock probe {};
+        probe.l_type = F_WRLCK;
+        probe.l_whence = SEEK_SET;
+        _exit(fcntl(locked, F_GETLK, &probe) == 0 && probe.l_type == F_WRLCK && probe.l_pid == getppid() ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the program's lock was released";
+    done.store(true);
+    pthread_join(thread, nullptr);
+    close(pipe_fds[0]);
+    close(locked);
 }
 
 // A fork child may find the heap's lock taken by a helper of the parent: it starts clean.
