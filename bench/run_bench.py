@@ -27,6 +27,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
+# calltree runs the python3 first on PATH: the same interpreter as the plain runs (PY), or every
+# ratio would compare two interpreters (this machine's PATH starts with pyenv's shims).
+os.environ["PATH"] = os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")
 WORKLOADS = ["call_heavy", "loop_heavy", "many_functions"]
 MAX_CPROFILE_RATIO = 0.75
 MAX_FLOOR_RATIO = 1.25
