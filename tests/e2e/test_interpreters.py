@@ -211,7 +211,10 @@ class InterpreterTest(TempDirTest):
                 if "--sample" in mode:
                     python = cg.totals[cg.events.index("Python")]
                     native = cg.totals[cg.events.index("Native")]
-                    self.assertGreaterEqual(python / (python + native), 0.9, cg.totals)
+                    # The eval loop lives in libpython3.11.so here: if it were not recognised as the
+                    # interpreter, this pure-Python loop would show almost no Python at all. The
+                    # accuracy itself is test_sampling's (timed, alone); this run shares the machine.
+                    self.assertGreaterEqual(python / (python + native), 0.75, cg.totals)
 
     def test_shared_libpython_subprocesses(self):
         if not os.access(SHARED, os.X_OK):
