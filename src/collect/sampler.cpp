@@ -26,6 +26,7 @@
 
 #include "collect/code_registry.h"
 #include "collect/cpython_internals.h"
+#include "collect/gil_holder.h"
 #include "collect/line_table.h"
 #include "collect/naming.h"
 #include "collect/alloc_recorder.h"
@@ -61,9 +62,11 @@ enum SlotState : uint32_t { kIdleSlot = 0, kRequested = 1, kDone = 2 };
 // kDone. Lives in the heap so deep stacks never touch the sampled thread's own stack.
 struct SampleSlot {
     std::atomic<uint32_t> state{kIdleSlot};
+    std::atomic<bool> delivered{false};  // the handler began answering the last request
     uint32_t depth = 0;
     bool truncated = false;
     bool unreadable = false;  // the stack could not be read whole (see ct_read_stack)
+    bool calling = false;     // the innermost frame is at a call (ct_is_calling)
     Where where = Where::NoFrames;
     ct_position position{};  // the innermost frame when the sample was taken
     uint32_t function[kMaxDepth];
@@ -101,6 +104,10 @@ bool in_interpreter(uintptr_t pc) {
     return false;
 }
 
+bool same_place(const ct_position& a, const ct_position& b) {
+    return a.frame != nullptr && a.frame == b.frame && a.code == b.code && a.lasti == b.lasti;
+}
+
 uintptr_t interrupted_pc(void* context) {
     auto* uc = static_cast<ucontext_t*>(context);
 #if defined(__x86_64__)
@@ -113,8 +120,64 @@ uintptr_t interrupted_pc(void* context) {
 #endif
 }
 
+// The thread's Python stack into the slot, innermost frame first, its frames named. `pc`: the
+// instruction a signal interrupted; 0 for a stack read from outside (a thread blocked in the
+// kernel, or running without the GIL), where only the frame's instruction tells whether the
+// thread is in a call.
+void record_stack(SampleSlot& slot, const void* tstate, uintptr_t pc) {
+    int truncated = 0, unreadable = 0;
+    size_t depth = ct_read_stack(tstate, slot.raw, kMaxDepth, &truncated, &unreadable);
+    // Part of a stack would charge its time to the wrong root: the sample is counted as lost.
+    if (unreadable) depth = 0;
+    slot.unreadable = unreadable != 0;
+    for (size_t i = 0; i < depth; ++i) {
+        // A recursion repeats its code object: the same object within one stack, the same id.
+        bool again = i > 0 && slot.raw[i].code == slot.raw[i - 1].code && slot.function[i - 1] != CodeRegistry::kNone;
+        slot.function[i] = again ? slot.function[i - 1] : g_shared->registry->intern(slot.raw[i]);
+        slot.lasti[i] = slot.raw[i].lasti;
+    }
+    slot.depth = static_cast<uint32_t>(depth);
+    slot.position = depth > 0 ? ct_position{slot.raw[0].frame, slot.raw[0].code, slot.raw[0].lasti, 0}
+                              : ct_position{nullptr, nullptr, -1, 0};
+    slot.truncated = truncated != 0;
+    slot.calling = depth > 0 && ct_is_calling(slot.raw[0].code, slot.raw[0].lasti);
+    if (depth == 0)
+        slot.where = Where::NoFrames;
+    else if (slot.calling || (pc != 0 && !in_interpreter(pc)))
+        slot.where = Where::Native;
+    else
+        slot.where = Where::Python;
+}
+
+// What a thread that is not signalled is doing, from where it is (its instruction pointer is not
+// known): at a call, or running without the GIL anywhere but at a GIL hand-over point (a C
+// function or an extension that released the GIL: numpy's BLAS under `a @ b`), it is in native
+// code; waiting at a hand-over point, or holding the GIL (blocked in the kernel in the middle of
+// a bytecode: a page fault), the interpreter's.
+Where where_unsignalled(bool calling, bool holds_gil, bool at_gil_handover) {
+    if (calling) return Where::Native;
+    return holds_gil || at_gil_handover ? Where::Python : Where::Native;
+}
+
 // The sampled thread records its own stack: its frames cannot change while it runs this.
-// Async-signal-safe: atomics, plain reads of the interpreter's memory, no allocation.
+void answer_request(size_t index, void* context) {
+    Shared& s = *g_shared;
+    SampleSlot* slot = index < kMaxThreads ? s.slots[index].load(std::memory_order_acquire) : nullptr;
+    if (slot == nullptr) return;
+    slot->delivered.store(true, std::memory_order_release);  // see wait_for_delivery
+    if (slot->state.load(std::memory_order_acquire) != kRequested || !s.active.load()) return;
+    // The stack reads fail rather than fault (cpython_internals.c), through the fault guard; if
+    // the interrupted code blocks SIGSEGV or SIGBUS a fault would be fatal whatever the guard, so
+    // they go through the system call instead.
+    const sigset_t& interrupted_mask = static_cast<ucontext_t*>(context)->uc_sigmask;
+    int was_by_syscall = ct_safe_copy_by_syscall(sigismember(&interrupted_mask, SIGSEGV) == 1 ||
+                                                 sigismember(&interrupted_mask, SIGBUS) == 1);
+    record_stack(*slot, ct_this_thread_state(), interrupted_pc(context));
+    ct_safe_copy_by_syscall(was_by_syscall);
+    slot->state.store(kDone, std::memory_order_release);
+}
+
+// Async-signal-safe: atomics, guarded reads of the interpreter's memory, no allocation.
 void on_sample_signal(int, siginfo_t* info, void* context) {
     int saved_errno = errno;
     Shared& s = *g_shared;
@@ -123,41 +186,7 @@ void on_sample_signal(int, siginfo_t* info, void* context) {
         errno = saved_errno;
         return;
     }
-    auto index = static_cast<size_t>(info->si_value.sival_int);
-    SampleSlot* slot = index < kMaxThreads ? s.slots[index].load(std::memory_order_acquire) : nullptr;
-    if (slot == nullptr || slot->state.load(std::memory_order_acquire) != kRequested || !s.active.load()) {
-        errno = saved_errno;
-        return;
-    }
-    // The stack reads fail rather than fault (cpython_internals.c), through the fault guard; if
-    // the interrupted code blocks SIGSEGV or SIGBUS a fault would be fatal whatever the guard, so
-    // they go through the system call instead.
-    const sigset_t& interrupted_mask = static_cast<ucontext_t*>(context)->uc_sigmask;
-    int was_by_syscall = ct_safe_copy_by_syscall(sigismember(&interrupted_mask, SIGSEGV) == 1 ||
-                                                 sigismember(&interrupted_mask, SIGBUS) == 1);
-    int truncated = 0, unreadable = 0;
-    size_t depth = ct_read_stack(ct_this_thread_state(), slot->raw, kMaxDepth, &truncated, &unreadable);
-    // Part of a stack would charge its time to the wrong root: the sample is counted as lost.
-    if (unreadable) depth = 0;
-    slot->unreadable = unreadable != 0;
-    for (size_t i = 0; i < depth; ++i) {
-        // A recursion repeats its code object: the same object within one stack, the same id.
-        bool again = i > 0 && slot->raw[i].code == slot->raw[i - 1].code && slot->function[i - 1] != CodeRegistry::kNone;
-        slot->function[i] = again ? slot->function[i - 1] : s.registry->intern(slot->raw[i]);
-        slot->lasti[i] = slot->raw[i].lasti;
-    }
-    slot->depth = static_cast<uint32_t>(depth);
-    slot->position = depth > 0 ? ct_position{slot->raw[0].frame, slot->raw[0].code, slot->raw[0].lasti, 0}
-                               : ct_position{nullptr, nullptr, -1, 0};
-    slot->truncated = truncated != 0;
-    if (depth == 0)
-        slot->where = Where::NoFrames;
-    else if (ct_is_calling(slot->raw[0].code, slot->raw[0].lasti) || !in_interpreter(interrupted_pc(context)))
-        slot->where = Where::Native;
-    else
-        slot->where = Where::Python;
-    ct_safe_copy_by_syscall(was_by_syscall);
-    slot->state.store(kDone, std::memory_order_release);
+    answer_request(static_cast<size_t>(info->si_value.sival_int), context);
     errno = saved_errno;
 }
 
@@ -220,6 +249,7 @@ private:
         uint64_t cpu_since_split = 0, last_split_read = 0;  // run time since PROF/VIRT were read, and when
         uint32_t last_node = kNoNode;
         Where last_where = Where::Python;
+        bool last_calling = false;  // the last sample's innermost frame was at a call
         uint32_t quiet_ticks = 0;  // consecutive ticks in which the thread did not run
         bool seen = true;
         bool last_truncated = false;
@@ -230,6 +260,8 @@ private:
         // instruction of the previous one, that instruction has been executing all along.
         bool one_long_instruction = false;
         bool blocked_on_gil = false;  // found in a futex wait on the GIL at this quiet stretch's start
+        bool wants_outside_read = false;  // not running Python and moved: its stack is read from outside
+        bool stale = false;  // moved since its last sample, and not sampled since (see sample)
         std::vector<uint64_t> last_frames;  // the previous sample's (function, lasti), outermost first
         std::vector<uint32_t> last_nodes;   // and its tree nodes
     };
@@ -240,8 +272,17 @@ private:
     void settle();
     void tick(uint64_t now);
     void refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched);
-    bool request(ThreadRecord& t);
-    void consume(ThreadRecord& t);
+    struct Seen;
+    // Later: the GIL is changing hands right now; the time is charged with the next sample.
+    enum class Asked { Sent, NotRunningPython, Later, Lost };
+    void sample(ThreadRecord& t, const Seen& seen);
+    Asked request(ThreadRecord& t);
+    bool send_request(ThreadRecord& t);
+    void wait_for_delivery(ThreadRecord& t, uint64_t ran);
+    void sample_without_signal(ThreadRecord& t, const Seen& seen);
+    void read_stacks_from_outside(uint64_t now);
+    void read_from_outside(ThreadRecord& t, const void* tstate);
+    void consume(ThreadRecord& t, bool from_outside = false);
     void charge(ThreadRecord& t, uint32_t node, Where where);
     void refresh_run_delay(ThreadRecord& t);
     uint32_t node_of(ThreadRecord& t, const SampleSlot& slot);
@@ -280,6 +321,7 @@ private:
     uint64_t samples_ = 0, idle_samples_ = 0, lost_ = 0, ticks_ = 0, missed_ticks_ = 0;
     uint64_t unreadable_ = 0;       // samples whose stack could not be read whole
     uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
+    uint64_t outside_samples_ = 0;  // stacks read from outside: threads blocked or running without the GIL
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
@@ -365,6 +407,9 @@ bool Sampler::handler_still_ours() {
 void Sampler::run() {
     memory::ignore_this_thread();  // with --memory: the sampler's own allocations are not the program's
     private_files_ = helper_thread::has_private_files();
+    // Stacks read from outside (read_from_outside) go through process_vm_readv: this thread
+    // blocks every signal, so a guarded copy's fault would kill the process.
+    ct_safe_copy_by_syscall(1);
     prctl(PR_SET_TIMERSLACK, 1UL);
     // A late tick charges the time since the last one to whatever runs after it: on a busy
     // machine, ask for precedence over ordinary threads (allowed for root; ignored otherwise).
@@ -476,8 +521,29 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
     if (cpu > 0 && (cpu + wall / 32 < wall || ticks_ % 8 == 0)) refresh_run_delay(t);
 }
 
-bool Sampler::request(ThreadRecord& t) {
+// Asks the thread for a sample with our signal, only if it is running Python: a thread blocked in
+// the kernel is never signalled (its pause() would return, its blocking write would stop short,
+// and neither is restarted whatever SA_RESTART says). The thread must hold the GIL, pinned from
+// this check until our signal has reached it: CPython releases the GIL before every call that
+// may block, so the thread cannot be in one when the signal lands (gil_holder.h). And it must be
+// on a CPU: one that holds the GIL but is off the CPU is blocked in a call that kept the GIL (a
+// C extension's), or waits for a CPU; its stack stays put either way, and is read from outside.
+// Its run time tells, as the kernel's state in stat would, for a cheaper system call (2 us
+// against 7 here).
+Sampler::Asked Sampler::request(ThreadRecord& t) {
+    if (!ct_pin_gil()) return Asked::Later;
+    Asked asked = Asked::NotRunningPython;
+    uint64_t ran = 0;
+    if (ct_holds_gil(t.tstate) && (ran = read_clock(thread_clock(t.tid, kSchedClock))) > t.last_sched)
+        asked = send_request(t) ? Asked::Sent : Asked::Lost;
+    if (asked == Asked::Sent) wait_for_delivery(t, ran);
+    ct_unpin_gil();
+    return asked;
+}
+
+bool Sampler::send_request(ThreadRecord& t) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    slot->delivered.store(false, std::memory_order_relaxed);
     slot->state.store(kRequested, std::memory_order_release);
     siginfo_t info{};
     info.si_signo = sample_signal();
@@ -491,6 +557,124 @@ bool Sampler::request(ThreadRecord& t) {
     s.sending.store(false);
     if (!sent) slot->state.store(kIdleSlot, std::memory_order_release);
     return sent;
+}
+
+void cpu_relax() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+// While the GIL is pinned, until the signal can no longer catch the thread in a blocking call:
+// - its handler began: the thread runs it, then what it was interrupted in, still holding the GIL;
+// - or it is seen off the CPU (its run time stands still): it meets the pending signal as it
+//   resumes, before any code of its own.
+// A running thread takes the signal within the kernel's interrupt latency (a few microseconds,
+// up to 15 measured on this VM). Bounded, for a thread that blocks our signal (a blocked signal
+// interrupts nothing). `ran`: the thread's run time, read just before the signal was sent.
+void Sampler::wait_for_delivery(ThreadRecord& t, uint64_t ran) {
+    const SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    const clockid_t run_time = thread_clock(t.tid, kSchedClock);
+    // The thread's run time is read (a system call, under its CPU's run-queue lock) only every
+    // 4 us: most signals are taken sooner than that.
+    uint64_t start = read_clock(CLOCK_MONOTONIC), next_look = start + 4'000;
+    for (;;) {
+        while (!slot->delivered.load(std::memory_order_acquire) && read_clock(CLOCK_MONOTONIC) < next_look) cpu_relax();
+        if (slot->delivered.load(std::memory_order_acquire)) return;
+        uint64_t now_ran = read_clock(run_time);
+        if (now_ran == ran || read_clock(CLOCK_MONOTONIC) - start > 200'000) return;
+        ran = now_ran;
+        next_look = read_clock(CLOCK_MONOTONIC) + 4'000;
+    }
+}
+
+void Sampler::sample(ThreadRecord& t, const Seen& seen) {
+    // Until a sample of where it is now comes in (consume), or it is found where it was: whatever
+    // keeps it from being sampled at this tick, it is tried again at the next, even if it no
+    // longer runs by then.
+    t.stale = true;
+    switch (request(t)) {
+        case Asked::Sent:
+        case Asked::Later:
+            return;
+        case Asked::Lost:
+            ++lost_;
+            return;
+        case Asked::NotRunningPython:
+            sample_without_signal(t, seen);
+            return;
+    }
+}
+
+// A thread that is not running Python keeps its Python stack until it does again (frames change
+// only under the GIL). Still where its last sample found it, its time goes there; elsewhere its
+// stack is read from outside at the end of the tick (read_stacks_from_outside).
+void Sampler::sample_without_signal(ThreadRecord& t, const Seen& seen) {
+    if (t.last_node != kNoNode && seen.placed && same_place(seen.position, t.last_position)) {
+        // Holding the GIL (off the CPU: preempted, or blocked in a call that kept the GIL), it is
+        // doing what the last sample saw, whose interrupted instruction is better evidence.
+        Where where = ct_holds_gil(t.tstate) ? t.last_where
+                                             : where_unsignalled(t.last_calling, false, seen.position.at_gil_handover != 0);
+        charge(t, t.last_node, where);
+        t.last_where = where;
+        t.stale = false;
+        ++unmoved_samples_;
+        return;
+    }
+    t.wants_outside_read = true;
+}
+
+// Reads, from outside, the stacks of the threads sample_without_signal() left for it: under the
+// interpreter's thread-list lock (the thread states must stay valid), with process_vm_readv
+// (the sampler thread's safe copies go through the system call: it cannot take the fault guard's
+// signal). Several system calls a frame: within half an interval, at least one thread a tick;
+// the others keep accumulating and are read at a later tick.
+void Sampler::read_stacks_from_outside(uint64_t now) {
+    bool wanted = false;
+    for (const ThreadRecord& t : threads_) wanted = wanted || t.wants_outside_read;
+    if (!wanted) return;
+    struct Walk {
+        Sampler& self;
+        uint64_t deadline;
+        bool any_read;
+    } walk{*this, now + options_.interval_ns / 2, false};
+    ct_for_each_thread(
+        [](void* context, const void* tstate, unsigned long tid) {
+            auto& [self, deadline, any_read] = *static_cast<Walk*>(context);
+            for (ThreadRecord& t : self.threads_) {
+                if (!t.wants_outside_read || t.tstate != tstate || t.tid != static_cast<pid_t>(tid)) continue;
+                if (any_read && read_clock(CLOCK_MONOTONIC) > deadline) return;
+                any_read = true;
+                self.read_from_outside(t, tstate);
+            }
+        },
+        &walk);
+    for (ThreadRecord& t : threads_) {
+        // Read: the stack is in its slot. Not read (no time left, or it ran Python meanwhile): it
+        // keeps accumulating, and is looked at again at the next tick.
+        if (t.wants_outside_read && g_shared->slots[t.slot].load(std::memory_order_relaxed)->state.load() == kDone)
+            consume(t, true);
+        t.wants_outside_read = false;
+    }
+}
+
+// The stack is kept only if it cannot have changed while it was read: the thread did not run at
+// all, or it ran without the GIL and is still at the innermost frame read.
+void Sampler::read_from_outside(ThreadRecord& t, const void* tstate) {
+    SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    if (slot->state.load(std::memory_order_acquire) != kIdleSlot) return;
+    uint64_t before = read_clock(thread_clock(t.tid, kSchedClock));
+    record_stack(*slot, tstate, 0);
+    ct_position now{};
+    ct_position_of(tstate, &now);
+    bool holds_gil = ct_holds_gil(tstate) != 0;
+    bool ran = read_clock(thread_clock(t.tid, kSchedClock)) != before;
+    bool there = slot->depth == 0 ? now.frame == nullptr : same_place(now, slot->position);
+    if (ran && (holds_gil || !there)) return;
+    if (slot->depth > 0) slot->where = where_unsignalled(slot->calling, holds_gil, there && now.at_gil_handover != 0);
+    slot->state.store(kDone, std::memory_order_release);
 }
 
 uint32_t Sampler::node_of(ThreadRecord& t, const SampleSlot& slot) {
@@ -567,12 +751,9 @@ void Sampler::refresh_run_delay(ThreadRecord& t) {
     t.last_run_delay = std::max(run_delay, t.last_run_delay);
 }
 
-bool same_place(const ct_position& a, const ct_position& b) {
-    return a.frame != nullptr && a.frame == b.frame && a.code == b.code && a.lasti == b.lasti;
-}
-
-void Sampler::consume(ThreadRecord& t) {
+void Sampler::consume(ThreadRecord& t, bool from_outside) {
     SampleSlot* slot = g_shared->slots[t.slot].load(std::memory_order_relaxed);
+    if (from_outside) t.one_long_instruction = false;
     if (slot->unreadable) {
         // Lost: its time goes where the thread was last seen, as for a thread not sampled.
         ++unreadable_;
@@ -592,15 +773,18 @@ void Sampler::consume(ThreadRecord& t) {
     t.last_node = node;
     t.last_where = slot->where;
     t.last_position = slot->position;
-    ++samples_;
+    t.last_calling = slot->calling;
+    t.stale = false;
+    ++(from_outside ? outside_samples_ : samples_);
     slot->state.store(kIdleSlot, std::memory_order_release);
 }
 
 void Sampler::tick(uint64_t now) {
     seen_now_.clear();
     // A thread's place is read (from outside: process_vm_readv, under the process's mmap_lock)
-    // only if it did not run nearly all of the interval: what a place tells (a GIL hand-over, a
-    // thread still at its last sample) matters only for time the thread did not run. A
+    // only if it did not run nearly all of the interval, or runs without the GIL: what a place
+    // tells (a GIL hand-over, a thread still at its last sample) matters only for time the thread
+    // did not run, and for threads that are not signalled. A
     // program's munmap waits for those reads: reading every thread every tick cost call_heavy
     // 15% at 0.1 ms.
     struct Walk {
@@ -617,14 +801,17 @@ void Sampler::tick(uint64_t now) {
                 ThreadRecord& t = self.threads_[seen.record];
                 seen.sched = read_clock(thread_clock(t.tid, kSchedClock));
                 uint64_t cpu = seen.sched - std::min(seen.sched, t.last_sched), wall = now - t.last_wall;
-                seen.placed = cpu * 64 < wall * 63;
+                // A thread without the GIL is not signalled (request): where it is tells whether its
+                // last sample still holds.
+                seen.placed = cpu * 64 < wall * 63 || !ct_holds_gil(tstate);
                 if (seen.placed) ct_position_of(tstate, &seen.position);
             }
             self.seen_now_.push_back(seen);
         },
         &walk);
     for (ThreadRecord& t : threads_) t.seen = false;
-    for (const auto& [tstate, tid, index, sched, placed, position] : seen_now_) {
+    for (const Seen& seen : seen_now_) {
+        const auto& [tstate, tid, index, sched, placed, position] = seen;
         // New records are appended below: earlier indices stay valid, pointers would not.
         ThreadRecord* record = index == kNew ? nullptr : &threads_[index];
         if (record == nullptr) {
@@ -642,7 +829,7 @@ void Sampler::tick(uint64_t now) {
             t.last_prof = read_clock(thread_clock(t.tid, kProfClock));
             t.last_virt = read_clock(thread_clock(t.tid, kVirtClock));
             threads_.push_back(t);
-            request(threads_.back());
+            sample(threads_.back(), seen);
             continue;
         }
         record->seen = true;
@@ -681,18 +868,18 @@ void Sampler::tick(uint64_t now) {
         if (state == kRequested) continue;  // the answer is on its way; keep accumulating
         if (!ran && t.last_node != kNoNode) {
             // A thread that was running and got no CPU this interval was either preempted (the
-            // machine is busy) or blocked. Preempted, it is asked for a sample, which it takes
-            // where it stopped as soon as it runs again: the wait goes to that line, not to the
-            // line of an older sample.
+            // machine is busy) or blocked. Preempted, it is sampled where it stopped (off the CPU,
+            // from outside: see request), so the wait goes to that line, not to the line of an
+            // older sample. Likewise one whose last move could not be sampled yet (stale).
             bool preempted = ran_before && is_running(t.files);
-            if (!preempted) {
+            if (!preempted && !t.stale) {
                 // Nothing ran on the thread since its last sample, so its stack is the same: its
                 // time goes there when the stretch ends, without interrupting it (a sleeping thread
                 // is never woken by us) and without reading anything per tick.
                 ++idle_samples_;
                 continue;
             }
-            if (!request(t)) ++lost_;
+            sample(t, seen);
             continue;
         }
         // A thread that ran only a little (a short wake-up between sleeps, a GIL hand-off) and is
@@ -711,7 +898,7 @@ void Sampler::tick(uint64_t now) {
         }
         t.unmoved_ticks = 0;
         t.one_long_instruction = ran_throughout;
-        if (!request(t)) ++lost_;
+        sample(t, seen);
     }
     // Threads that ended: what they used since their last sample goes to their last stack.
     for (size_t i = 0; i < threads_.size();) {
@@ -736,6 +923,7 @@ void Sampler::tick(uint64_t now) {
         threads_[i] = threads_.back();
         threads_.pop_back();
     }
+    read_stacks_from_outside(now);
 }
 
 void Sampler::stop() {
@@ -766,8 +954,9 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
     if (used_no_frames_) ids[no_frames_function_] = no_python_frame_function(own);
     if (used_truncated_) ids[truncated_function_] = truncated_stack_function(own, "<deeper than 1024 frames>");
     own.descriptions.emplace_back("Sampling interval", std::to_string(options_.interval_ns / 1000.0) + " us of wall time");
-    own.descriptions.emplace_back("Samples", std::to_string(samples_ + idle_samples_ + unmoved_samples_) + " (" +
+    own.descriptions.emplace_back("Samples", std::to_string(samples_ + outside_samples_ + idle_samples_ + unmoved_samples_) + " (" +
                                                  std::to_string(samples_) + " recorded by the thread, " +
+                                                 std::to_string(outside_samples_) + " read from outside: threads blocked or running without the GIL, " +
                                                  std::to_string(unmoved_samples_) + " of threads still where they were, " +
                                                  std::to_string(idle_samples_) + " of threads that did not run)");
     own.descriptions.emplace_back("Samples lost", std::to_string(lost_ + registry.overflows() + unreadable_) + " (" +

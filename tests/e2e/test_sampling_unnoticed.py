@@ -29,6 +29,20 @@ class Unnoticed(TempDirTest):
         out = self.same_as_python3([program("lowest_fd.py"), "1.5"])
         self.assertEqual(out, "other numbers: 0, looped: True\n")
 
+    # A thread blocked in the kernel is never signalled. The sampler signalled any thread that
+    # had used CPU since the last tick, blocked or not: CPython's test_signal
+    # ItimerTest.test_itimer_real and test_io test_interrupted_write_unbuffered failed.
+
+    def test_pause_returns_at_the_programs_signal(self):
+        # pause() returned at the first sample signal, ~1 ms into a 0.3 s timer.
+        out = self.same_as_python3([program("pause_until_timer.py"), "5"])
+        self.assertEqual(out, "pauses that ended before their timer: []\n")
+
+    def test_blocking_write_ends_with_the_programs_signal(self):
+        # The write returned 65536 (what fitted in the pipe) at the first sample signal.
+        out = self.same_as_python3([program("interrupted_write.py"), "3"])
+        self.assertEqual(out, "['raised', 'raised', 'raised']\n")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -37,7 +37,7 @@ MODULES = [
 ]
 # The CI subset (tests/e2e/test_regrtest.py): quick modules that cover the table of issue 14.
 QUICK = ["test_signal", "test_sys_setprofile", "test_generators", "test_coroutines", "test_traceback",
-         "test_threadsignals", "test_faulthandler", "test_gc"]
+         "test_threadsignals", "test_faulthandler", "test_gc", "test_io"]
 
 MODES = {
     "trace": [],
@@ -52,13 +52,6 @@ KNOWN = {
     # It sleeps 0.1 s and requires under 20 ms of process CPU time: the sampler thread's own
     # work, part of the process's CPU time, is about that much at --interval 0.1ms.
     "test.test_time.TimeTestCase.test_process_time": "process CPU time includes the sampler thread's",
-    # Open defects, not limits: the sampler still signals a thread that ran during the interval
-    # and has just blocked in the kernel, so pause() returns early and a blocking write that was
-    # partly done returns a short count (SA_RESTART restarts neither). Reported, not counted, until
-    # the sampler signals only threads that are running (issue 14).
-    "test.test_signal.ItimerTest.test_itimer_real": "open defect: pause() returns at a sampling signal",
-    "test.test_io.CSignalsTest.test_interrupted_write_unbuffered": "open defect: short write at a sampling signal",
-    "test.test_io.PySignalsTest.test_interrupted_write_unbuffered": "open defect: short write at a sampling signal",
 }
 
 
