@@ -8,10 +8,9 @@
 #include <atomic>
 #include <cerrno>
 
+#include "interpose/default_action.h"
 #include "interpose/safe_copy.h"
 
-// glibc's own entry point (exported, same code as `sigaction`): past the interposer.
-extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 namespace calltree::fault_guard {
 
@@ -52,10 +51,7 @@ void forward(int sig, siginfo_t* info, void* context) {
         if (!from_fault && program.sa_handler == SIG_IGN) return;
         // The default action, for real: a fault happens again when this handler returns; a sent
         // signal is sent again (blocked until we return). The process ends as under python3.
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        sigemptyset(&dfl.sa_mask);
-        __sigaction(sig, &dfl, nullptr);
+        restore_default_action(sig);
         g.installed.store(false);
         if (!from_fault) syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), sig);
         return;

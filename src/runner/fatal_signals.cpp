@@ -12,15 +12,13 @@
 #include <cerrno>
 #include <string>
 
+#include "interpose/default_action.h"
 #include "interpose/fault_guard.h"
 #include "interpose/helper_thread.h"
 #include "interpose/signal_watch.h"
 #include "runner/gil_request.h"
 #include "runner/run_end.h"
 
-// glibc's own entry point (exported, same code as `sigaction`): how our `sigaction` reaches the
-// real one without dlsym, which is not safe in a vfork child or before main.
-extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 namespace calltree::fatal_signals {
 
@@ -77,16 +75,9 @@ bool sent_by_this_process(const siginfo_t* info) {
     for (;;) pause();
 }
 
-void restore_default(int sig) {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    __sigaction(sig, &dfl, nullptr);
-}
-
 // Restores the default action and re-raises in this thread, so the process ends by `sig`.
 [[noreturn]] void die_of(int sig) {
-    restore_default(sig);
+    restore_default_action(sig);
     sigset_t only;
     sigemptyset(&only);
     sigaddset(&only, sig);
@@ -100,7 +91,7 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
     if (getpid() != g.owner) {
         // A vfork child, or a fork child before our atfork handler ran: act as SIG_DFL would
         // (the signal is blocked while we run, so it is delivered when we return).
-        restore_default(sig);
+        restore_default_action(sig);
         raise(sig);
         errno = saved_errno;
         return;
