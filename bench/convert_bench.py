@@ -63,7 +63,7 @@ def main():
         # Made in a child process: a driver grown by making them would raise every child's peak RSS.
         subprocess.run([sys.executable, os.path.join(HERE, "make_prof_shapes.py"), tmp, *shapes],
                        check=True, stdout=subprocess.DEVNULL)
-        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        print(f"{args.reps} repetition(s), median wall time, {run_bench.PY}; load average {os.getloadavg()[0]:.2f} at start")
         print(f"{'':<14} {'calltree':^27} {'pyprof2calltree':^27} {'speedup':^15}")
         print(f"{'shape':<14} {'wall':>7} {'cpu':>7} {'peak':>11} {'wall':>7} {'cpu':>7} {'peak':>11} {'wall':>7} {'cpu':>7}")
         failed = []

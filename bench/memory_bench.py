@@ -67,7 +67,7 @@ def main():
     run_args = argparse.Namespace(workloads=args.workloads, reps=args.reps)
     with tempfile.TemporaryDirectory(prefix="calltree_membench_") as tmp:
         run = run_bench.Runner(measure_run if os.access(measure_run, os.X_OK) else None, tmp)
-        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        print(f"{args.reps} repetition(s), median wall time, {run_bench.PY}; load average {os.getloadavg()[0]:.2f} at start")
         results = run_bench.measure(run_args, variants(args, tmp), run)
         tables = None
         if args.tables:

@@ -26,7 +26,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PY = "/usr/bin/python3"
+# The interpreter every variant runs: Debian's by default; CALLTREE_BENCH_PYTHON names another
+# build of the same version (pyenv's --enable-shared 3.11.7), so that the ratios are reported per
+# build. Every bench script reads it through this module.
+PY = os.environ.get("CALLTREE_BENCH_PYTHON", "/usr/bin/python3")
 # calltree runs the python3 first on PATH: the same interpreter as the plain runs (PY), or every
 # ratio would compare two interpreters (this machine's PATH starts with pyenv's shims).
 os.environ["PATH"] = os.path.dirname(PY) + os.pathsep + os.environ.get("PATH", "")
@@ -219,7 +222,7 @@ def main():
             measure_run = None
         for note in notes:
             print("note: " + note)
-        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        print(f"{args.reps} repetition(s), median wall time, {PY}; load average {os.getloadavg()[0]:.2f} at start")
         results = measure(args, commands, Runner(measure_run, tmp))
 
     print_table(results)

@@ -14,7 +14,7 @@ and the peak RSS over plain, then checks the targets of issue 7:
   peak RSS within 20 MiB of plain python3.
 
 Usage: sample_bench.py [--calltree PATH] [--build DIR] [--reps N | --quick] [--workloads a,b]
-                       [--variants plain,sample-0.1ms,ticker-0.1ms]
+                       [--variants plain,sample-0.1ms,ticker-0.1ms] [--baseline OLD_CALLTREE]
 Exit status is 0 unless --check is given and a target is missed.
 """
 import argparse
@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--variants", help="only these (plain is always run: the ratios need it)")
+    ap.add_argument("--baseline", help="another calltree binary (an older build), run interleaved as base-1ms and "
+                    "base-0.1ms: a before/after comparison that a loaded machine skews alike")
     args = ap.parse_args()
     if args.quick:
         args.reps = 1
@@ -52,6 +54,9 @@ def main():
             "sample-0.1ms": lambda w: [args.calltree, "--sample", "--interval", "0.1ms", "-o", out, w],
             "sparse": lambda w: [args.calltree, "--sample", "--interval", "100ms", "-o", out, w],
         }
+        if args.baseline:
+            commands["base-1ms"] = lambda w: [args.baseline, "--sample", "-o", out, w]
+            commands["base-0.1ms"] = lambda w: [args.baseline, "--sample", "--interval", "0.1ms", "-o", out, w]
         hook_dir = os.path.dirname(run_bench.floor_hook_dir(args.build))
         if os.path.exists(run_bench.floor_hook_dir(args.build)):
             floor = [run_bench.PY, os.path.join(HERE, "floor_run.py"), hook_dir]
@@ -69,7 +74,7 @@ def main():
         if not os.access(measure_run, os.X_OK):
             print(f"note: {measure_run} not built: peak RSS includes this driver's own")
             measure_run = None
-        print(f"{args.reps} repetition(s), median wall time; load average {os.getloadavg()[0]:.2f} at start")
+        print(f"{args.reps} repetition(s), median wall time, {run_bench.PY}; load average {os.getloadavg()[0]:.2f} at start")
         results = run_bench.measure(args, commands, run_bench.Runner(measure_run, tmp))
     print(f"{'workload':<15} {'variant':<14} {'median s':>9} {'x plain':>8} {'x sparse':>9} {'x ticker':>9} {'peak MiB':>9} {'+MiB':>6}")
     checks = []
