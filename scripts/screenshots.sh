@@ -123,9 +123,11 @@ shot_deterministic() {
 }
 
 # --sample: the seven events of main (Types) and where its time went (Callees).
+# In nanoseconds: on a busy machine the program's time waiting for a CPU shows as Wait.
 shot_sample() {
     "$calltree" --sample -o mixed_work.callgrind "$root/examples/mixed_work.py" >/dev/null
     open_profile mixed_work.callgrind
+    absolute
     select_function main
     top_tab types
     bottom_tab callees
