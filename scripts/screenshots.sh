@@ -105,10 +105,10 @@ open_profile() {
         mousemove 500 500 sleep 0.3 mousemove 560 500 sleep 0.3 mouseup 1
     sleep 1
 }
-capture() {  # capture NAME: the screen, reduced to 128 colours
+capture() {  # capture NAME: the screen, reduced to 128 colours (not dithered: smaller)
     sleep 2
     import -window root "$work/$1.full.png"
-    convert "$work/$1.full.png" -colors 128 "PNG8:$root/docs/images/$1.png"
+    convert "$work/$1.full.png" +dither -colors 128 "PNG8:$root/docs/images/$1.png"
     kill "$viewer" 2>/dev/null || true
     wait "$viewer" 2>/dev/null || true
     viewer=""
@@ -129,7 +129,7 @@ shot_deterministic() {
 }
 
 # --sample: the seven events of main (Types) and where its time went (Callees).
-# In nanoseconds: on a busy machine the program's time waiting for a CPU shows as Wait.
+# In nanoseconds (on a busy machine, the time the program waited for a CPU shows as Wait).
 shot_sample() {
     "$calltree" --sample -o mixed_work.callgrind "$root/examples/mixed_work.py" >/dev/null
     open_profile mixed_work.callgrind
