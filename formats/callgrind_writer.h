@@ -1,5 +1,5 @@
-// Writes a Profile as a callgrind file (see ../shared/docs/CALLGRIND.md) that KCachegrind and
-// callgrind_annotate read.
+// Writes a Profile as a callgrind file that KCachegrind and callgrind_annotate read (what it holds
+// and how the two readers take it: docs/output-format.md).
 #pragma once
 #include <ostream>
 #include <string>

@@ -1,5 +1,6 @@
-// What the memory hooks record, shared by the allocator interposers (src/interpose, linked into
-// the calltree executable only) and the Python allocator-domain hooks (memory_collector.cpp).
+// What the memory hooks record, shared by the allocator interposers (src/interpose, in calltree's
+// preloaded library only; not in the sanitizer build) and the Python allocator-domain hooks
+// (memory_collector.cpp).
 // Every allocation and copy passes a per-thread byte sampler (byte_sampler.h); only sampled ones
 // take the recorder's spin lock, read the thread's Python stack (cpython_internals.h, no GIL,
 // no allocation) and charge the stack. Sampled blocks stay in the live table until freed, so

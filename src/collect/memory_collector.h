@@ -2,7 +2,8 @@
 // (leaks), bytes live at the largest footprint (peak) and memcpy/memmove volume, per line and
 // call path, as events merged into the tracer's or the sampler's profile. Python objects are
 // seen through the PyMem/PyObject allocator domains, native memory through the malloc family
-// and memcpy/memmove the calltree executable defines (src/interpose); see alloc_recorder.h.
+// and memcpy/memmove calltree's preloaded library defines (src/interpose); see alloc_recorder.h
+// and docs/how-it-works.md, Memory hooks.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,11 +1,12 @@
-// The C allocator and copy functions, defined in the calltree executable. The executable is
-// linked with --export-dynamic, so these definitions take precedence over libc's for libpython
-// (linked in) and for every shared library loaded later: numpy's malloc and memmove land here
-// without LD_PRELOAD. Each forwards to glibc's own entry points (__libc_malloc..., and the
-// fortified __memcpy_chk/__memmove_chk with no bound, which call libc's internal memcpy), so
-// there is no dlsym and no recursion. While --memory is off the only cost is one load and one
-// predictable branch. Compiled with -fno-builtin: the compiler must not turn the forwarding
-// calls back into calls to memcpy.
+// The C allocator and copy functions, defined in calltree's library (libcalltree.so), which the
+// launcher preloads into the interpreter: the dynamic linker resolves a symbol in a preloaded
+// library before libc's, so these definitions take precedence for python3 (and its libpython,
+// when shared) and for every shared library loaded later: numpy's malloc and memmove land here.
+// (The sanitizer build, which links libpython instead, leaves them out.) Each forwards to glibc's
+// own entry points (__libc_malloc..., and the fortified __memcpy_chk/__memmove_chk with no bound,
+// which call libc's internal memcpy), so there is no dlsym and no recursion. While --memory is
+// off the only cost is one load and one predictable branch. Compiled with -fno-builtin: the
+// compiler must not turn the forwarding calls back into calls to memcpy.
 // calltree's own threads are served from the private heap instead (helper_thread.h), and never
 // free into glibc's: glibc then keeps treating the program as single-threaded.
 #include <errno.h>

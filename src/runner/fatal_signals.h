@@ -5,10 +5,11 @@
 // - For every such signal whose disposition is SIG_DFL, a C handler is installed, but the
 //   `signal` module's table still says SIG_DFL, so signal.getsignal() shows what python3 shows
 //   and signal.signal() replaces our handler: a program's own handler has full control.
-// - This executable defines `sigaction` (libpython is linked into it, so CPython's PyOS_setsig
-//   calls it): when the program asks for SIG_DFL on one of these signals it gets our handler
-//   instead, and whoever asks is told SIG_DFL. It defines glibc's signal(), siginterrupt() and
-//   sysv_signal() too, on top of it: glibc's own call its internal sigaction, past ours.
+// - calltree's library defines `sigaction` (preloaded into the interpreter, it comes before
+//   libc's, so CPython's PyOS_setsig calls it): when the program asks for SIG_DFL on one of
+//   these signals it gets our handler instead, and whoever asks is told SIG_DFL. It defines
+//   glibc's signal(), siginterrupt() and sysv_signal() too, on top of it: glibc's own call its
+//   internal sigaction, past ours.
 // - The handler only notifies a native writer thread (invisible to `threading`). That thread takes
 //   the GIL (the handler asks the thread holding it to let go at its next bytecode), stops the
 //   collectors, writes the profile and kills the process with the same signal, so the parent sees

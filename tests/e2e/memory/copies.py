@@ -1,6 +1,6 @@
 """Ground truth for CopyBytes: bytes(bytearray(50 MiB)) is one 50 MiB memcpy, ndarray.copy() of a
 contiguous 8 MiB array one 8 MiB memmove, and np.array(list) converts element by element
-without copying (DESIGN.md, checked with a counting shim)."""
+without copying (checked with a counting shim; docs/memory.md, How exact it is)."""
 import numpy as np
 
 source = np.ones(1 << 20)  # 8 MiB
