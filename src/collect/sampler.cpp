@@ -365,17 +365,23 @@ bool Sampler::start() {
     // A fault in a stack read must reach the fault guard (blocked, it would kill the process).
     sigdelset(&action.sa_mask, SIGSEGV);
     sigdelset(&action.sa_mask, SIGBUS);
-    fault_guard::install();
-    if (sigaction(sample_signal(), &action, &s.previous) != 0) {
+    if (!options_.in_running_program) fault_guard::install();
+    if (handler_still_ours()) {
+        // A block started again in the same process: the handler is ours since the first one.
+    } else if (sigaction(sample_signal(), &action, &s.previous) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
     }
     // The sampler thread walks the thread list under the interpreter's lock, without the GIL.
     // A forked child is another process: it samples nothing and keeps no trace of us.
-    pthread_atfork(nullptr, nullptr, [] {
-        g_shared->active.store(false);
-        sigaction(sample_signal(), &g_shared->previous, nullptr);
-    });
+    static bool fork_handler = false;
+    if (!fork_handler) {
+        fork_handler = true;
+        pthread_atfork(nullptr, nullptr, [] {
+            g_shared->active.store(false);
+            sigaction(sample_signal(), &g_shared->previous, nullptr);
+        });
+    }
     signal_watch::set_guard(sample_signal(), quiesce_before_change);
     s.active.store(true);
     start_ns_ = read_clock(CLOCK_MONOTONIC);
@@ -394,7 +400,10 @@ bool Sampler::start() {
         return false;
     }
     started_ = true;
-    PyEval_SetProfile(watch_for_main, nullptr);
+    if (options_.in_running_program)
+        g_main_started.store(true);
+    else
+        PyEval_SetProfile(watch_for_main, nullptr);
     return true;
 }
 

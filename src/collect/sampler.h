@@ -14,6 +14,10 @@ namespace calltree {
 struct SamplerOptions {
     uint64_t interval_ns = 1'000'000;
     std::string cwd;  // resolves relative source paths
+    // Started from inside a running program (the Python API), perhaps again and again: no wait
+    // for __main__, and no fault handler (the sigaction interposer that would keep it ours is
+    // not there): every read of another context's memory goes through process_vm_readv.
+    bool in_running_program = false;
 };
 
 std::unique_ptr<Collector> make_sampler_collector(const SamplerOptions& options);
