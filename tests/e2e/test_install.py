@@ -32,6 +32,32 @@ class Install(TempDirTest):
         r = run([os.path.join(moved, "bin", "calltree"), "-o", out, example("hello.py")], cwd=self.tmp)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
+                     "sanitizer builds have no Python package")
+    def test_python_package_installed_into_a_virtualenv(self):
+        # CALLTREE_PYTHON_SITE puts calltree.pth in the virtualenv's site-packages instead of the
+        # interpreter's own (which an install into a real prefix uses).
+        venv = self.path("venv")
+        r = run([PYTHON, "-m", "venv", "--without-pip", venv])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        vpython = os.path.join(venv, "bin", "python3")
+        site = run([vpython, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"]).stdout.strip()
+        prefix = self.path("prefix")
+        r = run(["cmake", "--install", BUILD, "--prefix", prefix], env=dict(os.environ, CALLTREE_PYTHON_SITE=site))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(site, "calltree.pth")) as f:
+            self.assertEqual(f.read().strip(), os.path.join(prefix, "lib", "calltree", "python"))
+        out = self.path("api.cg")
+        code = ("import calltree, sys; print(calltree.__file__)\n"
+                "with calltree.profile(sys.argv[1]):\n    sorted(range(10))\n")
+        r = run([vpython, "-c", code, out], cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith(prefix), r.stdout)
+        self.assertIn("<built-in method builtins.sorted>", [n for n, _, _ in parse(out).functions])
+        # python -m calltree execs the installed launcher, and runs the program in the venv.
+        r = run([vpython, "-m", "calltree", "-o", self.path("m.cg"), "-c", "import sys; print(sys.prefix)"], cwd=self.tmp)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, venv), r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
