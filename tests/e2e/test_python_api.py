@@ -550,25 +550,37 @@ class RunModule(ApiTest):
         self.assertEqual(r.stdout.strip(), vpython)
 
 
-@unittest.skipUnless(shutil.which("ipython3"), "IPython is not installed (Debian's python3-ipython)")
+def _have_ipython():
+    return subprocess.run([PYTHON, "-c", "import IPython"], capture_output=True).returncode == 0
+
+
+@unittest.skipUnless(_have_ipython(), "IPython is not installed (Debian's python3-ipython)")
 class Magics(ApiTest):
     def test_line_and_cell_magics(self):
         out1, out2 = self.path("line.cg"), self.path("cell.cg")
-        session = self.script("session.ipy", """\
-            %%load_ext calltree
-            def f(n):
-                return sum(range(n)) + len(str(n))
-            %%calltree -o %s -n 3 f(1000)
-            %%%%calltree -o %s --clock counter
-            x = f(10)
-            y = [f(i) for i in range(5)]
-            print("cell done", x)
+        # IPython's own shell, fed cells as a notebook or the terminal feeds them.
+        session = self.script("session.py", """\
+            import sys
+            from IPython.core.interactiveshell import InteractiveShell
+            ip = InteractiveShell.instance()
+            cells = [
+                "%%load_ext calltree",
+                "def f(n):\\n    return sum(range(n)) + len(str(n))",
+                "%%calltree -o %s -n 3 f(1000)",
+                "%%%%calltree -o %s --clock counter\\nx = f(10)\\ny = [f(i) for i in range(5)]\\nprint('cell done', x)",
+                "%%calltree",
+            ]
+            for cell in cells:
+                result = ip.run_cell(cell)
+                if not result.success:
+                    sys.exit("cell failed: %%r" %% cell)
             """ % (out1, out2))
-        r = run(["ipython3", "--no-banner", "--quick", "--colors=NoColor", session], env=self.env(), cwd=self.tmp)
+        r = run([PYTHON, session], env=self.env(), cwd=self.tmp)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Profile a statement (%calltree) or a cell", r.stdout)  # no statement: the usage
         self.assertIn("calltree: wrote %s" % out1, r.stdout)
         self.assertIn("calltree: wrote %s" % out2, r.stdout)
-        self.assertIn("cell done 46", r.stdout)
+        self.assertIn("cell done 47", r.stdout)
         # The top lines: a header and the statement's functions.
         header = r.stdout.index("inclusive")
         self.assertIn(" f", r.stdout[header:])
