@@ -15,7 +15,8 @@ BUILD = os.path.dirname(os.path.dirname(os.path.dirname(CALLTREE))) if CALLTREE 
 class Install(TempDirTest):
     def test_installed_calltree_runs_by_name(self):
         prefix = self.path("prefix")
-        r = run(["cmake", "--install", BUILD, "--prefix", prefix])
+        # The package's .pth goes to a directory of the test's, not the system's site-packages.
+        r = run(["cmake", "--install", BUILD, "--prefix", prefix], env=dict(os.environ, CALLTREE_PYTHON_SITE=self.path("site")))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.access(os.path.join(prefix, "bin", "calltree"), os.X_OK))
         env = dict(os.environ, PATH=os.path.join(prefix, "bin") + os.pathsep + os.environ.get("PATH", ""))
@@ -31,6 +32,22 @@ class Install(TempDirTest):
         shutil.rmtree(prefix)
         r = run([os.path.join(moved, "bin", "calltree"), "-o", out, example("hello.py")], cwd=self.tmp)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
+                     "sanitizer builds have no Python package")
+    def test_python_package_goes_to_the_interpreters_site_packages(self):
+        # By default calltree.pth goes to the site-packages of the interpreter calltree is built
+        # for; under DESTDIR here, so that the test leaves the system alone.
+        destdir = self.path("dest")
+        r = run(["cmake", "--install", BUILD, "--prefix", "/opt/ct"],
+                env={k: v for k, v in dict(os.environ, DESTDIR=destdir).items() if k != "CALLTREE_PYTHON_SITE"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        site = run([PYTHON, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"]).stdout.strip()
+        with open(destdir + os.path.join(site, "calltree.pth")) as f:
+            self.assertEqual(f.read(), "/opt/ct/lib/calltree/python\n")
+        package = os.path.join(destdir, "opt", "ct", "lib", "calltree", "python", "calltree")
+        self.assertTrue(os.path.exists(os.path.join(package, "__init__.py")))
+        self.assertTrue(any(n.startswith("_calltree.cpython-311") for n in os.listdir(package)), os.listdir(package))
 
     @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
                      "sanitizer builds have no Python package")
