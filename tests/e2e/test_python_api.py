@@ -379,6 +379,67 @@ class Modes(ApiTest):
             self.assertIn("Copied bytes: not measured", f.read())
 
 
+    def test_every_mode_again_and_again_in_one_process(self):
+        # The collectors start and stop once per block: a block of each mode, three rounds, with
+        # faulthandler on (the sampler's reads must not rely on a fault handler of its own).
+        prog = self.script("prog.py", """\
+            import calltree, faulthandler, sys, time, warnings
+            warnings.simplefilter("ignore")
+            faulthandler.enable()
+
+            def spin(seconds):
+                end = time.perf_counter() + seconds
+                while time.perf_counter() < end:
+                    pass
+
+            def alloc():
+                return [bytearray(100) for _ in range(10000)]
+
+            for i in range(3):
+                with calltree.profile(sys.argv[1] % ("s", i), sample=True):
+                    spin(0.05)
+                with calltree.profile(sys.argv[1] % ("t", i)):
+                    spin(0.005)
+                with calltree.profile(sys.argv[1] % ("m", i), memory=True):
+                    kept = alloc()
+                with calltree.profile(sys.argv[1] % ("sm", i), sample=True, memory=True):
+                    kept = alloc()
+                    spin(0.02)
+            """)
+        self.python(prog, self.path("%s.%d.cg"))
+        for i in range(3):
+            self.assertEqual(parse(self.path("s.%d.cg" % i)).events[0], "Wall")
+            self.assertEqual(self.calls(parse(self.path("t.%d.cg" % i)), "spin"), 1)
+            for mode in ("m", "sm"):
+                cg = parse(self.path("%s.%d.cg" % (mode, i)))
+                allocs = cg.totals[cg.events.index("Allocs")]
+                # 10 000 bytearrays of 100 bytes, sampled every 32 KiB on average: an estimate.
+                self.assertGreater(allocs, 5000, (mode, i))
+                self.assertIn("alloc", self.names(cg))
+
+    def test_under_the_command_blocks_write_nothing_and_say_so(self):
+        prog = self.script("prog.py", """\
+            import calltree, sys
+
+            def work():
+                return sum(range(100))
+
+            with calltree.profile(sys.argv[1]):
+                work()
+            try:
+                calltree.Profile().start()
+            except RuntimeError as e:
+                print(e)
+            """)
+        block, whole = self.path("block.cg"), self.path("whole.cg")
+        r = run([CALLTREE, "-o", whole, prog, block], env=self.env(), cwd=self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("RuntimeWarning: calltree: this program runs under the calltree command", r.stderr)
+        self.assertIn("a Profile cannot record inside it", r.stdout)
+        self.assertFalse(os.path.exists(block))
+        self.assertEqual(self.calls(parse(whole), "work"), 1)
+
+
 class SameAsCommand(ApiTest):
     PROGRAM = """\
         import os, sys
