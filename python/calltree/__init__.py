@@ -71,9 +71,7 @@ def _expand(path, number=None):
 
 
 class profile:
-    """profile(path=None, *, format='callgrind', open=False, **options)
-
-    Record a block, or every call of a function, and write it to *path*.
+    """Record a block, or every call of a function, and write it to *path*.
 
     As a context manager, the block is recorded and the file written when
     it ends, also when it raises (the exception propagates unchanged):
