@@ -5,7 +5,8 @@
 Runs WORKLOAD (default bench/workloads/call_heavy.py: ~18M calls) three ways, interleaved round
 by round so that load on a shared machine falls on all alike: plain python3; under the calltree
 command; and in python3 inside `with calltree.profile(...)` (the build tree's package). Each run
-times the workload itself (time.perf_counter around it, inside the program), so the command's
+times the workload itself (wall time, and the CPU time of the thread running it, inside the
+program; on a loaded machine the CPU time is the steadier figure), so the command's
 start-up and the profile's writing are left out of that figure; the block's whole cost (its
 start, which measures the bias, its stop and write) is printed too. Prints the medians.
 """
@@ -27,16 +28,16 @@ if mode == "api":
     options = {"sample": True} if len(sys.argv) > 4 else {}
     t0 = time.perf_counter()
     with calltree.profile(out, **options):
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         runpy.run_path(workload)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.thread_time()
     t3 = time.perf_counter()
 else:
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.thread_time()
     runpy.run_path(workload)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.thread_time()
     t0, t3 = t1, t2
-print(t2 - t1, t3 - t0)
+print(t2 - t1, c2 - c1, t3 - t0)
 """
 
 
@@ -51,6 +52,7 @@ def main():
     env = dict(os.environ, PYTHONPATH=os.path.join(build, "python"))
     python = "/usr/bin/python3"
     times = {"plain": [], "command": [], "block": [], "block_whole": []}
+    cpu = {"plain": [], "command": [], "block": []}
     with tempfile.TemporaryDirectory() as tmp:
         runner = os.path.join(tmp, "runner.py")
         with open(runner, "w") as f:
@@ -67,15 +69,21 @@ def main():
                 else:
                     cmd = [python, runner, "api", args.workload, out, *extra]
                 p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-                inner, whole = map(float, p.stdout.split()[-2:])
+                inner, inner_cpu, whole = map(float, p.stdout.split()[-3:])
                 times[kind].append(inner)
+                cpu[kind].append(inner_cpu)
                 if kind == "block":
                     times["block_whole"].append(whole)
-            print("round %d: plain %.3f  command %.3f  block %.3f (whole block %.3f)" % (
-                r + 1, times["plain"][-1], times["command"][-1], times["block"][-1], times["block_whole"][-1]),
-                flush=True)
+            print("round %d: wall plain %.3f command %.3f block %.3f (whole block %.3f); CPU plain %.3f command %.3f "
+                  "block %.3f" % (r + 1, times["plain"][-1], times["command"][-1], times["block"][-1],
+                                  times["block_whole"][-1], cpu["plain"][-1], cpu["command"][-1], cpu["block"][-1]),
+                  flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print("medians of %d: plain %.3f s, command %.3f s (%.2fx), block %.3f s (%.2fx), whole block %.3f s; "
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print("CPU medians of %d: plain %.3f s, command %.3f s (%.2fx), block %.3f s (%.2fx); block/command %.3f" % (
+        args.rounds, c["plain"], c["command"], c["command"] / c["plain"], c["block"], c["block"] / c["plain"],
+        c["block"] / c["command"]))
+    print("wall medians of %d: plain %.3f s, command %.3f s (%.2fx), block %.3f s (%.2fx), whole block %.3f s; "
           "block/command %.3f" % (args.rounds, med["plain"], med["command"], med["command"] / med["plain"],
                                   med["block"], med["block"] / med["plain"], med["block_whole"],
                                   med["block"] / med["command"]))
