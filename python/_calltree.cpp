@@ -29,6 +29,7 @@
 #include "collect/tracer.h"
 #include "formats/output_file.h"
 #include "formats/pstats_reader.h"
+#include "interpose/fault_guard.h"
 
 namespace {
 
@@ -199,6 +200,9 @@ PyObject* start_recording(ProfileObject* self, bool roots) {
                      "program is started under `calltree --memory`",
                      1) < 0)
         return nullptr;
+    // A SIGSEGV/SIGBUS handler the program set since an earlier block replaced the fault guard:
+    // from now on every stack read goes by system call (fault_guard.h).
+    fault_guard::turn_off_if_replaced();
     auto collectors = std::make_unique<Collectors>();
     if (self->sample) {
         SamplerOptions options;
@@ -217,6 +221,7 @@ PyObject* start_recording(ProfileObject* self, bool roots) {
         MemoryOptions options;
         options.rate = self->memory_rate;
         options.cwd = cwd();
+        options.in_running_program = true;
         collectors->push_back(make_memory_collector(options));
     }
     // Recording from here; a collector that cannot start leaves nothing behind.

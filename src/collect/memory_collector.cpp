@@ -182,7 +182,7 @@ public:
             wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
             wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);
         }
-        memory::start(memory::Config{options_.rate, registry_.get()});
+        memory::start(memory::Config{options_.rate, registry_.get(), !options_.in_running_program});
         return true;
     }
 

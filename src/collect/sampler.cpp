@@ -323,6 +323,7 @@ private:
     uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
     uint64_t outside_samples_ = 0;  // stacks read from outside: threads blocked or running without the GIL
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
+    uint64_t guard_off_at_ns_ = 0;  // the program replaced the fault guard (in_running_program)
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
     uintptr_t gil_start_ = 0, gil_end_ = 0;
@@ -365,7 +366,7 @@ bool Sampler::start() {
     // A fault in a stack read must reach the fault guard (blocked, it would kill the process).
     sigdelset(&action.sa_mask, SIGSEGV);
     sigdelset(&action.sa_mask, SIGBUS);
-    if (!options_.in_running_program) fault_guard::install();
+    fault_guard::install();
     if (handler_still_ours()) {
         // A block started again in the same process: the handler is ours since the first one.
     } else if (sigaction(sample_signal(), &action, &s.previous) != 0) {
@@ -466,6 +467,7 @@ void Sampler::run() {
             } else {
                 // Closed by a change that left our handler in place: open again once it is done.
                 if (g_shared->closed.load() && changes != g_shared->closed_at_changes.load()) g_shared->closed.store(false);
+                if (options_.in_running_program && fault_guard::turn_off_if_replaced()) guard_off_at_ns_ = now - start_ns_;
                 tick(now);
             }
         }
@@ -973,6 +975,9 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
     if (fault_guard::recovered() > 0)
         own.descriptions.emplace_back("Stack reads that faulted", std::to_string(fault_guard::recovered()) + " (recovered)");
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
+    if (guard_off_at_ns_ > 0)
+        own.descriptions.emplace_back("Stack reads", "by system call after " + std::to_string(guard_off_at_ns_ / 1'000'000) +
+                                                         " ms: the program replaced calltree's SIGSEGV/SIGBUS handler");
     if (!private_files_)
         own.descriptions.emplace_back("Thread states", "not read: the kernel refused the sampler a descriptor table of its own, "
                                                        "and the program's would show its descriptors (no Wait time, GIL waits only at hand-over points)");

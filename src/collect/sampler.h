@@ -15,8 +15,9 @@ struct SamplerOptions {
     uint64_t interval_ns = 1'000'000;
     std::string cwd;  // resolves relative source paths
     // Started from inside a running program (the Python API), perhaps again and again: no wait
-    // for __main__, and no fault handler (the sigaction interposer that would keep it ours is
-    // not there): every read of another context's memory goes through process_vm_readv.
+    // for __main__; and no sigaction interposer keeps the fault guard in place, so the sampler
+    // thread checks at every tick that the program has not replaced it (fault_guard.h), and
+    // reads by system call from then on if it has.
     bool in_running_program = false;
 };
 

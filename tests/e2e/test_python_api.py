@@ -417,6 +417,29 @@ class Modes(ApiTest):
                 self.assertGreater(allocs, 5000, (mode, i))
                 self.assertIn("alloc", self.names(cg))
 
+    def test_a_program_replacing_the_fault_handler_during_a_sample_block(self):
+        # No sigaction interposer keeps the fault guard in a running program: the sampler sees
+        # the replacement at its next tick and reads by system call from then on, and says so.
+        prog = self.script("prog.py", """\
+            import calltree, faulthandler, sys, time
+
+            def spin(seconds):
+                end = time.perf_counter() + seconds
+                while time.perf_counter() < end:
+                    pass
+
+            with calltree.profile(sys.argv[1], sample=True):
+                spin(0.05)
+                faulthandler.enable()
+                spin(0.05)
+            with calltree.profile(sys.argv[2], sample=True):
+                spin(0.05)
+            """)
+        first, second = self.path("first.cg"), self.path("second.cg")
+        self.python(prog, first, second)
+        self.assertIn("the program replaced calltree's SIGSEGV/SIGBUS handler", parse(first).desc.get("Stack reads", ""))
+        self.assertIn("spin", self.names(parse(second)))
+
     def test_under_the_command_blocks_write_nothing_and_say_so(self):
         prog = self.script("prog.py", """\
             import calltree, sys
