@@ -102,6 +102,9 @@ class profile:
         self._open = open
         self._options = options
         Profile(**options)  # options checked now, not when the block starts
+        if format == "pstats" and (options.get("sample") or options.get("memory")):
+            raise ValueError("calltree: pstats has one time per function and no memory events: sample=True and "
+                             "memory=True need format='callgrind'")
         self.path = None
         self.result = None
         self._recording = None

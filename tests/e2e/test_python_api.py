@@ -305,6 +305,10 @@ class Blocks(ApiTest):
                 calltree.Profile(interval="1h")
             except ValueError as e:
                 print("ValueError:", e)
+            try:
+                calltree.profile(sys.argv[1], format="pstats", sample=True)
+            except ValueError as e:
+                print("ValueError:", e)
             """)
         out, prof = self.path("p.cg"), self.path("p.prof")
         r = self.python(prog, out, prof)
@@ -312,6 +316,7 @@ class Blocks(ApiTest):
         self.assertEqual(lines[:3], ["False", "True", out])
         self.assertEqual(lines[3], "['work']")
         self.assertTrue(lines[4].startswith("ValueError: calltree: "), lines[4])
+        self.assertIn("need format='callgrind'", lines[5])
         self.assertEqual(self.calls(parse(out), "work"), 1)
 
 
