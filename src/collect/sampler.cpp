@@ -350,6 +350,10 @@ bool Sampler::start() {
     Shared& s = *g_shared;
     s.pid = getpid();
     s.uid = getuid();
+    // A block started again (the Python API) gets a registry of its own, so that its profile
+    // names only what it saw; the previous one is freed unless a signal handler may still be
+    // reading with it (a request outstanding: then it is left, as the command leaves its own).
+    if (options_.in_running_program && s.registry != nullptr && !any_request_outstanding()) delete s.registry;
     s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
     std::vector<AddressRange> ranges = interpreter_ranges();
     s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));

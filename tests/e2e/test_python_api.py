@@ -413,6 +413,8 @@ class Modes(ApiTest):
             """)
         self.python(prog, self.path("%s.%d.cg"))
         for i in range(3):
+            # Each sampled block names only what it saw (its own code registry).
+            self.assertNotIn("alloc", self.names(parse(self.path("s.%d.cg" % i))))
             self.assertEqual(parse(self.path("s.%d.cg" % i)).events[0], "Wall")
             self.assertEqual(self.calls(parse(self.path("t.%d.cg" % i)), "spin"), 1)
             for mode in ("m", "sm"):
