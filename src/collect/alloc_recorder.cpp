@@ -207,7 +207,7 @@ void start(const Config& config) {
     g_shared.rate = config.rate == 0 ? 1 : config.rate;
     g_shared.certain = g_shared.rate == 1 ? 1 : g_shared.rate * kCertainFactor;
     g_shared.registry = config.registry;
-    fault_guard::install();  // the stack reads at sampled allocations rely on it
+    if (config.fault_guard) fault_guard::install();  // the stack reads at sampled allocations rely on it
     // Every live block fits with rate 1 (tests); sampled, a few per rate-sized chunk of live
     // memory: up to 2^18 entries cover 6 GiB live at the default rate. The table starts at
     // 2^14 entries (384 KiB) and grows only as live sampled blocks need it.

@@ -51,6 +51,9 @@ struct Guard {
 struct Config {
     uint64_t rate = 32 * 1024;
     CodeRegistry* registry = nullptr;
+    // The fault guard for the stack reads (not in the Python API's module, which has no sigaction
+    // interposer to keep it: reads go by system call there).
+    bool fault_guard = true;
 };
 // Allocates the tables (mmap) and switches the hooks on. Once per process.
 void start(const Config& config);

@@ -170,11 +170,19 @@ public:
         started_ = true;
         // Code objects get ids as the hooks first meet them; names are copied then.
         registry_ = std::make_unique<CodeRegistry>(1 << 16, size_t{32} << 20);
-        const char* allocator = _PyMem_GetCurrentAllocatorName();
-        g_direct_free = allocator != nullptr && std::string_view(allocator) == "pymalloc";
-        wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
-        wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);
-        memory::start(memory::Config{options_.rate, registry_.get()});
+        // Wrapped once per process (the Python API starts the collector again for each block).
+        // Frees go straight to pymalloc only when the free interposer is there to see the frees
+        // of sampled blocks (libcalltree.so preloaded); the Python API's module has no
+        // interposers, so there every free is wrapped.
+        static bool wrapped = false;
+        if (!wrapped) {
+            wrapped = true;
+            const char* allocator = _PyMem_GetCurrentAllocatorName();
+            g_direct_free = g_interposers_linked && allocator != nullptr && std::string_view(allocator) == "pymalloc";
+            wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
+            wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);
+        }
+        memory::start(memory::Config{options_.rate, registry_.get(), !options_.in_running_program});
         return true;
     }
 
@@ -200,7 +208,8 @@ void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
     Profile own({EventType{"AllocBytes", "Allocated bytes"}, EventType{"Allocs", "Allocations"},
                  EventType{"LeakBytes", "Leaked bytes: allocated here, still live at the end"},
                  EventType{"PeakBytes", "Peak bytes: allocated here, live at the largest footprint"},
-                 EventType{"CopyBytes", "Copied bytes (memcpy/memmove)"}});
+                 EventType{"CopyBytes", g_interposers_linked ? "Copied bytes (memcpy/memmove)"
+                                                             : "Copied bytes: not measured (needs the calltree command)"}});
     // Tree function indices are registry ids, then the pseudo functions.
     const uint32_t no_frames = static_cast<uint32_t>(registry_->capacity());
     const uint32_t truncated = no_frames + 1, lost = no_frames + 2;
@@ -236,6 +245,10 @@ void MemoryCollector::add_to(Profile& profile, const NameTable& names) {
     tree.add_to(own, ids, false);
 
     memory::Summary s = memory::summary();
+    if (!g_interposers_linked)
+        own.descriptions.emplace_back("Memory seen", "Python objects only (the PyMem/PyObject allocator domains): started inside "
+                                                     "a running program, without calltree's library preloaded, native malloc and "
+                                                     "memcpy/memmove are not seen; run the program under `calltree --memory` for them");
     own.descriptions.emplace_back("Memory sampling rate", s.rate == 1 ? std::string("every allocation and copy")
                                                                         : std::to_string(s.rate) + " bytes between samples on average");
     own.descriptions.emplace_back("Memory peak footprint", bytes_text(s.peak_footprint) + " live in blocks allocated while profiling");

@@ -16,6 +16,7 @@ namespace calltree {
 struct MemoryOptions {
     uint64_t rate = 32 * 1024;  // mean bytes between samples; 1 = every allocation
     std::string cwd;            // resolves relative source paths
+    bool in_running_program = false;  // the Python API: no fault guard (alloc_recorder.h)
 };
 
 // Whether this build can run --memory (the allocator interposers are linked in; not in

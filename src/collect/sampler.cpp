@@ -323,6 +323,7 @@ private:
     uint64_t unmoved_samples_ = 0;  // ticks charged without a signal to a thread that had not moved
     uint64_t outside_samples_ = 0;  // stacks read from outside: threads blocked or running without the GIL
     uint64_t displaced_at_ns_ = 0;  // the program installed its own handler for our signal
+    uint64_t guard_off_at_ns_ = 0;  // the program replaced the fault guard (in_running_program)
     uint64_t start_ns_ = 0;
     const void* main_tstate_ = nullptr;
     uintptr_t gil_start_ = 0, gil_end_ = 0;
@@ -349,6 +350,10 @@ bool Sampler::start() {
     Shared& s = *g_shared;
     s.pid = getpid();
     s.uid = getuid();
+    // A block started again (the Python API) gets a registry of its own, so that its profile
+    // names only what it saw; the previous one is freed unless a signal handler may still be
+    // reading with it (a request outstanding: then it is left, as the command leaves its own).
+    if (options_.in_running_program && s.registry != nullptr && !any_request_outstanding()) delete s.registry;
     s.registry = new CodeRegistry(1 << 17, size_t{64} << 20);
     std::vector<AddressRange> ranges = interpreter_ranges();
     s.interpreter_ranges = std::min(ranges.size(), std::size(s.interpreter));
@@ -366,16 +371,22 @@ bool Sampler::start() {
     sigdelset(&action.sa_mask, SIGSEGV);
     sigdelset(&action.sa_mask, SIGBUS);
     fault_guard::install();
-    if (sigaction(sample_signal(), &action, &s.previous) != 0) {
+    if (handler_still_ours()) {
+        // A block started again in the same process: the handler is ours since the first one.
+    } else if (sigaction(sample_signal(), &action, &s.previous) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return false;
     }
     // The sampler thread walks the thread list under the interpreter's lock, without the GIL.
     // A forked child is another process: it samples nothing and keeps no trace of us.
-    pthread_atfork(nullptr, nullptr, [] {
-        g_shared->active.store(false);
-        sigaction(sample_signal(), &g_shared->previous, nullptr);
-    });
+    static bool fork_handler = false;
+    if (!fork_handler) {
+        fork_handler = true;
+        pthread_atfork(nullptr, nullptr, [] {
+            g_shared->active.store(false);
+            sigaction(sample_signal(), &g_shared->previous, nullptr);
+        });
+    }
     signal_watch::set_guard(sample_signal(), quiesce_before_change);
     s.active.store(true);
     start_ns_ = read_clock(CLOCK_MONOTONIC);
@@ -394,7 +405,10 @@ bool Sampler::start() {
         return false;
     }
     started_ = true;
-    PyEval_SetProfile(watch_for_main, nullptr);
+    if (options_.in_running_program)
+        g_main_started.store(true);
+    else
+        PyEval_SetProfile(watch_for_main, nullptr);
     return true;
 }
 
@@ -457,6 +471,7 @@ void Sampler::run() {
             } else {
                 // Closed by a change that left our handler in place: open again once it is done.
                 if (g_shared->closed.load() && changes != g_shared->closed_at_changes.load()) g_shared->closed.store(false);
+                if (options_.in_running_program && fault_guard::turn_off_if_replaced()) guard_off_at_ns_ = now - start_ns_;
                 tick(now);
             }
         }
@@ -964,6 +979,9 @@ void Sampler::add_to(Profile& profile, const NameTable& names) {
     if (fault_guard::recovered() > 0)
         own.descriptions.emplace_back("Stack reads that faulted", std::to_string(fault_guard::recovered()) + " (recovered)");
     if (missed_ticks_ > 0) own.descriptions.emplace_back("Ticks missed", std::to_string(missed_ticks_));
+    if (guard_off_at_ns_ > 0)
+        own.descriptions.emplace_back("Stack reads", "by system call after " + std::to_string(guard_off_at_ns_ / 1'000'000) +
+                                                         " ms: the program replaced calltree's SIGSEGV/SIGBUS handler");
     if (!private_files_)
         own.descriptions.emplace_back("Thread states", "not read: the kernel refused the sampler a descriptor table of its own, "
                                                        "and the program's would show its descriptors (no Wait time, GIL waits only at hand-over points)");

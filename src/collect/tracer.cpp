@@ -76,6 +76,7 @@ static_assert(sizeof(Activation) == 40, "keep shadow-stack entries small");
 // started (a server with a thread per request). Its costs are already in the shared records.
 struct ThreadStack {
     std::vector<Activation> stack;
+    PyThreadState* owner = nullptr;  // the thread state of the thread using it
     // Recursion depth per function and per arc on this thread: inclusive time is added only
     // when the outermost activation ends, so recursion is never counted twice. All zeros again
     // once the stack is empty, which is what lets a new thread reuse them as they are.
@@ -117,6 +118,14 @@ struct State {
     std::mutex threads_mutex;
     std::vector<ThreadStack*> spare;  // stacks of exited threads (threads_mutex)
     pthread_key_t thread_key{};       // its destructor reports a thread's exit
+
+    // Process-wide set-up (the thread key, the hook object, sys.setprofile's replacement, the
+    // fork handlers) is done once; blocks (start_block) record many times in one process.
+    bool initialised = false;
+    uint64_t measured_bias[3] = {0, 0, 0};  // per TracerClock, once measured
+    bool bias_measured[3] = {false, false, false};
+    PyObject* threading_previous = nullptr;  // threading's profile hook before a block
+    bool block_roots = false;                // the block took the open calls as roots
 };
 
 // Never destroyed: callbacks may outlive static destructors. A namespace-scope pointer, not a
@@ -165,6 +174,7 @@ void detach_thread(void* stack) {
         close_stack(*ts, ts->last);
         ts->chain.clear();
     }
+    ts->owner = _PyThreadState_UncheckedGet();
     t_stack = ts;
     pthread_setspecific(s.thread_key, ts);
     return ts;
@@ -554,10 +564,10 @@ uint64_t measure_bias(State& s) {
 
 }  // namespace
 
-bool start(const TracerOptions& options) {
-    State& s = state();
-    s.options = options;
-    switch (options.clock) {
+namespace {
+
+void choose_callback(State& s) {
+    switch (s.options.clock) {
         case TracerClock::Wall:
             s.use_tsc = tsc_is_reliable();
             s.callback = s.use_tsc ? profile_callback<TscClock> : profile_callback<MonotonicClock>;
@@ -570,22 +580,29 @@ bool start(const TracerOptions& options) {
             s.callback = profile_callback<CounterClock>;
             break;
     }
+}
+
+// Function 0, the bias (measured once per clock in a process) and the process-wide set-up.
+bool prepare(State& s) {
     s.functions.emplace_back();  // kRoot
     s.namings.emplace_back().name = "<root>";
+    s.bias = 0;
     // The counter clock's costs are exact by design: nothing to take out.
-    if (options.bias_correction && options.clock != TracerClock::Counter) s.bias = measure_bias(s);
+    if (s.options.bias_correction && s.options.clock != TracerClock::Counter) {
+        auto clock = static_cast<size_t>(s.options.clock);
+        if (!s.bias_measured[clock]) {
+            s.measured_bias[clock] = measure_bias(s);
+            s.bias_measured[clock] = true;
+        }
+        s.bias = s.measured_bias[clock];
+    }
+    if (s.initialised) return true;
     if (pthread_key_create(&s.thread_key, detach_thread) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "calltree: cannot create a thread-local key");
         return false;
     }
     s.hook = PyCFunction_New(&g_hook_def, nullptr);
     if (s.hook == nullptr) return false;
-    PyObject* threading = PyImport_ImportModule("threading");
-    if (threading == nullptr) return false;
-    PyObject* result = PyObject_CallMethod(threading, "setprofile", "O", s.hook);
-    Py_DECREF(threading);
-    if (result == nullptr) return false;
-    Py_DECREF(result);
     if (!profile_chain::install(chain_host())) return false;
     // A forked child is another process: it must not keep paying for (or mixing into) our profile.
     // The lock is held across fork() so the child never inherits it taken by a thread it lacks.
@@ -595,8 +612,98 @@ bool start(const TracerOptions& options) {
                        state().active_at_fork = state().active;
                        state().active = false;
                    });
+    s.initialised = true;
+    return true;
+}
+
+// threading.setprofile(hook); the previous hook in `previous` (a new reference) if asked.
+bool set_threading_hook(PyObject* hook, PyObject** previous) {
+    PyObject* threading = PyImport_ImportModule("threading");
+    if (threading == nullptr) return false;
+    if (previous != nullptr) {
+        *previous = PyObject_CallMethod(threading, "getprofile", nullptr);
+        if (*previous == nullptr) {
+            Py_DECREF(threading);
+            return false;
+        }
+    }
+    PyObject* result = PyObject_CallMethod(threading, "setprofile", "O", hook);
+    Py_DECREF(threading);
+    if (result == nullptr) return false;
+    Py_DECREF(result);
+    return true;
+}
+
+// An activation dropped as if it had never been entered: its call uncounted, no time charged.
+void discard_top(ThreadStack& ts) {
+    State& s = state();
+    Activation e = ts.stack.back();
+    ts.stack.pop_back();
+    FunctionRecord& f = s.functions[e.function];
+    ArcRecord& a = s.arcs[e.arc];
+    --f.calls;
+    if (--ts.function_depth[e.function] == 0) --f.primitive_calls;
+    --a.calls;
+    if (--ts.pair_depth[a.pair] == 0) --a.primitive_calls;
+    if (e.python) Py_DECREF(static_cast<PyObject*>(e.key));
+}
+
+// Our hook off another thread, as _PyEval_SetProfile would take it off (see install_hook_quietly).
+void remove_hook_from(PyThreadState* t) {
+    State& s = state();
+    if (t->c_profilefunc != s.callback) return;
+    PyObject* old = t->c_profileobj;
+    t->c_profilefunc = nullptr;
+    t->c_profileobj = nullptr;
+    t->cframe->use_tracing = (t->tracing == 0 && t->c_tracefunc != nullptr) ? 255 : 0;
+    Py_XDECREF(old);
+}
+
+}  // namespace
+
+bool start(const TracerOptions& options) {
+    State& s = state();
+    s.options = options;
+    choose_callback(s);
+    if (!prepare(s)) return false;
+    if (!set_threading_hook(s.hook, nullptr)) return false;
     s.active = true;
     PyEval_SetProfile(wait_for_main, s.hook);
+    return true;
+}
+
+bool start_block(const TracerOptions& options, void* caller) {
+    State& s = state();
+    if (s.active) {
+        PyErr_SetString(PyExc_RuntimeError, "calltree: a profile is already recording in this process");
+        return false;
+    }
+    PyThreadState* tstate = PyThreadState_Get();
+    if (tstate->c_profilefunc != nullptr) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "calltree: another profiler is active on this thread (cProfile, or a sys.setprofile() "
+                        "function); stop it first");
+        return false;
+    }
+    s.options = options;
+    choose_callback(s);
+    if (!prepare(s)) return false;
+    Py_CLEAR(s.threading_previous);
+    if (!set_threading_hook(s.hook, &s.threading_previous)) return false;
+    ThreadStack* ts = t_stack != nullptr ? t_stack : attach_thread();
+    s.main_stack = ts;
+    s.block_roots = caller != nullptr;
+    // The calls open on this thread, outermost first, are the roots the block's calls hang from.
+    std::vector<PyFrameObject*> open;
+    for (auto* f = static_cast<PyFrameObject*>(caller); f != nullptr; f = PyFrame_GetBack(f)) {
+        if (open.empty()) Py_INCREF(f);
+        open.push_back(f);
+    }
+    s.active = true;
+    uint64_t now = read_clock(s) - ts->offset;
+    for (auto it = open.rbegin(); it != open.rend(); ++it) enter(*ts, python_function(*it), *it, true, now);
+    for (PyFrameObject* f : open) Py_DECREF(f);
+    PyEval_SetProfile(s.callback, s.hook);
     return true;
 }
 
@@ -624,6 +731,59 @@ void stop() {
     }
     if (s.use_tsc) s.ns_per_tick = s.calibration.finish();
 }
+
+void stop_block(void* caller) {
+    State& s = state();
+    if (!s.active) return;
+    if (ThreadStack* ts = t_stack; ts != nullptr && caller != nullptr && s.block_roots) {
+        auto& stack = ts->stack;
+        size_t i = stack.size();
+        while (i > 0 && stack[i - 1].key != caller) --i;
+        if (i > 0)
+            while (stack.size() > i) discard_top(*ts);
+    }
+    // Without roots (code run by the API itself, Profile.run) the code has returned: whatever is
+    // still open on this thread is the API's call that stops.
+    if (ThreadStack* ts = t_stack; ts != nullptr && !s.block_roots && ts == s.main_stack)
+        while (!ts->stack.empty()) discard_top(*ts);
+    stop();
+    // Threads the block's hook reached keep no hook (unless the program chained its own profile
+    // function there: it keeps getting its events through ours).
+    std::vector<PyThreadState*> chained;
+    {
+        std::lock_guard lock(s.threads_mutex);
+        for (auto& ts : s.threads)
+            if (!ts->finished && ts->chain.function != nullptr) chained.push_back(ts->owner);
+    }
+    PyThreadState* me = PyThreadState_Get();
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(me->interp); t != nullptr; t = PyThreadState_Next(t))
+        if (t != me && std::find(chained.begin(), chained.end(), t) == chained.end()) remove_hook_from(t);
+    PyObject* previous = s.threading_previous != nullptr ? s.threading_previous : Py_None;
+    if (!set_threading_hook(previous, nullptr)) PyErr_Clear();
+    Py_CLEAR(s.threading_previous);
+}
+
+void reset() {
+    State& s = state();
+    if (s.active) return;
+    for (PyObject* code : s.held_code) Py_DECREF(code);
+    s.held_code.clear();
+    s.functions.clear();
+    s.namings.clear();
+    s.function_ids.clear();
+    s.by_identity.clear();
+    s.arcs.clear();
+    s.arc_ids.clear();
+    s.pair_ids.clear();
+    for (auto& ts : s.threads) {
+        std::fill(ts->function_depth.begin(), ts->function_depth.end(), 0);
+        std::fill(ts->pair_depth.begin(), ts->pair_depth.end(), 0);
+    }
+    s.main_stack = nullptr;
+    s.ns_per_tick = 1.0;
+}
+
+bool recording() { return state().active; }
 
 bool restart_in_fork_child() {
     State& s = state();

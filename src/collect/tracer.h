@@ -44,6 +44,24 @@ bool restart_in_fork_child();
 // Whether __main__'s code (the script, -c code or -m module) was ever entered.
 bool main_started();
 
+// Recording a block from inside a running program (the Python API, python/), any number of
+// times in one process, one block at a time:
+// - start_block starts recording at once (not at __main__'s first line) on the calling thread,
+//   and on every thread `threading` starts until stop_block. The Python frames open on the
+//   calling thread from `caller` outwards become the profile's roots: each counted as one call,
+//   with its costs from now on, its arc at the line where it calls the next. Returns false with
+//   a Python exception set.
+// - stop_block stops recording: activations above `caller` on the calling thread (the API's own
+//   call that stops it) are dropped as if never entered; every thread's hook is removed and
+//   `threading`'s profile hook is put back as it was.
+// - After the profile is built, reset forgets everything recorded (code objects released).
+// `caller` is a PyFrameObject*.
+bool start_block(const TracerOptions& options, void* caller);
+void stop_block(void* caller);
+void reset();
+// Whether a recording (block or run) is going on.
+bool recording();
+
 // The recorded profile: one event "Time" in ns, functions, arcs, costs of every thread merged.
 // `names` decides the display names (a run's collectors share one table); without it the
 // tracer names its own functions.

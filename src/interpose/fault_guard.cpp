@@ -153,6 +153,20 @@ void after_failed_exec() noexcept {
         if (g.shown[i].sa_handler == SIG_IGN) __sigaction(kSignals[i], &ours, nullptr);
 }
 
+bool turn_off_if_replaced() noexcept {
+    static std::atomic<bool> off{false};
+    if (!g.installed.load() || off.load()) return false;
+    for (int sig : kSignals) {
+        struct sigaction current {};
+        if (__sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) == 0 ||
+            current.sa_sigaction != on_fault) {
+            ct_safe_copy_disable_guarded();
+            return !off.exchange(true);
+        }
+    }
+    return false;
+}
+
 uint64_t recovered() noexcept { return g.recovered.load(std::memory_order_relaxed); }
 
 bool handles(int sig) noexcept { return index_of(sig) >= 0 && g.installed.load(); }

@@ -29,6 +29,12 @@ bool install() noexcept;
 void before_exec() noexcept;
 void after_failed_exec() noexcept;
 
+// Without the sigaction interposer (the Python API's module, where a program that is already
+// running may set its own SIGSEGV or SIGBUS handler at any time): whether the kernel still has
+// the guard for both signals. If it has not, guarded reads are switched off for good (every read
+// by system call from then on); true the first time that happens.
+bool turn_off_if_replaced() noexcept;
+
 // Guarded reads that faulted and were turned into failed reads, so far.
 uint64_t recovered() noexcept;
 

@@ -72,6 +72,8 @@ void ct_safe_copy_enable_guarded(void) {
 #endif
 }
 
+void ct_safe_copy_disable_guarded(void) { atomic_store(&g_guarded, 0); }
+
 int ct_safe_copy_by_syscall(int on) {
     int was = t_by_syscall;
     t_by_syscall = on;

@@ -33,6 +33,8 @@ int ct_safe_copy_by_syscall(int on);
 
 // Whether reads can take the guarded route at all (the fault guard is installed). Set once.
 void ct_safe_copy_enable_guarded(void);
+// Off for good: every read by system call from now on (the guard was replaced, see fault_guard.h).
+void ct_safe_copy_disable_guarded(void);
 
 // The fault guard's question: if `pc` is an instruction of the guarded copy, the address to
 // resume at (where the copy returns "failed"); otherwise 0.

@@ -1,7 +1,7 @@
 # End-to-end runs of the calltree binary on real programs, compared with python3 and cProfile.
 set(_e2e_suites test_callgrind_parse test_call_counts test_names test_behaviour test_errors test_costs test_convert test_sampling
     test_identity test_output_paths test_threads test_profile_chain test_signals test_subprocesses test_overhead test_memory test_stress test_regrtest test_install
-    test_interpreters test_sampling_unnoticed test_docs)
+    test_interpreters test_sampling_unnoticed test_docs test_python_api)
 # A suite file that is renamed, or added without being listed, must not silently stop running.
 file(GLOB _e2e_files RELATIVE ${CMAKE_CURRENT_LIST_DIR} CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/test_*.py)
 list(TRANSFORM _e2e_files REPLACE "\\.py$" "")
