@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collect/alloc_recorder.h"
+#include "cpython/boundary.h"
 #include "collect/code_registry.h"
 #include "collect/line_table.h"
 #include "collect/registry_naming.h"
@@ -170,7 +171,7 @@ public:
         started_ = true;
         // Code objects get ids as the hooks first meet them; names are copied then.
         registry_ = std::make_unique<CodeRegistry>(1 << 16, size_t{32} << 20);
-        const char* allocator = _PyMem_GetCurrentAllocatorName();
+        const char* allocator = ct_python_allocator_name();
         g_direct_free = allocator != nullptr && std::string_view(allocator) == "pymalloc";
         wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
         wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);

@@ -25,8 +25,7 @@
 #include <vector>
 
 #include "collect/code_registry.h"
-#include "collect/cpython_internals.h"
-#include "collect/gil_holder.h"
+#include "cpython/boundary.h"
 #include "collect/line_table.h"
 #include "collect/naming.h"
 #include "collect/alloc_recorder.h"
