@@ -9,6 +9,7 @@ import json
 import json.encoder
 import os
 import re
+import sys
 import unittest
 
 from callgrind_parse import parse
@@ -120,9 +121,10 @@ class Names(TempDirTest):
                           ("Point.norm", "__main__"), ("outer", "__main__"), ("outer.<locals>.inner", "__main__")})
         encoder = json.encoder.__file__
         self.assertTrue(os.path.isabs(encoder))
-        self.assertLessEqual({("JSONEncoder.encode", "json.encoder"), ("JSONEncoder.iterencode", "json.encoder"),
-                              ("_make_iterencode.<locals>._iterencode", "json.encoder")},
-                             self.keys(cg, encoder))
+        expected = {("JSONEncoder.encode", "json.encoder"), ("JSONEncoder.iterencode", "json.encoder")}
+        if sys.version_info < (3, 13):  # 3.13's C encoder does indent=1 itself
+            expected.add(("_make_iterencode.<locals>._iterencode", "json.encoder"))
+        self.assertLessEqual(expected, self.keys(cg, encoder))
         self.assertIn(("dumps", "json"), self.keys(cg, json.__file__))
         self.assertLessEqual({("<built-in method time.sleep>", "time"), ("<built-in method math.sqrt>", "math"),
                               ("<built-in method builtins.len>", "builtins"),
