@@ -148,10 +148,13 @@ class Names(TempDirTest):
 
     def test_native_functions_are_grouped_under_their_module(self):
         cg, _ = self.run_both(example("numpy_work.py"))
-        self.assertLessEqual({("<method 'random' of 'numpy.random._generator.Generator' objects>", "numpy"),
-                              ("<method 'sort' of 'numpy.ndarray' objects>", "numpy"),
-                              ("<built-in method numpy.core._multiarray_umath.implement_array_function>", "numpy")},
-                             self.keys(cg, "~"))
+        expected = {("<method 'sort' of 'numpy.ndarray' objects>", "numpy")}
+        if sys.version_info < (3, 12):
+            # From 3.12 the profile hook (sys.monitoring) reports no C_CALL for Cython's methods,
+            # under cProfile as under calltree; and numpy 2 (Debian 13) has no numpy.core.
+            expected |= {("<method 'random' of 'numpy.random._generator.Generator' objects>", "numpy"),
+                         ("<built-in method numpy.core._multiarray_umath.implement_array_function>", "numpy")}
+        self.assertLessEqual(expected, self.keys(cg, "~"))
 
 
 if __name__ == "__main__":
