@@ -10,10 +10,16 @@ if [ -n "${CALLTREE_UPDATE_GOLDEN+set}" ]; then
     exit 2
 fi
 scripts/install-deps.sh
+# CPython 3.13 and 3.14 in Debian chroots, made once per machine (scripts/pythons.sh): the build
+# below then makes libcalltree-3.13.so and libcalltree-3.14.so too.
+scripts/pythons.sh >/dev/null || echo "scripts/test.sh: no CPython 3.13/3.14 chroots; only $(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') is tested" >&2
 scripts/build.sh
 ctest --test-dir build -j2 --output-on-failure -LE timing
 # Timing against ground truth on a shared machine: a failing suite is run once more (e2e.cmake).
 ctest --test-dir build --output-on-failure -L timing --repeat until-pass:2
+
+echo "== the other CPython versions, in their chroots"
+scripts/test-pythons.sh
 
 echo "== every test again, built with ASan + UBSan (the tracer included)"
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCALLTREE_SANITIZE=ON >/dev/null

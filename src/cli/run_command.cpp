@@ -16,6 +16,7 @@
 #include "cli/profile_output.h"
 #include "collect/memory_collector.h"
 #include "collect/sampler.h"
+#include "cpython/boundary.h"
 #include "collect/tracer.h"
 #include "formats/output_file.h"
 #include "runner/child_processes.h"
@@ -105,6 +106,13 @@ Collectors make_collectors(const RunOptions& options) {
     memory_options.cwd = cwd;
     if (options.memory && !memory_mode_available())
         throw std::invalid_argument("--memory is not available in sanitizer builds (their runtime replaces malloc)");
+    // The sampler and the memory hooks read the interpreter's internals from outside the C API:
+    // on 3.13+ the offsets compiled in must be the running interpreter's own (cpython/boundary.h).
+    if (options.sample || options.memory) {
+        if (const char* mismatch = ct_layout_mismatch())
+            throw std::invalid_argument(std::string(options.sample ? "--sample" : "--memory") +
+                                        " cannot read this interpreter's internals: " + mismatch);
+    }
     if (options.sample) {
         SamplerOptions sampler_options;
         sampler_options.interval_ns = parse_interval(options.interval);

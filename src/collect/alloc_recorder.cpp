@@ -9,7 +9,7 @@
 #include <new>
 
 #include "collect/code_registry.h"
-#include "collect/cpython_internals.h"
+#include "cpython/boundary.h"
 #include "collect/live_table.h"
 #include "interpose/fault_guard.h"
 #include "interpose/safe_copy.h"

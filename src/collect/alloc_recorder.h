@@ -2,7 +2,7 @@
 // preloaded library only; not in the sanitizer build) and the Python allocator-domain hooks
 // (memory_collector.cpp).
 // Every allocation and copy passes a per-thread byte sampler (byte_sampler.h); only sampled ones
-// take the recorder's spin lock, read the thread's Python stack (cpython_internals.h, no GIL,
+// take the recorder's spin lock, read the thread's Python stack (cpython/boundary.h, no GIL,
 // no allocation) and charge the stack. Sampled blocks stay in the live table until freed, so
 // the bytes still live at the end (leaks) and at the peak come from the same weights.
 // Nothing here allocates with malloc, calls into Python or blocks on the common path.

@@ -5,7 +5,7 @@
 #include <new>
 #include <type_traits>
 
-#include "collect/cpython_internals.h"
+#include "cpython/boundary.h"
 #include "collect/line_table.h"
 #include "interpose/safe_copy.h"
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "collect/cpython_internals.h"
+#include "cpython/boundary.h"
 #include "model/flat_map.h"
 
 namespace calltree {

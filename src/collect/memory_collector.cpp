@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collect/alloc_recorder.h"
+#include "cpython/boundary.h"
 #include "collect/code_registry.h"
 #include "collect/line_table.h"
 #include "collect/registry_naming.h"
@@ -177,7 +178,7 @@ public:
         static bool wrapped = false;
         if (!wrapped) {
             wrapped = true;
-            const char* allocator = _PyMem_GetCurrentAllocatorName();
+            const char* allocator = ct_python_allocator_name();
             g_direct_free = g_interposers_linked && allocator != nullptr && std::string_view(allocator) == "pymalloc";
             wrap_domain<kMemDomain>(PYMEM_DOMAIN_MEM);
             wrap_domain<kObjectDomain>(PYMEM_DOMAIN_OBJ);

@@ -1,5 +1,7 @@
 #include "collect/naming.h"
 
+#include "cpython/boundary.h"
+
 #include <unordered_map>
 #include <unordered_set>
 
@@ -77,11 +79,10 @@ std::string module_name(PyFrameObject* frame, const std::string& file) {
 // span in every code object, so the first instruction's own column would not tell two lambdas
 // apart. -1 without column information (python3 -X no_debug_ranges).
 int32_t body_column(PyCodeObject* code) {
-    const int units = static_cast<int>(_PyCode_NBYTES(code) / sizeof(_Py_CODEUNIT));
+    const int units = ct_code_units(code);
     for (int unit = 0; unit < units; ++unit) {
         int line = -1, column = -1, end_line = -1, end_column = -1;
-        if (PyCode_Addr2Location(code, unit * static_cast<int>(sizeof(_Py_CODEUNIT)), &line, &column, &end_line,
-                                 &end_column) == 0)
+        if (PyCode_Addr2Location(code, unit * CT_CODE_UNIT_BYTES, &line, &column, &end_line, &end_column) == 0)
             break;
         if (column >= 0 && (end_line > line || (end_line == line && end_column > column))) return column;
     }

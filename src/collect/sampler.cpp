@@ -25,8 +25,7 @@
 #include <vector>
 
 #include "collect/code_registry.h"
-#include "collect/cpython_internals.h"
-#include "collect/gil_holder.h"
+#include "cpython/boundary.h"
 #include "collect/line_table.h"
 #include "collect/naming.h"
 #include "collect/alloc_recorder.h"
@@ -540,7 +539,7 @@ void Sampler::refresh_clocks(ThreadRecord& t, uint64_t now, uint64_t sched) {
 // the kernel is never signalled (its pause() would return, its blocking write would stop short,
 // and neither is restarted whatever SA_RESTART says). The thread must hold the GIL, pinned from
 // this check until our signal has reached it: CPython releases the GIL before every call that
-// may block, so the thread cannot be in one when the signal lands (gil_holder.h). And it must be
+// may block, so the thread cannot be in one when the signal lands (cpython/boundary.h). And it must be
 // on a CPU: one that holds the GIL but is off the CPU is blocked in a call that kept the GIL (a
 // C extension's), or waits for a CPU; its stack stays put either way, and is read from outside.
 // Its run time tells, as the kernel's state in stat would, for a cheaper system call (2 us

@@ -12,7 +12,8 @@
 
 #include "collect/alloc_recorder.h"
 #include "collect/clock.h"
-#include "collect/frame_access.h"
+#include "cpython/frame_access.h"
+#include "cpython/boundary.h"
 #include "collect/naming.h"
 #include "collect/profile_chain.h"
 #include "model/flat_map.h"
@@ -428,27 +429,15 @@ int wait_for_main(PyObject* obj, PyFrameObject* frame, int what, PyObject* arg) 
     return s.callback(obj, frame, what, arg);
 }
 
-// The hook on the calling thread as _PyEval_SetProfile installs it, without its audit event: the
-// program asked for no profiler there (sys.setprofile for our hook object in threading's
-// bootstrap, or after C code such as cProfile removed ours). The fields and the tracing flag are
-// those of CPython 3.11's PyThreadState (_PyThreadState_UpdateTracingState).
+// The hook on the calling thread as _PyEval_SetProfile installs it, without its audit event where
+// the version allows (cpython/boundary.h): the program asked for no profiler there
+// (sys.setprofile for our hook object in threading's bootstrap, or after C code such as cProfile
+// removed ours).
 void install_hook_quietly() {
     State& s = state();
     PyThreadState* ts = PyThreadState_Get();
     if (ts->c_profilefunc == s.callback || ts->c_profilefunc == wait_for_main) return;
-    auto update_tracing = [ts] {
-        bool on = ts->tracing == 0 && (ts->c_tracefunc != nullptr || ts->c_profilefunc != nullptr);
-        ts->cframe->use_tracing = on ? 255 : 0;
-    };
-    PyObject* old = ts->c_profileobj;
-    ts->c_profilefunc = nullptr;
-    ts->c_profileobj = nullptr;
-    update_tracing();
-    Py_XDECREF(old);  // may run Python code (a cProfile.Profile's last reference)
-    Py_INCREF(s.hook);
-    Py_XSETREF(ts->c_profileobj, s.hook);
-    ts->c_profilefunc = s.callback;
-    update_tracing();
+    if (ct_set_profile_quietly(reinterpret_cast<void*>(s.callback), s.hook) != 0) PyErr_Clear();
 }
 
 ProfileChainHost chain_host() {

@@ -2,7 +2,8 @@
  * through the environment; the library removes these variables before the program starts. */
 #pragma once
 
-#define CALLTREE_HOST_LIBRARY "libcalltree.so"
+/* One library per CPython minor version: libcalltree-3.11.so, libcalltree-3.13.so, ... */
+#define CALLTREE_HOST_LIBRARY_PREFIX "libcalltree-"
 /* The launcher's own path: marks a python3 that is to run calltree, and is what the profiled
  * program's children are re-executed with under --subprocesses. */
 #define CALLTREE_ENV_LAUNCHER "CALLTREE_LAUNCHER"

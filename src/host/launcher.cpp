@@ -8,16 +8,21 @@
 // (interpreter_choice.cpp), and for a run execs it with calltree's library preloaded; the
 // library takes over its main (host_entry.cpp) and runs calltree again with the same argv, now
 // inside the interpreter.
+#include <dirent.h>
 #include <limits.h>
 #include <patchlevel.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/calltree_main.h"
 #include "cli/option_values.h"
@@ -31,6 +36,27 @@
 #endif
 
 namespace {
+
+std::string library_name(int major, int minor) {
+    return CALLTREE_HOST_LIBRARY_PREFIX + std::to_string(major) + "." + std::to_string(minor) + ".so";
+}
+
+// The CPython versions with a library in `dir` (libcalltree-3.X.so), in ascending order.
+std::vector<std::pair<int, int>> library_versions(const std::string& dir) {
+    std::vector<std::pair<int, int>> found;
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return found;
+    while (dirent* e = readdir(d)) {
+        int major = 0, minor = 0, end = 0;
+        if (std::sscanf(e->d_name, CALLTREE_HOST_LIBRARY_PREFIX "%d.%d.so%n", &major, &minor, &end) == 2 &&
+            e->d_name[end] == '\0' && std::strlen(e->d_name) == static_cast<size_t>(end) &&
+            library_name(major, minor) == e->d_name)
+            found.emplace_back(major, minor);
+    }
+    closedir(d);
+    std::sort(found.begin(), found.end());
+    return found;
+}
 
 // The whole environment replaced by `entries` (NAME=value), strings kept alive for putenv.
 void replace_environment(const std::vector<std::string>& entries) {
@@ -54,12 +80,24 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
         std::cerr << "calltree: " << error << "\n";
         return 2;
     }
-    // The library was compiled against one CPython minor version (its C API, and the frame
-    // layouts it reads itself): another version is refused before anything runs.
-    if (python.major != PY_MAJOR_VERSION || python.minor != PY_MINOR_VERSION) {
+    // Each library was compiled against one CPython minor version (its C API, and the layouts
+    // src/cpython reads): an interpreter without its library is refused before anything runs.
+    char self[PATH_MAX];
+    const bool found_self = realpath("/proc/self/exe", self) != nullptr;
+    // Beside the launcher in the build tree; under lib/calltree once installed (cmake --install).
+    std::string dir = found_self ? std::string(self, static_cast<size_t>(std::strrchr(self, '/') - self)) : ".";
+    std::vector<std::pair<int, int>> built = library_versions(dir);
+    if (built.empty()) {
+        dir += "/../" CALLTREE_INSTALL_LIBDIR "/calltree";
+        built = library_versions(dir);
+    }
+    if (built.empty()) built.emplace_back(PY_MAJOR_VERSION, PY_MINOR_VERSION);  // "cannot read" below
+    if (std::find(built.begin(), built.end(), std::make_pair(python.major, python.minor)) == built.end()) {
         std::cerr << "calltree: " << python.path << " is Python " << python.major << "." << python.minor
-                  << "; this calltree was built for Python " << PY_MAJOR_VERSION << "." << PY_MINOR_VERSION
-                  << " (choose another interpreter with --python PATH)\n";
+                  << "; this calltree was built for Python ";
+        for (size_t i = 0; i < built.size(); ++i)
+            std::cerr << (i == 0 ? "" : i + 1 == built.size() ? " and " : ", ") << built[i].first << "." << built[i].second;
+        std::cerr << " (choose another interpreter with --python PATH)\n";
         return 2;
     }
     // A child (--subprocesses) runs unprofiled rather than not at all.
@@ -70,15 +108,8 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
         std::cerr << "calltree: " << reason << "\n";
         return 127;
     };
-    char self[PATH_MAX];
-    if (realpath("/proc/self/exe", self) == nullptr) return fail("cannot find its own executable");
-    // Beside the launcher in the build tree; under lib/calltree once installed (cmake --install).
-    std::string dir(self, static_cast<size_t>(std::strrchr(self, '/') - self));
-    std::string library = dir + "/" CALLTREE_HOST_LIBRARY;
-    if (access(library.c_str(), R_OK) != 0) {
-        std::string installed = dir + "/../" CALLTREE_INSTALL_LIBDIR "/calltree/" CALLTREE_HOST_LIBRARY;
-        if (access(installed.c_str(), R_OK) == 0) library = installed;
-    }
+    if (!found_self) return fail("cannot find its own executable");
+    std::string library = dir + "/" + library_name(python.major, python.minor);
     if (access(library.c_str(), R_OK) != 0) return fail("cannot read " + library);
     if (python.has_environment) replace_environment(python.environment);
     // The user's own preloads stay, after ours; host_entry.cpp puts LD_PRELOAD back as it was

@@ -52,7 +52,7 @@ bool has_private_files();
 // Tells glibc that the process has threads, before a helper shares a glibc lock with the
 // program's thread (the fatal-signal writer takes the GIL). Async-signal-safe. A lock operation
 // the program's thread began under the old belief may still skip a wake-up: who waits on such a
-// lock must be woken again (gil_request.h).
+// lock must be woken again (cpython/boundary.h).
 void tell_glibc_threads_exist();
 
 // Whether glibc sees this process as single-threaded (for tests and diagnostics).

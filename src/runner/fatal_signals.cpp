@@ -16,7 +16,7 @@
 #include "interpose/fault_guard.h"
 #include "interpose/helper_thread.h"
 #include "interpose/signal_watch.h"
-#include "runner/gil_request.h"
+#include "cpython/boundary.h"
 #include "runner/run_end.h"
 
 
@@ -60,7 +60,7 @@ bool is_managed(int sig) {
 
 bool this_thread_holds_gil() {
     PyThreadState* mine = PyGILState_GetThisThreadState();
-    return mine != nullptr && mine == _PyThreadState_UncheckedGet();
+    return mine != nullptr && mine == ct_current_thread_state();
 }
 
 // Sent by this process itself: by the kernel for a write into a closed pipe or past the file
@@ -101,7 +101,7 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
     int none = 0;
     g.first_signal.compare_exchange_strong(none, sig);
     // Claimed while Python runs: the writer will take the GIL, so ask its holder to let go now.
-    if (run_end::claim_for_signal()) calltree_request_gil_drop(g.interp);
+    if (run_end::claim_for_signal()) ct_request_gil_drop(g.interp);
     // A signal this process sent itself ends it on the spot under python3: the next line must not
     // run. While Python runs, only a thread without the GIL can wait here (a GIL holder must
     // reach its next bytecode to hand the GIL over); after the program (finalisation), any thread
@@ -151,7 +151,7 @@ void* watch_gil_wait(void* arg) {
     for (int waited = 0; waited < kGilWaitMs; waited += 10) {
         if (g_gil_wait.load() == Taken) return nullptr;
         usleep(10 * 1000);
-        calltree_wake_gil_mutex_waiters();
+        ct_wake_gil_mutex_waiters();
     }
     int expected = Waiting;
     if (!g_gil_wait.compare_exchange_strong(expected, GaveUp)) return nullptr;

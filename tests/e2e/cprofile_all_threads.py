@@ -3,6 +3,8 @@
 `python3 -m cProfile` profiles only the main thread. Here each threading.Thread runs under its own
 cProfile.Profile (cProfile's profiler is per thread) and all are merged into one pstats file, so
 the call counts of functions run by worker threads can be compared with calltree's.
+From 3.12 cProfile is a sys.monitoring tool, interpreter-wide: one Profile sees every thread,
+and a second one cannot be enabled while it is.
 """
 import cProfile
 import os
@@ -25,7 +27,8 @@ def profile_all_threads(script, argv):
     """Runs `script` with sys.argv[1:] = argv as `python3 script` would; returns the merged Stats."""
     sys.argv = [script, *argv]
     sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python3 script.py` sets it
-    threading.Thread.run = profiled_run
+    if sys.version_info < (3, 12):
+        threading.Thread.run = profiled_run
     main_profile = cProfile.Profile()
     try:
         main_profile.runcall(runpy.run_path, script, run_name="__main__")

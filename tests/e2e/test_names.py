@@ -9,6 +9,7 @@ import json
 import json.encoder
 import os
 import re
+import sys
 import unittest
 
 from callgrind_parse import parse
@@ -120,9 +121,10 @@ class Names(TempDirTest):
                           ("Point.norm", "__main__"), ("outer", "__main__"), ("outer.<locals>.inner", "__main__")})
         encoder = json.encoder.__file__
         self.assertTrue(os.path.isabs(encoder))
-        self.assertLessEqual({("JSONEncoder.encode", "json.encoder"), ("JSONEncoder.iterencode", "json.encoder"),
-                              ("_make_iterencode.<locals>._iterencode", "json.encoder")},
-                             self.keys(cg, encoder))
+        expected = {("JSONEncoder.encode", "json.encoder"), ("JSONEncoder.iterencode", "json.encoder")}
+        if sys.version_info < (3, 13):  # 3.13's C encoder does indent=1 itself
+            expected.add(("_make_iterencode.<locals>._iterencode", "json.encoder"))
+        self.assertLessEqual(expected, self.keys(cg, encoder))
         self.assertIn(("dumps", "json"), self.keys(cg, json.__file__))
         self.assertLessEqual({("<built-in method time.sleep>", "time"), ("<built-in method math.sqrt>", "math"),
                               ("<built-in method builtins.len>", "builtins"),
@@ -146,10 +148,13 @@ class Names(TempDirTest):
 
     def test_native_functions_are_grouped_under_their_module(self):
         cg, _ = self.run_both(example("numpy_work.py"))
-        self.assertLessEqual({("<method 'random' of 'numpy.random._generator.Generator' objects>", "numpy"),
-                              ("<method 'sort' of 'numpy.ndarray' objects>", "numpy"),
-                              ("<built-in method numpy.core._multiarray_umath.implement_array_function>", "numpy")},
-                             self.keys(cg, "~"))
+        expected = {("<method 'sort' of 'numpy.ndarray' objects>", "numpy")}
+        if sys.version_info < (3, 12):
+            # From 3.12 the profile hook (sys.monitoring) reports no C_CALL for Cython's methods,
+            # under cProfile as under calltree; and numpy 2 (Debian 13) has no numpy.core.
+            expected |= {("<method 'random' of 'numpy.random._generator.Generator' objects>", "numpy"),
+                         ("<built-in method numpy.core._multiarray_umath.implement_array_function>", "numpy")}
+        self.assertLessEqual(expected, self.keys(cg, "~"))
 
 
 if __name__ == "__main__":

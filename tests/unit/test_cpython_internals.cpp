@@ -1,14 +1,17 @@
-// Every assumption cpython_internals.c makes about CPython 3.11's layout, checked against what the
-// public API says about the same objects. If a CPython update moves a field, these fail loudly.
+// Every assumption the CPython boundary (src/cpython/) makes about the layout of the version this
+// test is built for, checked against what the public API says about the same objects. If a
+// CPython update moves a field, these fail loudly. Built and run once per supported version.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "collect/code_registry.h"
-#include "collect/cpython_internals.h"
+#include "cpython/frame_access.h"
+#include "cpython/boundary.h"
 #include "collect/line_table.h"
 
 namespace calltree {
@@ -109,6 +112,139 @@ TEST(CPythonInternals, StackThroughGeneratorsMatchesPython) {
     EXPECT_GE(g_seen.size(), 5u);  // method, gen, outer, the genexpr, through_genexpr, <module>
 }
 
+// A C function calling back into Python (sorted's key) puts a shim frame between them on 3.12+:
+// the walk goes past it.
+TEST(CPythonInternals, StackThroughCCallsMatchesPython) {
+    expect_stack_matches_python(
+        "def outer():\n    got = []\n    sorted([1], key=lambda x: got.append(K().method()))\n    return got[0]\n"
+        "def through_map():\n    return list(map(lambda _: outer(), [0]))[0]\n"
+        "expected = through_map()\n");
+    EXPECT_GE(g_seen.size(), 6u);  // method, lambda, outer, lambda, through_map, <module>
+}
+
+// Every opcode of a code object that exercises each call kind, keyword calls among them.
+TEST(CPythonInternals, CallOpcodesAreCalls) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("def g(*a, **k):\n    return a\n"
+                  "def f(x):\n    g(x)\n    g(x, k=1)\n    g(*x)\n    g(**{})\n    x.append(1)\n    len(x)\n"
+                  "    for i in range(2): f2 = i + 1\n    return x\n"
+                  "for _ in range(40): f([1])\n",  // specialised by now
+                  globals),
+              nullptr);
+    PyObject* fn = PyDict_GetItemString(globals, "f");
+    PyCodeObject* co = reinterpret_cast<PyCodeObject*>(PyFunction_GetCode(fn));
+    PyObject* dis = PyImport_ImportModule("dis");
+    ASSERT_NE(dis, nullptr);
+    PyObject* list = PySequence_List(PyObject_CallMethod(dis, "get_instructions", "O", co));
+    ASSERT_NE(list, nullptr);
+    int calls = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); ++i) {
+        PyObject* ins = PyList_GET_ITEM(list, i);
+        std::string name = PyUnicode_AsUTF8(PyObject_GetAttrString(ins, "opname"));
+        long offset = PyLong_AsLong(PyObject_GetAttrString(ins, "offset"));
+        bool call = name == "CALL" || name == "PRECALL" || name == "CALL_FUNCTION_EX" || name == "CALL_KW";
+        calls += call;
+        EXPECT_EQ(ct_is_calling(co, static_cast<int32_t>(offset)) != 0, call) << name << " at " << offset;
+    }
+    EXPECT_GE(calls, 7);
+    Py_DECREF(list);
+    Py_DECREF(dis);
+    Py_DECREF(globals);
+}
+
+// The tracer's frame reads (cpython/frame_access.h) agree with the public getters on every frame
+// of a stack.
+TEST(CPythonInternals, TracerFrameReadsMatchThePublicApi) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("import sys\ndef a():\n    return sys._getframe()\ndef b():\n    return [a() for _ in (1,)][0]\nfr = b()\n"
+                  "def gen():\n    yield sys._getframe()\ng = gen()\ngf = next(g)\n",
+                  globals),
+              nullptr);
+    for (const char* name : {"fr", "gf"}) {
+        PyFrameObject* frame = reinterpret_cast<PyFrameObject*>(PyDict_GetItemString(globals, name));
+        ASSERT_TRUE(frame != nullptr && PyFrame_Check(frame));
+        int depth = 0;
+        for (PyFrameObject* f = frame; f != nullptr && depth < 8; ++depth) {
+            PyCodeObject* code = PyFrame_GetCode(f);
+            EXPECT_EQ(frame_code(f), code) << name << " depth " << depth;
+            EXPECT_EQ(frame_lasti(f), PyFrame_GetLasti(f)) << name << " depth " << depth;
+            Py_DECREF(code);
+            PyFrameObject* back = PyFrame_GetBack(f);
+            if (f != frame) Py_DECREF(f);
+            f = back;
+        }
+        EXPECT_GE(depth, 1);
+    }
+    Py_DECREF(globals);
+}
+
+// The thread list: every Python thread once, with its native id; the walk's thread states are
+// the threads' own.
+TEST(CPythonInternals, ThreadWalkSeesEveryThread) {
+    PyObject* globals = new_globals("m");
+    ASSERT_NE(run("import threading\nready = threading.Event()\nstop = threading.Event()\nids = []\n"
+                  "def work():\n    ids.append(threading.get_native_id())\n    ready.set()\n    stop.wait()\n"
+                  "t = threading.Thread(target=work)\nt.start()\nready.wait()\nids.append(threading.get_native_id())\n",
+                  globals),
+              nullptr);
+    struct Seen {
+        std::vector<const void*> states;
+        std::vector<unsigned long> ids;
+    } seen;
+    Py_BEGIN_ALLOW_THREADS
+    ct_for_each_thread(
+        [](void* context, const void* tstate, unsigned long id) {
+            auto* s = static_cast<Seen*>(context);
+            s->states.push_back(tstate);
+            s->ids.push_back(id);
+        },
+        &seen);
+    Py_END_ALLOW_THREADS
+    PyObject* ids = PyDict_GetItemString(globals, "ids");
+    ASSERT_EQ(PyList_GET_SIZE(ids), 2);
+    EXPECT_EQ(seen.ids.size(), 2u);
+    for (Py_ssize_t i = 0; i < 2; ++i) {
+        unsigned long id = PyLong_AsUnsignedLong(PyList_GET_ITEM(ids, i));
+        EXPECT_NE(std::find(seen.ids.begin(), seen.ids.end(), id), seen.ids.end()) << id;
+    }
+    EXPECT_NE(std::find(seen.states.begin(), seen.states.end(), ct_this_thread_state()), seen.states.end());
+    EXPECT_EQ(ct_current_thread_state(), static_cast<const void*>(PyThreadState_Get()));
+    // Where the other thread is: inside Event.wait (a call), its frame's code a code object.
+    ct_position where;
+    Py_BEGIN_ALLOW_THREADS
+    struct Ctx {
+        const void* mine;
+        ct_position* out;
+    } ctx{ct_this_thread_state(), &where};
+    ct_for_each_thread(
+        [](void* context, const void* tstate, unsigned long) {
+            auto* c = static_cast<Ctx*>(context);
+            if (tstate != c->mine) ct_position_of(tstate, c->out);
+        },
+        &ctx);
+    Py_END_ALLOW_THREADS
+    EXPECT_TRUE(where.code != nullptr && PyCode_Check(static_cast<PyObject*>(const_cast<void*>(where.code))));
+    EXPECT_EQ(ct_is_calling(where.code, where.lasti), 1);
+    EXPECT_EQ(where.at_gil_handover, 0);
+    ASSERT_NE(run("stop.set()\nt.join()\n", globals), nullptr);
+    Py_DECREF(globals);
+}
+
+// The GIL's state: the range holds the holder's record, and this thread holds it.
+TEST(CPythonInternals, GilStateIsTheInterpreters) {
+    uintptr_t start = 0, end = 0;
+    ct_gil_state_range(&start, &end);
+    EXPECT_GT(end, start);
+    EXPECT_TRUE(ct_holds_gil(PyThreadState_Get()));
+    EXPECT_EQ(ct_python_version_hex() >> 16, static_cast<unsigned>(PY_VERSION_HEX >> 16));
+}
+
+// 3.13+: the offsets we were built with are the running interpreter's own.
+TEST(CPythonInternals, LayoutAgreesWithDebugOffsets) {
+    const char* mismatch = ct_layout_mismatch();
+    EXPECT_EQ(mismatch, nullptr) << mismatch;
+}
+
 TEST(CPythonInternals, NotCallingWhileRunningBytecode) {
     // A + on two ints executes inside the eval loop: the instruction is a BINARY_OP.
     PyObject* globals = new_globals("m");
@@ -125,7 +261,7 @@ TEST(CPythonInternals, NotCallingWhileRunningBytecode) {
         PyObject* opname = PyObject_GetAttrString(ins, "opname");
         PyObject* offset = PyObject_GetAttrString(ins, "offset");
         std::string name = PyUnicode_AsUTF8(opname);
-        bool call = name == "CALL" || name == "PRECALL" || name == "CALL_FUNCTION_EX";
+        bool call = name == "CALL" || name == "PRECALL" || name == "CALL_FUNCTION_EX" || name == "CALL_KW";
         EXPECT_EQ(ct_is_calling(co, static_cast<int32_t>(PyLong_AsLong(offset))) != 0, call) << name;
         Py_DECREF(opname);
         Py_DECREF(offset);

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "collect/gil_holder.h"
+#include "cpython/boundary.h"
 #include "embedded_python.h"
 
 namespace {
