@@ -655,7 +655,8 @@ bool under_command() {
     Dl_info info{};
     if (symbol == nullptr || dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return false;
     const char* base = std::strrchr(info.dli_fname, '/');
-    return std::strcmp(base != nullptr ? base + 1 : info.dli_fname, "libcalltree.so") == 0;
+    // libcalltree.so, or a per-version build's libcalltree-3.X.so.
+    return std::strncmp(base != nullptr ? base + 1 : info.dli_fname, "libcalltree", 11) == 0;
 }
 
 }  // namespace

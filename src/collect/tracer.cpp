@@ -638,15 +638,7 @@ void discard_top(ThreadStack& ts) {
 }
 
 // Our hook off another thread, as _PyEval_SetProfile would take it off (see install_hook_quietly).
-void remove_hook_from(PyThreadState* t) {
-    State& s = state();
-    if (t->c_profilefunc != s.callback) return;
-    PyObject* old = t->c_profileobj;
-    t->c_profilefunc = nullptr;
-    t->c_profileobj = nullptr;
-    t->cframe->use_tracing = (t->tracing == 0 && t->c_tracefunc != nullptr) ? 255 : 0;
-    Py_XDECREF(old);
-}
+void remove_hook_from(PyThreadState* t) { ct_remove_profile_hook_of(t, reinterpret_cast<void*>(state().callback)); }
 
 }  // namespace
 

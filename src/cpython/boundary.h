@@ -148,6 +148,11 @@ const void* ct_current_thread_state(void);
 // it (3.11). The caller holds the GIL. Returns 0 on success.
 int ct_set_profile_quietly(void* func, void* obj);
 
+// Takes the profile hook `func` off another thread `tstate` as ct_set_profile_quietly would (its
+// object released); a thread whose hook is not `func` is left alone. The caller holds the GIL and
+// `tstate` is in the interpreter's thread list. Returns 1 if it was removed.
+int ct_remove_profile_hook_of(void* tstate, void* func);
+
 // Bytes per code unit (an instruction is one unit, its caches more), and how many units a code
 // object's bytecode has. `code` is a live code object (the caller holds a reference).
 enum { CT_CODE_UNIT_BYTES = 2 };

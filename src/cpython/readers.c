@@ -349,3 +349,10 @@ void ct_position_of(const void* thread_state, ct_position* pos) {
 }
 
 const char* ct_layout_mismatch(void) { return ct_layout_check_debug_offsets(); }
+
+int ct_remove_profile_hook_of(void* tstate, void* func) {
+    // c_profilefunc is a public member of PyThreadState (cpython/pystate.h) in 3.11 to 3.14.
+    if (((PyThreadState*)tstate)->c_profilefunc != (Py_tracefunc)func) return 0;
+    if (ct_layout_set_profile_quietly(tstate, NULL, NULL) != 0) PyErr_Clear();
+    return 1;
+}
