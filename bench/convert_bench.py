@@ -21,7 +21,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_prof_shapes import ALL, make  # noqa: E402
+from make_prof_shapes import ALL  # noqa: E402
+import run_bench  # noqa: E402
 from run_bench import Runner  # noqa: E402
 
 

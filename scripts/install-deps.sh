@@ -3,7 +3,7 @@
 # present. Run as root (or with sudo available).
 set -eu
 PACKAGES="cmake g++ make libcli11-dev zlib1g-dev libgtest-dev python3 python3-dev valgrind python3-numpy
-pyprof2calltree clang libclang-rt-14-dev libpython3.11-testsuite python3-ipython"
+pyprof2calltree clang libclang-rt-14-dev libpython3.11-testsuite python3-ipython pyflakes3"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

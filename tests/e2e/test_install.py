@@ -2,7 +2,6 @@
 the launcher finds it, and the installed calltree profiles a program found by name."""
 import os
 import shutil
-import subprocess
 import unittest
 
 from callgrind_parse import parse

@@ -3,7 +3,6 @@ a pyenv shim's choice) or --python's, seen by the program exactly as when it run
 another Python version refused before anything runs; a shared-libpython build (pyenv's 3.11.7)
 in every mode."""
 import os
-import subprocess
 import sys
 import unittest
 

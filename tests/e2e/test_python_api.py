@@ -4,7 +4,6 @@ package (build/python) on sys.path, and compared with what the calltree command 
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 import unittest
 
