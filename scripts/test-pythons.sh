@@ -2,7 +2,8 @@
 # The tests for every other CPython version that has a root of scripts/pythons.sh and a library
 # in ./build (the main build makes libcalltree-3.X.so and the boundary's unit tests for each root
 # it finds): the boundary's unit tests and the end-to-end suites, run inside the root with its
-# python3.X as /usr/bin/python3.
+# python3.X as /usr/bin/python3. And for each interpreter the build was given in
+# CALLTREE_EXTRA_PYTHONS (scripts/build.sh: a pyenv 3.12), the same run here, on that interpreter.
 #
 #   scripts/test-pythons.sh                 every version, the suites listed in SUITES below
 #   scripts/test-pythons.sh 3.13 test_call_counts test_sampling
@@ -25,16 +26,31 @@ else
         [ -f "$stamp" ] && versions="$versions $(basename "$(dirname "$stamp")")"
     done
 fi
+# Interpreters that run here, as the build recorded them: "X.Y=/path/to/python3" each.
+extras=""
+for python in $(sed -n 's/^CALLTREE_EXTRA_PYTHONS:STRING=//p' build/CMakeCache.txt 2>/dev/null | tr ';' ' '); do
+    v=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || continue
+    extras="$extras $v=$python"
+    [ $# -ge 1 ] || versions="$versions $v"
+done
 status=0
 for v in $versions; do
+    python=""
+    for e in $extras; do [ "${e%%=*}" = "$v" ] && python=${e#*=}; done
     if [ ! -f "build/src/cli/libcalltree-$v.so" ]; then
         echo "== Python $v: no build/src/cli/libcalltree-$v.so (configure ./build after scripts/pythons.sh)"
         status=1
         continue
     fi
-    echo "== Python $v: the CPython boundary's unit tests, in $ROOTS/$v"
+    if [ -n "$python" ]; then
+        where="" inside=""
+        echo "== Python $v: the CPython boundary's unit tests, on $python"
+    else
+        where="scripts/in-python-root.sh $v" inside=1
+        echo "== Python $v: the CPython boundary's unit tests, in $ROOTS/$v"
+    fi
     for t in test_sampler_parts test_gil_holder; do
-        scripts/in-python-root.sh "$v" "build/python$v/$t" --gtest_brief=1 || status=1
+        $where "build/python$v/$t" --gtest_brief=1 || status=1
     done
     suites=$SUITES
     # 3.14's sampling accuracy is not there yet (a pure-Python phase measured 0.85 Python in CI,
@@ -45,9 +61,17 @@ for v in $versions; do
     # unittest with no names would discover every suite.
     [ -n "$(echo "$suites" | tr -d ' ')" ] || { echo "== Python $v: no suite to run"; continue; }
     echo "== Python $v: end-to-end suites: $suites"
-    # shellcheck disable=SC2086
-    scripts/in-python-root.sh "$v" env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" \
-        PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
-        /usr/bin/python3 -m unittest $suites || status=1
+    if [ -n "$inside" ]; then
+        # shellcheck disable=SC2086
+        scripts/in-python-root.sh "$v" env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" \
+            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
+            /usr/bin/python3 -m unittest $suites || status=1
+    else
+        # The suites' own driver is Debian's python3; the programs they profile run on $python.
+        # shellcheck disable=SC2086
+        env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" CALLTREE_TEST_PYTHON="$python" \
+            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin \
+            /usr/bin/python3 -m unittest $suites || status=1
+    fi
 done
 exit $status

@@ -7,11 +7,14 @@ import unittest
 CALLTREE = os.environ.get("CALLTREE", "")
 SRC = os.environ.get("CALLTREE_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 EXAMPLES = os.path.join(SRC, "examples")
-PYTHON = "/usr/bin/python3"
+# The interpreter under test: Debian's, or another CPython that runs here (scripts/test-pythons.sh
+# sets CALLTREE_TEST_PYTHON for a pyenv 3.12: its bin/python3, as PATH would find it).
+PYTHON = os.environ.get("CALLTREE_TEST_PYTHON", "/usr/bin/python3")
 
 # calltree runs the program in the python3 found on PATH (a pyenv shim on this machine). The
-# suites compare it with PYTHON: PATH loses the entries that would give another python3. The
-# interpreter-choice suite (test_interpreters) works from the PATH the tests were started with.
+# suites compare it with PYTHON: PATH loses the entries that would give another python3, or
+# starts with PYTHON's directory. The interpreter-choice suite (test_interpreters) works from the
+# PATH the tests were started with.
 ORIGINAL_PATH = os.environ.get("PATH", "")
 
 
@@ -28,7 +31,10 @@ def _system_python_path(path):
     return os.pathsep.join(kept)
 
 
-os.environ["PATH"] = _system_python_path(ORIGINAL_PATH)
+if "CALLTREE_TEST_PYTHON" in os.environ:
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(PYTHON), ORIGINAL_PATH])
+else:
+    os.environ["PATH"] = _system_python_path(ORIGINAL_PATH)
 
 
 def example(name):

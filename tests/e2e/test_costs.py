@@ -5,7 +5,7 @@ import time
 import unittest
 
 from callgrind_parse import parse
-from helpers import CALLTREE, TempDirTest, example, profile, run
+from helpers import CALLTREE, PYTHON, TempDirTest, example, profile, run
 
 TINY = "def f():\n    pass\ndef g():\n    f()\n    f()\ng()\n"
 
@@ -111,7 +111,7 @@ print(time.perf_counter() - start)
         r = run([CALLTREE, *options, "-o", out, script])
         self.assertEqual(r.returncode, 0, r.stderr)
         executable, elapsed = r.stdout.split()
-        self.assertEqual(executable, "/usr/bin/python3")
+        self.assertEqual(executable, PYTHON)
         cg = parse(out)
         calls = {k[0]: f.calls_in for k, f in cg.functions.items() if k[1] == script}
         self.assertNotIn("hidden", calls)
