@@ -67,11 +67,12 @@ for v in $versions; do
             PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
             /usr/bin/python3 -m unittest $suites || status=1
     else
-        # The suites' own driver is Debian's python3; the programs they profile run on $python.
+        # The suites run on $python as they run on a root's python3: what they check of the
+        # interpreter (its version, its stdlib's sources) is the one profiled.
         # shellcheck disable=SC2086
         env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" CALLTREE_TEST_PYTHON="$python" \
             PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin \
-            /usr/bin/python3 -m unittest $suites || status=1
+            "$python" -m unittest $suites || status=1
     fi
 done
 exit $status

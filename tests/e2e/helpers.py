@@ -1,5 +1,7 @@
 """Running calltree and python3 side by side."""
+import functools
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -35,6 +37,19 @@ if "CALLTREE_TEST_PYTHON" in os.environ:
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(PYTHON), ORIGINAL_PATH])
 else:
     os.environ["PATH"] = _system_python_path(ORIGINAL_PATH)
+
+
+@functools.cache
+def _has_numpy():
+    return subprocess.run([PYTHON, "-c", "import numpy"], capture_output=True).returncode == 0
+
+
+def skip_unless_numpy(test, script):
+    """Skips `test` (or its subtest) when `script` imports numpy and PYTHON has none: Debian's
+    python3 and the roots of scripts/pythons.sh have python3-numpy, a pyenv build has none."""
+    with open(script) as f:
+        if re.search(r"^\s*(import|from) numpy", f.read(), re.M) and not _has_numpy():
+            test.skipTest(f"{PYTHON} has no numpy")
 
 
 def example(name):

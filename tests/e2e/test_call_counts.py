@@ -11,7 +11,7 @@ import re
 import unittest
 
 from callgrind_parse import parse
-from helpers import PYTHON, TempDirTest, example, profile, run
+from helpers import PYTHON, TempDirTest, example, profile, run, skip_unless_numpy
 
 SINGLE_THREADED = ["hello.py", "recursion.py", "mutual_recursion.py", "classes.py", "generators.py",
                    "async_tasks.py", "exceptions.py", "closures_decorators.py", "comprehensions.py",
@@ -56,6 +56,7 @@ class CallCounts(TempDirTest):
         for name in SINGLE_THREADED:
             script = example(name)
             with self.subTest(example=name):
+                skip_unless_numpy(self, script)
                 cg, stats = self.ours_and_cprofile(script)
                 theirs = cprofile_python_counts(stats, script)
                 self.assertGreater(len(theirs), 1, "cProfile saw no function of the example")
@@ -108,6 +109,7 @@ class CallgrindAnnotate(TempDirTest):
     def test_reads_every_file_with_our_costs(self):
         for name in SINGLE_THREADED + ["threads.py"]:
             with self.subTest(example=name):
+                skip_unless_numpy(self, example(name))
                 out = self.path(name + ".callgrind")
                 # Raw times: with the profiler's cost per event taken out, a function whose every
                 # call is shorter than that cost has a self cost of 0, which callgrind_annotate

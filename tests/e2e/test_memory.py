@@ -10,7 +10,7 @@ import subprocess
 import unittest
 
 from callgrind_parse import parse
-from helpers import CALLTREE, PYTHON, TempDirTest, run
+from helpers import CALLTREE, PYTHON, TempDirTest, run, skip_unless_numpy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "memory")
@@ -89,6 +89,7 @@ class Memory(TempDirTest):
             self.skipTest("this calltree build has no --memory (sanitizer build)")
 
     def profile(self, name, args=(), extra=(), sample=False):
+        skip_unless_numpy(self, program(name))
         out = self.path(name + ".callgrind")
         cmd = [CALLTREE, *(["--sample"] if sample else []), "--memory", *extra, "-o", out, program(name), *args]
         res = run(cmd, env=ENV, timeout=300, cwd=self.tmp)

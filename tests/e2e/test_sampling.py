@@ -11,7 +11,7 @@ import subprocess
 import unittest
 
 from callgrind_parse import parse
-from helpers import CALLTREE, PYTHON, TempDirTest, run
+from helpers import CALLTREE, PYTHON, TempDirTest, run, skip_unless_numpy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "sampling")
@@ -59,6 +59,8 @@ class Sampled(TempDirTest):
     MAX_WAIT_SHARE = 0.15
 
     def sample(self, args, extra=(), env=ENV, check_load=False):
+        if args and args[0].endswith(".py"):
+            skip_unless_numpy(self, args[0])
         out = self.path("sample.callgrind")
         res = run([CALLTREE, "--sample", *extra, "-o", out, *args], env=env, timeout=300)
         self.assertEqual(res.returncode, 0, res.stderr)
