@@ -68,7 +68,9 @@ for v in $versions; do
             /usr/bin/python3 -m unittest $suites || status=1
     else
         # The suites run on $python as they run on a root's python3: what they check of the
-        # interpreter (its version, its stdlib's sources) is the one profiled.
+        # interpreter (its version, its stdlib's sources) is the one profiled. It is named as
+        # PATH finds it (python3 beside python3.12), which is what calltree will run.
+        [ "$python" -ef "$(dirname "$python")/python3" ] && python=$(dirname "$python")/python3
         # shellcheck disable=SC2086
         env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" CALLTREE_TEST_PYTHON="$python" \
             PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin \

@@ -72,6 +72,7 @@ class Sampled(TempDirTest):
         return res, profile
 
     def plain(self, args, env=ENV):
+        skip_unless_numpy(self, args[0])
         res = run([PYTHON, *args], env=env, timeout=300)
         self.assertEqual(res.returncode, 0, res.stderr)
         return json.loads(res.stdout)
