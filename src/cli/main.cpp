@@ -49,11 +49,17 @@ int usage_error(const std::string& message) {
 
 namespace calltree {
 
-int calltree_main(int argc, char** argv, RunProgram run_program) {
+std::string build_python_minor() {
+    const std::string full = CALLTREE_PYTHON_VERSION;
+    const size_t major_end = full.find('.');
+    const size_t minor_end = major_end == std::string::npos ? major_end : full.find('.', major_end + 1);
+    return full.substr(0, minor_end);
+}
+
+int calltree_main(int argc, char** argv, RunProgram run_program, const std::string& pythons) {
     CLI::App app{kDescription, "calltree"};
     app.footer(kFooter);
-    app.set_version_flag("--version", std::string("calltree ") + CALLTREE_VERSION + " (Python " + CALLTREE_PYTHON_VERSION +
-                                          ", " + CALLTREE_PYTHON_EXECUTABLE + ")");
+    app.set_version_flag("--version", std::string("calltree ") + CALLTREE_VERSION + " (Python " + pythons + ")");
     calltree::RunOptions run;
     calltree::ConvertOptions convert;
     calltree::setup_run(app, run);

@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "cpython/boundary.h"
+
 namespace calltree {
 
 namespace {
@@ -19,17 +21,18 @@ struct Replaced {
 
 Replaced* g_replaced = nullptr;  // set once by install(), never freed (hooks may outlive statics)
 
-// python3's guard in _PyEval_SetProfile (Python/ceval.c): changing the profile function while
-// it is being changed (from the __del__ of the function being replaced, from an audit hook, or
-// for a function that raised meanwhile) fails with this RuntimeError and lowers the guard, so a
-// second attempt goes through. One flag for the whole process, like python3's static; only ever
-// touched with the GIL held.
+// python3's guard in _PyEval_SetProfile (Python/ceval.c, 3.11): changing the profile function
+// while it is being changed (from the __del__ of the function being replaced, from an audit
+// hook, or for a function that raised meanwhile) fails with this RuntimeError and lowers the
+// guard, so a second attempt goes through. One flag for the whole process, like python3's
+// static; only ever touched with the GIL held. 3.12+ has no guard (ct_profile_change_is_guarded).
 bool g_changing = false;
 
 // _PyEval_SetProfile's first steps: the guard, then the audit. False with an exception set when
 // the change must not happen; else end_change() follows the change.
 bool begin_change() {
-    if (g_changing) {
+    static const bool guarded = ct_profile_change_is_guarded() != 0;
+    if (guarded && g_changing) {
         g_changing = false;
         PyErr_SetString(PyExc_RuntimeError,
                         "Cannot install a profile function while another profile function is being installed");
@@ -135,19 +138,30 @@ PyObject* ProfileChain::function_ref() const {
 }
 
 void ProfileChain::set(PyObject* new_function) {
-    // As python3's _PyEval_SetProfile: the old function is released while none is installed (a
-    // __del__ it runs gets no events and sys.getprofile() answers None there), then the new one
-    // is stored over whatever that __del__ may have installed, which python3 never releases.
+    static const bool release_first = ct_profile_change_is_guarded() != 0;
     const bool was_on = function != nullptr;
     PyObject* old = function;
-    function = nullptr;
-    skip_setprofile_return = false;
-    Py_XDECREF(old);
-    Py_XINCREF(new_function);
-    function = new_function;
     // python3 sends the new function a c_return for sys.setprofile only if a profiler was
     // already on when sys.setprofile was called.
-    skip_setprofile_return = !was_on && new_function != nullptr;
+    const bool skip = !was_on && new_function != nullptr;
+    if (release_first) {
+        // 3.11: the old function is released while none is installed (a __del__ it runs gets no
+        // events and sys.getprofile() answers None there), then the new one is stored over
+        // whatever that __del__ may have installed, which python3 never releases.
+        function = nullptr;
+        skip_setprofile_return = false;
+        Py_XDECREF(old);
+        Py_XINCREF(new_function);
+        function = new_function;
+        skip_setprofile_return = skip;
+    } else {
+        // 3.12+: the new function is stored first; a __del__ of the old one sees it, and what
+        // that __del__ installs stays.
+        Py_XINCREF(new_function);
+        function = new_function;
+        skip_setprofile_return = skip;
+        Py_XDECREF(old);
+    }
 }
 
 namespace profile_chain {

@@ -23,8 +23,9 @@ struct ProfileChain {
     // Hands one event to `function` like python3's trampoline; -1 with an exception set (and the
     // function removed, as python3's trampoline removes it) if it raised.
     int call(PyFrameObject* frame, int what, PyObject* arg);
-    // Replaces the function as python3's _PyEval_SetProfile does (the old one released while
-    // none is installed). May run Python code (a __del__).
+    // Replaces the function as that version's _PyEval_SetProfile does (3.11 releases the old
+    // one while none is installed, 3.12+ after storing the new one). May run Python code (a
+    // __del__).
     void set(PyObject* new_function);
     void clear() { set(nullptr); }
 

@@ -144,9 +144,17 @@ void ct_wake_gil_mutex_waiters(void);
 const void* ct_current_thread_state(void);
 
 // Installs `func`/`obj` (a Py_tracefunc and its object) as the calling thread's profile hook as
-// PyEval_SetProfile does, but without the "sys.setprofile" audit event where the version allows
-// it (3.11). The caller holds the GIL. Returns 0 on success.
+// PyEval_SetProfile does, but without the "sys.setprofile" audit event the program would see (on
+// 3.12+ its audit hooks are out of sight for the call). The caller holds the GIL. Returns 0 on
+// success.
 int ct_set_profile_quietly(void* func, void* obj);
+
+// How _PyEval_SetProfile changes a thread's profile function, which calltree's sys.setprofile
+// imitates for the program's own function. Nonzero (3.11): a change made while another is under
+// way (from the old function's __del__, from an audit hook) is refused with a RuntimeError, and
+// the old function is released before the new one is stored. Zero (3.12+, sys.monitoring's
+// legacy events): no such guard, and the new function is stored before the old is released.
+int ct_profile_change_is_guarded(void);
 
 // Takes the profile hook `func` off another thread `tstate` as ct_set_profile_quietly would (its
 // object released); a thread whose hook is not `func` is left alone. The caller holds the GIL and

@@ -38,6 +38,7 @@
 #undef NEED_OPCODE_METADATA
 #include <internal/pycore_runtime.h>
 #pragma GCC diagnostic pop
+#include "cpython/quiet_profile_312.h"
 
 #include <string.h>
 
@@ -134,10 +135,8 @@ void ct_layout_request_gil_drop(void* interp_state) {
     if (holder != NULL) __atomic_fetch_or(&holder->eval_breaker, (uintptr_t)_PY_GIL_DROP_REQUEST_BIT, __ATOMIC_RELAXED);
 }
 
-// 3.12+ builds the profile hook on sys.monitoring's legacy events, set up by _PyEval_SetProfile
-// only (internal functions it calls are not exported): it raises the audit event.
 int ct_layout_set_profile_quietly(void* tstate, void* func, void* obj) {
-    return _PyEval_SetProfile(tstate, (Py_tracefunc)func, obj);
+    return ct_set_profile_without_audit(tstate, (Py_tracefunc)func, obj);
 }
 
 const void* ct_layout_thread_state_unchecked(void) { return PyThreadState_GetUnchecked(); }

@@ -33,6 +33,8 @@ const void* ct_this_thread_state(void) { return PyGILState_GetThisThreadState();
 
 unsigned ct_python_version_hex(void) { return L.version_hex; }
 
+int ct_profile_change_is_guarded(void) { return L.version_hex < 0x030C0000; }
+
 // Exported by every supported version; declared by an internal header from 3.13.
 PyAPI_FUNC(const char*) _PyMem_GetCurrentAllocatorName(void);
 const char* ct_python_allocator_name(void) { return _PyMem_GetCurrentAllocatorName(); }

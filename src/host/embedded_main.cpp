@@ -3,4 +3,4 @@
 #include "cli/calltree_main.h"
 #include "cli/run_command.h"
 
-int main(int argc, char** argv) { return calltree::calltree_main(argc, argv, calltree::run_profiled); }
+int main(int argc, char** argv) { return calltree::calltree_main(argc, argv, calltree::run_profiled, calltree::build_python_minor()); }

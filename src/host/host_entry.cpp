@@ -17,7 +17,8 @@ namespace {
 
 using StartMain = int (*)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(), void (*)(), void*);
 
-int host_main(int argc, char** argv, char**) { return calltree::calltree_main(argc, argv, calltree::run_profiled); }
+int host_main(int argc, char** argv, char**) { return calltree::calltree_main(argc, argv, calltree::run_profiled,
+                                                                                calltree::build_python_minor()); }
 
 // The program must see the environment the user gave calltree: no trace of the preload.
 void restore_environment() {

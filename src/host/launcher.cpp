@@ -58,6 +58,41 @@ std::vector<std::pair<int, int>> library_versions(const std::string& dir) {
     return found;
 }
 
+struct Libraries {
+    std::string self;  // the launcher's own path, empty if it cannot be found
+    std::string dir;   // where the libraries are
+    std::vector<std::pair<int, int>> versions;
+};
+
+// Beside the launcher in the build tree; under lib/calltree once installed (cmake --install).
+// Without any, the build's own version (a run then fails with "cannot read" the library).
+const Libraries& find_libraries() {
+    static const Libraries found = [] {
+        Libraries l;
+        char self[PATH_MAX];
+        if (realpath("/proc/self/exe", self) != nullptr) l.self = self;
+        l.dir = l.self.empty() ? "." : l.self.substr(0, l.self.rfind('/'));
+        l.versions = library_versions(l.dir);
+        if (l.versions.empty()) {
+            l.dir += "/../" CALLTREE_INSTALL_LIBDIR "/calltree";
+            l.versions = library_versions(l.dir);
+        }
+        if (l.versions.empty()) l.versions.emplace_back(PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        return l;
+    }();
+    return found;
+}
+
+// "3.11, 3.13`last`3.14"
+std::string version_list(const std::vector<std::pair<int, int>>& versions, const char* last) {
+    std::string text;
+    for (size_t i = 0; i < versions.size(); ++i) {
+        if (i > 0) text += i + 1 == versions.size() ? last : ", ";
+        text += std::to_string(versions[i].first) + "." + std::to_string(versions[i].second);
+    }
+    return text;
+}
+
 // The whole environment replaced by `entries` (NAME=value), strings kept alive for putenv.
 void replace_environment(const std::vector<std::string>& entries) {
     static std::vector<std::string> kept;
@@ -82,22 +117,15 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
     }
     // Each library was compiled against one CPython minor version (its C API, and the layouts
     // src/cpython reads): an interpreter without its library is refused before anything runs.
-    char self[PATH_MAX];
-    const bool found_self = realpath("/proc/self/exe", self) != nullptr;
-    // Beside the launcher in the build tree; under lib/calltree once installed (cmake --install).
-    std::string dir = found_self ? std::string(self, static_cast<size_t>(std::strrchr(self, '/') - self)) : ".";
-    std::vector<std::pair<int, int>> built = library_versions(dir);
-    if (built.empty()) {
-        dir += "/../" CALLTREE_INSTALL_LIBDIR "/calltree";
-        built = library_versions(dir);
-    }
-    if (built.empty()) built.emplace_back(PY_MAJOR_VERSION, PY_MINOR_VERSION);  // "cannot read" below
+    const Libraries& libraries = find_libraries();
+    const std::vector<std::pair<int, int>>& built = libraries.versions;
+    const std::string& dir = libraries.dir;
+    const std::string self = libraries.self;
+    const bool found_self = !self.empty();
     if (std::find(built.begin(), built.end(), std::make_pair(python.major, python.minor)) == built.end()) {
         std::cerr << "calltree: " << python.path << " is Python " << python.major << "." << python.minor
-                  << "; this calltree was built for Python ";
-        for (size_t i = 0; i < built.size(); ++i)
-            std::cerr << (i == 0 ? "" : i + 1 == built.size() ? " and " : ", ") << built[i].first << "." << built[i].second;
-        std::cerr << " (choose another interpreter with --python PATH)\n";
+                  << "; this calltree was built for Python " << version_list(built, " and ")
+                  << " (choose another interpreter with --python PATH)\n";
         return 2;
     }
     // A child (--subprocesses) runs unprofiled rather than not at all.
@@ -123,7 +151,7 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
     } else {
         unsetenv(CALLTREE_ENV_USER_PRELOAD);
     }
-    setenv(CALLTREE_ENV_LAUNCHER, self, 1);
+    setenv(CALLTREE_ENV_LAUNCHER, self.c_str(), 1);
     setenv(CALLTREE_ENV_PYTHON, python.path.c_str(), 1);
     setenv("LD_PRELOAD", preload.c_str(), 1);
     execv(python.path.c_str(), argv);
@@ -141,4 +169,6 @@ int run_in_python3(const calltree::RunOptions& options, const std::string&, int,
 
 }  // namespace
 
-int main(int argc, char** argv) { return calltree::calltree_main(argc, argv, run_in_python3); }
+int main(int argc, char** argv) {
+    return calltree::calltree_main(argc, argv, run_in_python3, version_list(find_libraries().versions, ", "));
+}

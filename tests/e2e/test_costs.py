@@ -1,6 +1,7 @@
 """Costs are right: exact with the test clock, truthful against the program's own timing with the
 wall clock, and CPU time excludes sleeping."""
 import re
+import sys
 import time
 import unittest
 
@@ -81,7 +82,7 @@ def boom(n):
 import cProfile
 old = sys.getprofile()
 other = cProfile.Profile()
-other.enable()  # replaces calltree's C hook (sys.setprofile(f) would be chained instead)
+other.enable()  # 3.11: replaces calltree's C hook (sys.setprofile(f) would be chained instead)
 hidden()
 other.disable()
 sys.setprofile(old)
@@ -106,6 +107,15 @@ print(time.perf_counter() - start)
             with self.subTest(options=options):
                 self.check_swap(script, options, slack)
 
+    def cprofile_calls_of_abandoned_generator(self):
+        script = self.write("abandoned.py", "import cProfile\ndef gen():\n    yield 1\n    yield 2\n"
+                                            "def main():\n    g = gen(); next(g); del g\n"
+                                            "p = cProfile.Profile()\np.runcall(main)\np.create_stats()\n"
+                                            "print(sum(v[0] for k, v in p.stats.items() if k[2] == 'gen'))\n")
+        r = run([PYTHON, script])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return int(r.stdout)
+
     def check_swap(self, script, options, slack):
         out = self.path("swap.callgrind")
         r = run([CALLTREE, *options, "-o", out, script])
@@ -114,10 +124,17 @@ print(time.perf_counter() - start)
         self.assertEqual(executable, PYTHON)
         cg = parse(out)
         calls = {k[0]: f.calls_in for k, f in cg.functions.items() if k[1] == script}
-        self.assertNotIn("hidden", calls)
+        if sys.version_info >= (3, 12):
+            # cProfile is a sys.monitoring tool of its own beside calltree's profile hook.
+            self.assertEqual(calls["hidden"], 1)
+        else:
+            # cProfile's C hook replaced calltree's until sys.setprofile put it back.
+            self.assertNotIn("hidden", calls)
         self.assertEqual(calls["seen"], 5)
         self.assertEqual(calls["boom"], 31)
-        self.assertEqual(calls["gen"], 2)  # next(g), then the GeneratorExit thrown in by del g
+        # next(g), then the GeneratorExit thrown in by del g: 3.13 closes a generator suspended
+        # outside any try without running it again. As many as this version's cProfile counts.
+        self.assertEqual(calls["gen"], self.cprofile_calls_of_abandoned_generator())
         module = ("<module>", script, "__main__")
         self.assertLessEqual(cg.inclusive(module), float(elapsed) * 1e9 * 1.05 + 20_000_000)
         # Each cost is converted from clock ticks and rounded on its own: up to 1 ns apart each.

@@ -1,5 +1,6 @@
 """Bad input gets one clear line and a non-zero status, never a crash; output problems are found
 before the program runs; nothing half-written is left behind."""
+import glob
 import os
 import re
 import resource
@@ -145,9 +146,18 @@ class OutputNaming(TempDirTest):
         self.assertEqual(r.returncode, 0)
         for option in ("-o,--output", "--clock", "--format", "--open", "-m", "-c", "convert", "Example"):
             self.assertIn(option, r.stdout)
+        # --version lists every CPython version with a library (libcalltree-3.X.so) beside the
+        # command (the build tree) or installed, the python3 under test among them.
         r = run([CALLTREE, "--version"])
-        python = run([PYTHON, "--version"]).stdout.split()[1]
-        self.assertRegex(r.stdout, rf"^calltree \d+\.\d+\.\d+ \(Python {re.escape(python)}, {re.escape(PYTHON)}\)")
+        here = os.path.dirname(os.path.realpath(CALLTREE))
+        libraries = glob.glob(os.path.join(here, "libcalltree-*.so")) or \
+            glob.glob(os.path.join(here, "..", "lib*", "**", "calltree", "libcalltree-*.so"), recursive=True)
+        versions = sorted({re.fullmatch(r"libcalltree-(\d+)\.(\d+)\.so", os.path.basename(p)).groups()
+                           for p in libraries}, key=lambda v: tuple(map(int, v)))
+        listed = ", ".join(".".join(v) for v in versions)
+        self.assertRegex(r.stdout, rf"^calltree \d+\.\d+\.\d+ \(Python {re.escape(listed)}\)\n$")
+        python = run([PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout.strip()
+        self.assertIn(python, listed.split(", "))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ keeps recording meanwhile.
 """
 import os
 import re
+import sys
 import textwrap
 import unittest
 
@@ -133,10 +134,12 @@ class ProgramsOwnProfiler(TempDirTest):
         self.assertEqual(r.stdout, "45\n")
 
     def test_setprofile_reentrancy_and_getprofile_as_python3(self):
-        # python3's _PyEval_SetProfile refuses a profile function installed while another is
+        # python3.11's _PyEval_SetProfile refuses a profile function installed while another is
         # being installed (here from the __del__ of the one being replaced, and from an audit
         # hook), lowers its guard when it does (a second try goes through), releases the old
-        # function while none is installed, and audits every sys.setprofile.
+        # function while none is installed, and audits every sys.setprofile. 3.12+ has no guard
+        # (the audit hook recurses until RecursionError) and releases the old function after
+        # storing the new one.
         script = self.write("reentrant.py", textwrap.dedent("""
             import sys
 
@@ -202,8 +205,9 @@ class ProgramsOwnProfiler(TempDirTest):
         """))
         expected = run([PYTHON, script])
         self.assertEqual(expected.returncode, 0, expected.stderr)
-        self.assertIn("refused: Cannot install a profile function while another profile function is being installed",
-                      expected.stdout)
+        if sys.version_info < (3, 12):
+            self.assertIn("refused: Cannot install a profile function while another profile function is being "
+                          "installed", expected.stdout)
         for mode in ([], *MEMORY, ["--sample"]):
             with self.subTest(mode=mode):
                 ours = profile([*mode, script], self.path("out.callgrind"))
@@ -260,6 +264,55 @@ class ProgramsOwnProfiler(TempDirTest):
                 ours = profile([*mode, script], self.path("out.callgrind"))
                 self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
                 self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+
+    def test_program_running_cprofile_gets_python3s_results(self):
+        # A program that profiles itself with cProfile gets the same results under calltree as
+        # under python3. From 3.12 cProfile is a sys.monitoring tool of its own beside the profile
+        # hook calltree uses, so calltree records every call meanwhile: its counts of the calls
+        # made while cProfile was on are cProfile's. On 3.11 cProfile replaces the hook (one per
+        # thread): calltree records nothing from cProfile's enable() on, until the program next
+        # calls sys.setprofile (as code that saves and restores the profiler does).
+        script = self.write("own_cprofile.py", textwrap.dedent("""
+            import cProfile
+            import sys
+
+            def leaf(x):
+                return x + 1
+
+            def work(n):
+                return sum([leaf(i) for i in range(n)])
+
+            earlier = sys.getprofile()
+            p = cProfile.Profile()
+            p.enable()
+            work(10)
+            p.disable()
+            p.runcall(work, 3)
+            with cProfile.Profile() as q:
+                work(2)
+            sys.setprofile(earlier)
+            work(4)
+            for prof in (p, q):
+                prof.create_stats()
+                print(sorted((f[2], v[0], v[1]) for f, v in prof.stats.items()))
+            print("profile:", sys.getprofile() is earlier)
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("('leaf', 13, 13)", expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                out = self.path("out.callgrind")
+                ours = profile([*mode, script], out)
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+                if mode:
+                    continue
+                cg = parse(out)
+                (leaf,) = cg.by_name("leaf")
+                (work,) = cg.by_name("work")
+                recorded = (10 + 3 + 2 + 4, 4) if sys.version_info >= (3, 12) else (4, 1)
+                self.assertEqual((cg.functions[leaf].calls_in, cg.functions[work].calls_in), recorded)
 
     def test_cpython_test_sys_setprofile(self):
         # CPython's own tests of sys.setprofile (Debian's libpython3.11-testsuite), whose

@@ -245,6 +245,42 @@ TEST(CPythonInternals, LayoutAgreesWithDebugOffsets) {
     EXPECT_EQ(mismatch, nullptr) << mismatch;
 }
 
+// calltree's profile hook goes on and off a thread without the "sys.setprofile" audit event
+// the program's audit hooks (C and Python ones) would see: on 3.12+ _PyEval_SetProfile always
+// raises it. PyEval_SetProfile itself is seen by both, which is what lets this test fail.
+int g_c_audits = 0;
+int count_setprofile_audit(const char* event, PyObject*, void*) {
+    if (std::string(event) == "sys.setprofile") ++g_c_audits;
+    return 0;
+}
+int empty_profile(PyObject*, PyFrameObject*, int, PyObject*) { return 0; }
+
+TEST(CPythonInternals, ProfileHookChangesRaiseNoAuditEvent) {
+    ASSERT_EQ(PySys_AddAuditHook(count_setprofile_audit, nullptr), 0);  // stays: hooks cannot go
+    PyObject* globals = new_globals("audit_probe");
+    ASSERT_NE(run("import sys\nseen = []\n"
+                  "sys.addaudithook(lambda e, a: seen.append(e) if e == 'sys.setprofile' else None)\n",
+                  globals), nullptr);
+    PyObject* seen = PyDict_GetItemString(globals, "seen");
+    PyThreadState* me = PyThreadState_Get();
+    PyObject* hook_object = PyDict_New();
+    g_c_audits = 0;
+    EXPECT_EQ(ct_set_profile_quietly(reinterpret_cast<void*>(empty_profile), hook_object), 0);
+    EXPECT_EQ(me->c_profilefunc, empty_profile);
+    EXPECT_EQ(me->c_profileobj, hook_object);
+    EXPECT_EQ(ct_remove_profile_hook_of(me, reinterpret_cast<void*>(empty_profile)), 1);
+    EXPECT_EQ(me->c_profilefunc, nullptr);
+    EXPECT_EQ(g_c_audits, 0);
+    EXPECT_EQ(PyList_Size(seen), 0);
+    PyEval_SetProfile(empty_profile, hook_object);
+    PyEval_SetProfile(nullptr, nullptr);
+    EXPECT_EQ(g_c_audits, 2);
+    EXPECT_EQ(PyList_Size(seen), 2);
+    EXPECT_EQ(Py_REFCNT(hook_object), 1);
+    Py_DECREF(hook_object);
+    Py_DECREF(globals);
+}
+
 TEST(CPythonInternals, NotCallingWhileRunningBytecode) {
     // A + on two ints executes inside the eval loop: the instruction is a BINARY_OP.
     PyObject* globals = new_globals("m");
