@@ -29,6 +29,7 @@
 #undef NEED_OPCODE_TABLES
 #include <internal/pycore_runtime.h>
 #pragma GCC diagnostic pop
+#include "cpython/quiet_profile_312.h"
 
 #include "cpython/layout.h"
 
@@ -116,10 +117,8 @@ void ct_layout_request_gil_drop(void* interp_state) {
     _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
 }
 
-// 3.12 builds the profile hook on sys.monitoring's legacy events, set up by _PyEval_SetProfile
-// only (internal functions it calls are not exported): it raises the audit event.
 int ct_layout_set_profile_quietly(void* tstate, void* func, void* obj) {
-    return _PyEval_SetProfile(tstate, (Py_tracefunc)func, obj);
+    return ct_set_profile_without_audit(tstate, (Py_tracefunc)func, obj);
 }
 
 const void* ct_layout_thread_state_unchecked(void) { return _PyThreadState_UncheckedGet(); }

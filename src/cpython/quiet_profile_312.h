@@ -13,11 +13,19 @@
 // thread list must not see happen in the usual case.
 #pragma once
 
+#if PY_VERSION_HEX >= 0x030D0000
+#define CT_LOCK_C_AUDIT_HOOKS() PyMutex_Lock(&_PyRuntime.audit_hooks.mutex)
+#define CT_UNLOCK_C_AUDIT_HOOKS() PyMutex_Unlock(&_PyRuntime.audit_hooks.mutex)
+#else  // 3.12: a PyThread lock, which PySys_AddAuditHook takes without releasing the GIL
+#define CT_LOCK_C_AUDIT_HOOKS() PyThread_acquire_lock(_PyRuntime.audit_hooks.mutex, WAIT_LOCK)
+#define CT_UNLOCK_C_AUDIT_HOOKS() PyThread_release_lock(_PyRuntime.audit_hooks.mutex)
+#endif
+
 static int ct_set_profile_without_audit(PyThreadState* tstate, Py_tracefunc func, PyObject* obj) {
     PyInterpreterState* interp = PyThreadState_Get()->interp;  // _PyEval_SetProfile audits there
     PyObject* old = Py_XNewRef(tstate->c_profileobj);
     const int c_hooks_present = _PyRuntime.audit_hooks.head != NULL;
-    if (c_hooks_present) PyMutex_Lock(&_PyRuntime.audit_hooks.mutex);
+    if (c_hooks_present) CT_LOCK_C_AUDIT_HOOKS();
     struct _Py_AuditHookEntry* c_hooks = _PyRuntime.audit_hooks.head;
     PyObject* python_hooks = interp->audit_hooks;
     if (c_hooks_present) _PyRuntime.audit_hooks.head = NULL;
@@ -26,7 +34,7 @@ static int ct_set_profile_without_audit(PyThreadState* tstate, Py_tracefunc func
     interp->audit_hooks = python_hooks;
     if (c_hooks_present) {
         _PyRuntime.audit_hooks.head = c_hooks;
-        PyMutex_Unlock(&_PyRuntime.audit_hooks.mutex);
+        CT_UNLOCK_C_AUDIT_HOOKS();
     }
     Py_XDECREF(old);
     return status;
