@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "collect/alloc_recorder.h"
+#include "collect/memory/alloc_recorder.h"
 #include "interpose/helper_thread.h"
 #include "interpose/private_heap.h"
 
