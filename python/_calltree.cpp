@@ -29,7 +29,7 @@
 #include "collect/tracer/tracer.h"
 #include "formats/output_file.h"
 #include "formats/pstats_reader.h"
-#include "interpose/fault_guard.h"
+#include "process/fault_guard.h"
 
 namespace {
 

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "collect/memory/alloc_recorder.h"
-#include "interpose/helper_thread.h"
-#include "interpose/private_heap.h"
+#include "process/helper_thread.h"
+#include "process/private_heap.h"
 
 extern "C" {
 void* __libc_malloc(size_t);

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <vector>
 
-#include "interpose/fault_guard.h"
+#include "process/fault_guard.h"
 #include "runner/child_processes.h"
 #include "runner/run_end.h"
 

@@ -11,8 +11,8 @@
 #include "collect/shared/code_registry.h"
 #include "cpython/boundary.h"
 #include "collect/memory/live_table.h"
-#include "interpose/fault_guard.h"
-#include "interpose/safe_copy.h"
+#include "process/fault_guard.h"
+#include "process/safe_copy.h"
 
 namespace calltree::memory {
 

@@ -16,7 +16,7 @@
 #include "collect/shared/line_table.h"
 #include "collect/shared/registry_naming.h"
 #include "collect/shared/stack_tree.h"
-#include "interpose/helper_thread.h"
+#include "process/helper_thread.h"
 
 namespace calltree {
 

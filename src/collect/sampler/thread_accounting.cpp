@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "interpose/helper_thread.h"
+#include "process/helper_thread.h"
 
 namespace calltree {
 

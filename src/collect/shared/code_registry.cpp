@@ -7,7 +7,7 @@
 
 #include "cpython/boundary.h"
 #include "collect/shared/line_table.h"
-#include "interpose/safe_copy.h"
+#include "process/safe_copy.h"
 
 namespace calltree {
 
