@@ -9,6 +9,7 @@
 // compiler must not turn the forwarding calls back into calls to memcpy.
 // calltree's own threads are served from the private heap instead (helper_thread.h), and never
 // free into glibc's: glibc then keeps treating the program as single-threaded.
+// Every libc symbol calltree defines, these and the others, is in libc_symbols.list.
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -228,6 +228,7 @@ void wait_if_dying() {
 
 }  // namespace calltree::fatal_signals
 
+// Listed, as every libc symbol calltree defines, in src/interpose/libc_symbols.list.
 // Interposes libc's sigaction for the whole process (CPython's PyOS_setsig, faulthandler,
 // extension modules). Async-signal-safe, like the real one.
 // Every disposition set is announced to the signal's guard before the kernel has it, and counted
