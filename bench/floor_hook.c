@@ -61,7 +61,7 @@ static void on_tick_signal(int sig, siginfo_t *info, void *context) {
     (void)sig; (void)info; (void)context;
 }
 
-/* As src/collect/sampler.cpp's run(): 1 ns timer slack, nice -10, intervals drawn from 0.5x to
+/* As src/collect/sampler/sampler.cpp's run(): 1 ns timer slack, nice -10, intervals drawn from 0.5x to
  * 1.5x the asked one, an absolute FUTEX_WAIT_BITSET deadline, rt_tgsigqueueinfo with SI_QUEUE. */
 static void *ticker(void *arg) {
     (void)arg;

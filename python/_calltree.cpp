@@ -24,12 +24,12 @@
 #include "cli/option_values.h"
 #include "cli/profile_output.h"
 #include "collect/collector.h"
-#include "collect/memory_collector.h"
-#include "collect/sampler.h"
-#include "collect/tracer.h"
+#include "collect/memory/memory_collector.h"
+#include "collect/sampler/sampler.h"
+#include "collect/tracer/tracer.h"
 #include "formats/output_file.h"
 #include "formats/pstats_reader.h"
-#include "interpose/fault_guard.h"
+#include "process/fault_guard.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "collect/naming.h"
+#include "collect/shared/naming.h"
 #include "model/profile.h"
 
 namespace calltree {

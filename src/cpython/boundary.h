@@ -10,7 +10,7 @@
 // C, because CPython's internal headers are C. The readers take no locks, allocate nothing and
 // call no C API that could, so they can run in a signal handler on the thread being sampled
 // (except the thread-list walk), and every read they make of the interpreter's memory goes
-// through interpose/safe_copy.h: given any pointer, stale or freed, they fail, never fault.
+// through process/safe_copy.h: given any pointer, stale or freed, they fail, never fault.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -135,7 +135,7 @@ int ct_holds_gil(const void* thread_state);
 void ct_request_gil_drop(void* interp);
 
 // Wakes whoever waits for the GIL's mutexes. A thread that began unlocking one while glibc
-// believed the process had a single thread (interpose/helper_thread.h) does not wake its waiters;
+// believed the process had a single thread (process/helper_thread.h) does not wake its waiters;
 // a spurious wake-up costs a waiter one more look.
 void ct_wake_gil_mutex_waiters(void);
 

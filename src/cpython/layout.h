@@ -3,10 +3,13 @@
 // are more than a read (taking the thread-list lock, asking for the GIL). One layout_3XX.c per
 // supported version fills it, compiled against that version's internal headers
 // (Py_BUILD_CORE); the build compiles exactly one, the one matching the headers it builds for.
+// 3.13 and later share most of theirs (layout_since_313.h): their files keep only what differs.
 // Only src/cpython/ includes this file: everything else uses boundary.h.
 //
-// Adding a version: copy the nearest layout_3XX.c, follow the compiler through the new headers,
-// run tests/unit/test_cpython_internals.cpp built for that version (it checks every entry).
+// Adding a version: copy the nearest layout_3XX.c (for one like 3.13's, define what differs and
+// include layout_since_313.h; move out of it what the new version changes), follow the compiler
+// through the new headers, run tests/unit/test_cpython_internals.cpp built for that version (it
+// checks every entry).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -21,7 +21,7 @@
 
 #include "cpython/boundary.h"
 #include "cpython/layout.h"
-#include "interpose/safe_copy.h"
+#include "process/safe_copy.h"
 
 #define L ct_layout_of_python
 #define READ(dst, src) ct_safe_copy(&(dst), (src), sizeof(dst))

@@ -17,7 +17,7 @@
 // replaces it (in _PyRuntimeState_ReInitThreads): a fork while another thread holds it leaves the
 // child blocked forever. Our walk holds it every interval, so fork waits for the walk to finish.
 // A futex lock of our own, not a pthread mutex: the sampler runs on a helper thread that glibc
-// is not told about (interpose/helper_thread.h), and glibc's mutexes skip their atomic
+// is not told about (process/helper_thread.h), and glibc's mutexes skip their atomic
 // operations and wake-ups while it believes the process has one thread.
 static _Atomic int g_walk;  // 0 free, 1 taken, 2 taken with waiters
 static void walk_lock(void) {

@@ -35,6 +35,7 @@ void restore_environment() {
 
 }  // namespace
 
+// Listed, as every libc symbol calltree defines, in src/interpose/libc_symbols.list.
 extern "C" int __libc_start_main(int (*main)(int, char**, char**), int argc, char** argv, void (*init)(),
                                  void (*fini)(), void (*rtld_fini)(), void* stack_end) {
     auto real = reinterpret_cast<StartMain>(dlsym(RTLD_NEXT, "__libc_start_main"));

@@ -9,14 +9,15 @@
 // compiler must not turn the forwarding calls back into calls to memcpy.
 // calltree's own threads are served from the private heap instead (helper_thread.h), and never
 // free into glibc's: glibc then keeps treating the program as single-threaded.
+// Every libc symbol calltree defines, these and the others, is in libc_symbols.list.
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
-#include "collect/alloc_recorder.h"
-#include "interpose/helper_thread.h"
-#include "interpose/private_heap.h"
+#include "collect/memory/alloc_recorder.h"
+#include "process/helper_thread.h"
+#include "process/private_heap.h"
 
 extern "C" {
 void* __libc_malloc(size_t);

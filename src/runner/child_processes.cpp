@@ -138,6 +138,7 @@ const char* rewrite_argv(const char* path, char* const argv[], const char** out)
 
 }  // namespace calltree::child_processes
 
+// Listed, as every libc symbol calltree defines, in src/interpose/libc_symbols.list.
 // os._exit (multiprocessing's fork workers end with it) skips every exit handler: with
 // --subprocesses the profile is written first. glibc's own exit() reaches the system call
 // without going through this symbol. The real call is the system call itself, as glibc's is.

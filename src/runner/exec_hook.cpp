@@ -14,7 +14,7 @@
 #include <cstring>
 #include <vector>
 
-#include "interpose/fault_guard.h"
+#include "process/fault_guard.h"
 #include "runner/child_processes.h"
 #include "runner/run_end.h"
 
@@ -44,6 +44,7 @@ void arm() { g_owner.store(getpid()); }
 
 }  // namespace calltree::exec_hook
 
+// Listed, as every libc symbol calltree defines, in src/interpose/libc_symbols.list.
 // The real calls are made as system calls: glibc's execve is one, and dlsym is not allowed in a
 // vfork child.
 // With --subprocesses an exec of python3 becomes an exec of calltree (child_processes.h); the

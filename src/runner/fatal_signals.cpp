@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <string>
 
-#include "interpose/default_action.h"
-#include "interpose/fault_guard.h"
-#include "interpose/helper_thread.h"
-#include "interpose/signal_watch.h"
+#include "process/default_action.h"
+#include "process/fault_guard.h"
+#include "process/helper_thread.h"
+#include "process/signal_watch.h"
 #include "cpython/boundary.h"
 #include "runner/run_end.h"
 
@@ -228,10 +228,11 @@ void wait_if_dying() {
 
 }  // namespace calltree::fatal_signals
 
+// Listed, as every libc symbol calltree defines, in src/interpose/libc_symbols.list.
 // Interposes libc's sigaction for the whole process (CPython's PyOS_setsig, faulthandler,
 // extension modules). Async-signal-safe, like the real one.
 // Every disposition set is announced to the signal's guard before the kernel has it, and counted
-// after (interpose/signal_watch.h).
+// after (process/signal_watch.h).
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
     using namespace calltree::fatal_signals;
     if (act != nullptr) calltree::signal_watch::before_change(sig);

@@ -17,7 +17,7 @@ namespace {
 // Transitions into Stopping and SignalTakesGil are compare-and-swaps from Running (the signal
 // handler cannot lock); every transition out of a state someone waits on wakes the waiters of
 // the phase word. A futex on the word rather than a mutex and condition variable: the signal
-// writer runs on a helper thread glibc is not told about (interpose/helper_thread.h), and
+// writer runs on a helper thread glibc is not told about (process/helper_thread.h), and
 // glibc's mutexes skip their wake-ups while it believes the process has one thread.
 enum Phase : int { Running, SignalTakesGil, Stopping, Stopped, Finishing, Finished };
 

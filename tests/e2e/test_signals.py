@@ -287,7 +287,7 @@ if __name__ == "__main__":
 
 # A program that asks libc (not the signal module) what SIGSEGV and SIGBUS do, optionally enables
 # faulthandler, then faults in C. The modes that read frames from a signal handler keep a fault
-# guard on these two signals (interpose/fault_guard.h): the program must neither see it nor lose
+# guard on these two signals (process/fault_guard.h): the program must neither see it nor lose
 # what it set.
 SEGV = r"""
 import ctypes, faulthandler, signal, sys

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "collect/byte_sampler.h"
+#include "collect/memory/byte_sampler.h"
 
 namespace calltree::memory {
 namespace {

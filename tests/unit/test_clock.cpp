@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-#include "collect/clock.h"
+#include "collect/tracer/clock.h"
 
 using namespace calltree;
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "collect/code_registry.h"
+#include "collect/shared/code_registry.h"
 #include "cpython/frame_access.h"
 #include "cpython/boundary.h"
-#include "collect/line_table.h"
+#include "collect/shared/line_table.h"
 
 namespace calltree {
 namespace {

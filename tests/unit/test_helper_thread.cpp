@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "interpose/helper_thread.h"
-#include "interpose/private_heap.h"
+#include "process/helper_thread.h"
+#include "process/private_heap.h"
 
 namespace {
 

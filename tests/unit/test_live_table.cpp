@@ -7,7 +7,7 @@
 #include <random>
 #include <unordered_map>
 
-#include "collect/live_table.h"
+#include "collect/memory/live_table.h"
 
 namespace calltree::memory {
 namespace {

@@ -2,7 +2,7 @@
 // for C functions exactly the names cProfile gives the same callables in the same interpreter.
 #include <gtest/gtest.h>
 
-#include "collect/naming.h"
+#include "collect/shared/naming.h"
 #include "embedded_python.h"
 
 using namespace calltree;

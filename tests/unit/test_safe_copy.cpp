@@ -1,4 +1,4 @@
-// The guarded reads (interpose/safe_copy.h) and the fault guard behind them, against the kernel:
+// The guarded reads (process/safe_copy.h) and the fault guard behind them, against the kernel:
 // unreadable memory makes a read fail, never fault, and any other fault still reaches whatever
 // the program set for SIGSEGV, as it would without calltree.
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 
 #include <cstring>
 
-#include "interpose/fault_guard.h"
-#include "interpose/safe_copy.h"
+#include "process/fault_guard.h"
+#include "process/safe_copy.h"
 
 extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 

@@ -1,4 +1,4 @@
-#include "collect/stack_tree.h"
+#include "collect/shared/stack_tree.h"
 
 #include <gtest/gtest.h>
 

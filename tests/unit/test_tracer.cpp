@@ -5,7 +5,7 @@
 
 #include <map>
 
-#include "collect/tracer.h"
+#include "collect/tracer/tracer.h"
 #include "embedded_python.h"
 
 using namespace calltree;

@@ -13,8 +13,8 @@
 #include <functional>
 #include <span>
 
-#include "collect/byte_sampler.h"
-#include "collect/live_table.h"
+#include "collect/memory/byte_sampler.h"
+#include "collect/memory/live_table.h"
 
 namespace calltree {
 class CodeRegistry;

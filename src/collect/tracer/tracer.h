@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "collect/naming.h"
+#include "collect/shared/naming.h"
 #include "model/profile.h"
 
 namespace calltree {

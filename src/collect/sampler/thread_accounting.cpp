@@ -1,4 +1,4 @@
-#include "collect/thread_accounting.h"
+#include "collect/sampler/thread_accounting.h"
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "interpose/helper_thread.h"
+#include "process/helper_thread.h"
 
 namespace calltree {
 

@@ -1,4 +1,4 @@
-#include "collect/code_registry.h"
+#include "collect/shared/code_registry.h"
 
 #include <sys/mman.h>
 
@@ -6,8 +6,8 @@
 #include <type_traits>
 
 #include "cpython/boundary.h"
-#include "collect/line_table.h"
-#include "interpose/safe_copy.h"
+#include "collect/shared/line_table.h"
+#include "process/safe_copy.h"
 
 namespace calltree {
 

@@ -16,7 +16,7 @@
 // under rules that helper code must keep, since glibc also skips other work in that state:
 // - no glibc mutex (pthread_mutex, std::mutex) is shared with the program's thread: glibc's
 //   mutexes then skip their atomic instructions and wake-ups; use a futex of your own
-//   (run_end.cpp, cpython_internals.c);
+//   (run_end.cpp, src/cpython/readers.c);
 // - no fork handler is registered from a helper: fork then walks its handlers unlocked;
 // - a helper that must share a glibc lock after all (the writer takes the GIL) first calls
 //   tell_glibc_threads_exist().

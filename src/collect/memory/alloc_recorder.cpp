@@ -1,4 +1,4 @@
-#include "collect/alloc_recorder.h"
+#include "collect/memory/alloc_recorder.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -8,11 +8,11 @@
 
 #include <new>
 
-#include "collect/code_registry.h"
+#include "collect/shared/code_registry.h"
 #include "cpython/boundary.h"
-#include "collect/live_table.h"
-#include "interpose/fault_guard.h"
-#include "interpose/safe_copy.h"
+#include "collect/memory/live_table.h"
+#include "process/fault_guard.h"
+#include "process/safe_copy.h"
 
 namespace calltree::memory {
 
@@ -120,7 +120,7 @@ struct Stack {
 
 void capture(Stack& s) {
     ct_raw_frame raw[kMaxDepth];
-    // The reads fail rather than fault (cpython_internals.c) through the fault guard, unless this
+    // The reads fail rather than fault (src/cpython/readers.c) through the fault guard, unless this
     // thread blocks SIGSEGV or SIGBUS (then a fault would be fatal): asked of the kernel, once
     // per sampled allocation.
     sigset_t blocked;

@@ -1,4 +1,4 @@
-#include "interpose/helper_thread.h"
+#include "process/helper_thread.h"
 
 #include <dirent.h>
 #include <linux/futex.h>
@@ -13,7 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "interpose/private_heap.h"
+#include "process/private_heap.h"
 
 namespace calltree {
 bool g_interposers_linked = false;

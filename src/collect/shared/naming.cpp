@@ -1,4 +1,4 @@
-#include "collect/naming.h"
+#include "collect/shared/naming.h"
 
 #include "cpython/boundary.h"
 

@@ -1,4 +1,4 @@
-#include "collect/sampler.h"
+#include "collect/sampler/sampler.h"
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,18 +24,18 @@
 #include <string>
 #include <vector>
 
-#include "collect/code_registry.h"
+#include "collect/shared/code_registry.h"
 #include "cpython/boundary.h"
-#include "collect/line_table.h"
-#include "collect/naming.h"
-#include "collect/alloc_recorder.h"
-#include "collect/registry_naming.h"
-#include "collect/stack_tree.h"
-#include "collect/thread_accounting.h"
-#include "interpose/fault_guard.h"
-#include "interpose/helper_thread.h"
-#include "interpose/safe_copy.h"
-#include "interpose/signal_watch.h"
+#include "collect/shared/line_table.h"
+#include "collect/shared/naming.h"
+#include "collect/memory/alloc_recorder.h"
+#include "collect/shared/registry_naming.h"
+#include "collect/shared/stack_tree.h"
+#include "collect/sampler/thread_accounting.h"
+#include "process/fault_guard.h"
+#include "process/helper_thread.h"
+#include "process/safe_copy.h"
+#include "process/signal_watch.h"
 #include "model/flat_map.h"
 #include "model/names.h"
 
@@ -165,7 +165,7 @@ void answer_request(size_t index, void* context) {
     if (slot == nullptr) return;
     slot->delivered.store(true, std::memory_order_release);  // see wait_for_delivery
     if (slot->state.load(std::memory_order_acquire) != kRequested || !s.active.load()) return;
-    // The stack reads fail rather than fault (cpython_internals.c), through the fault guard; if
+    // The stack reads fail rather than fault (src/cpython/readers.c), through the fault guard; if
     // the interrupted code blocks SIGSEGV or SIGBUS a fault would be fatal whatever the guard, so
     // they go through the system call instead.
     const sigset_t& interrupted_mask = static_cast<ucontext_t*>(context)->uc_sigmask;

@@ -1,4 +1,4 @@
-#include "collect/tracer.h"
+#include "collect/tracer/tracer.h"
 
 #include <pthread.h>
 
@@ -10,12 +10,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "collect/alloc_recorder.h"
-#include "collect/clock.h"
+#include "collect/memory/alloc_recorder.h"
+#include "collect/tracer/clock.h"
 #include "cpython/frame_access.h"
 #include "cpython/boundary.h"
-#include "collect/naming.h"
-#include "collect/profile_chain.h"
+#include "collect/shared/naming.h"
+#include "collect/tracer/profile_chain.h"
 #include "model/flat_map.h"
 
 namespace calltree::tracer {

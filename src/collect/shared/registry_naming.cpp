@@ -1,8 +1,8 @@
-#include "collect/registry_naming.h"
+#include "collect/shared/registry_naming.h"
 
 #include <unordered_map>
 
-#include "collect/line_table.h"
+#include "collect/shared/line_table.h"
 #include "model/names.h"
 
 namespace calltree {

@@ -1,4 +1,4 @@
-#include "collect/line_table.h"
+#include "collect/shared/line_table.h"
 
 #include <cstddef>
 

@@ -1,4 +1,4 @@
-#include "collect/live_table.h"
+#include "collect/memory/live_table.h"
 
 #include <sys/mman.h>
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "collect/code_registry.h"
-#include "collect/naming.h"
+#include "collect/shared/code_registry.h"
+#include "collect/shared/naming.h"
 #include "model/profile.h"
 
 namespace calltree {

@@ -1,4 +1,4 @@
-#include "collect/profile_chain.h"
+#include "collect/tracer/profile_chain.h"
 
 #include <iterator>
 

@@ -1,4 +1,4 @@
-#include "interpose/fault_guard.h"
+#include "process/fault_guard.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -8,8 +8,8 @@
 #include <atomic>
 #include <cerrno>
 
-#include "interpose/default_action.h"
-#include "interpose/safe_copy.h"
+#include "process/default_action.h"
+#include "process/safe_copy.h"
 
 
 namespace calltree::fault_guard {

@@ -1,4 +1,4 @@
-#include "collect/clock.h"
+#include "collect/tracer/clock.h"
 
 #include <fstream>
 #include <string>

@@ -1,4 +1,4 @@
-#include "interpose/private_heap.h"
+#include "process/private_heap.h"
 
 #include <pthread.h>
 #include <sched.h>

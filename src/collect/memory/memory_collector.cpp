@@ -1,4 +1,4 @@
-#include "collect/memory_collector.h"
+#include "collect/memory/memory_collector.h"
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -10,13 +10,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "collect/alloc_recorder.h"
+#include "collect/memory/alloc_recorder.h"
 #include "cpython/boundary.h"
-#include "collect/code_registry.h"
-#include "collect/line_table.h"
-#include "collect/registry_naming.h"
-#include "collect/stack_tree.h"
-#include "interpose/helper_thread.h"
+#include "collect/shared/code_registry.h"
+#include "collect/shared/line_table.h"
+#include "collect/shared/registry_naming.h"
+#include "collect/shared/stack_tree.h"
+#include "process/helper_thread.h"
 
 namespace calltree {
 

@@ -1,4 +1,4 @@
-#include "interpose/signal_watch.h"
+#include "process/signal_watch.h"
 
 #include <atomic>
 #include <csignal>

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE 1
-#include "interpose/safe_copy.h"
+#include "process/safe_copy.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
