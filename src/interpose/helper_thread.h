@@ -49,6 +49,11 @@ bool start(void* (*body)(void*), void* arg, pthread_t* out, Files files = Files:
 // True on a helper thread started with Files::Private that got its own descriptor table.
 bool has_private_files();
 
+// How many helper threads the kernel counts in this process now (a helper whose body returned is
+// counted until the kernel has reaped it): what /proc/self/stat's thread count holds beyond the
+// program's own threads. Async-signal-safe: atomics, and one system call per finished helper.
+int running();
+
 // Tells glibc that the process has threads, before a helper shares a glibc lock with the
 // program's thread (the fatal-signal writer takes the GIL). Async-signal-safe. A lock operation
 // the program's thread began under the old belief may still skip a wake-up: who waits on such a

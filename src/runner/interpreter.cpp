@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "interpose/fork_thread_count.h"
 #include "runner/exec_hook.h"
 #include "runner/fatal_signals.h"
 #include "runner/run_end.h"
@@ -132,6 +133,8 @@ int run_program(const Program& program, RunHooks hooks) {
     initialize(program);
     Py_AtExit(finish_at_exit);
     if (g_fork_child) fatal_signals::keep_in_fork_children();
+    // From 3.12 os.fork() counts the process's threads to warn about them: not calltree's.
+    if (PY_VERSION_HEX >= 0x030C0000) fork_thread_count::enable();
     fatal_signals::install();
     if (!install_exit_handler() || (g_fork_child && !install_fork_handler()) || (hooks.start && !hooks.start())) {
         PyErr_Print();
