@@ -117,6 +117,8 @@ void initialize(const Program& program) {
     std::string python = python_executable();
     const char* program_name = python.c_str();
     if (program.kind == Program::Kind::PythonArgv && !program.target.empty()) program_name = program.target.c_str();
+    // The process takes the same name: faulthandler's C stack (3.14) names the executable by it.
+    take_python_name(program_name);
     PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program_name);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesArgv(&config, static_cast<Py_ssize_t>(argv.size()), argv.data());
