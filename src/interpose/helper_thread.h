@@ -1,5 +1,7 @@
 // Threads of calltree's own (the sampler, the fatal-signal writer and its watchdog), started so
-// that the program notices nothing of them but an entry in /proc/self/task:
+// that the program notices nothing of them but an entry in /proc/self/task (and the thread count
+// of /proc/self/stat and status, except where CPython reads it after a fork:
+// fork_thread_count.h):
 // - every signal is blocked in them, so the program's signals reach the program's threads;
 // - one that opens files while the program runs (the sampler reads /proc) gets a descriptor
 //   table of its own (Files::Private): its descriptors never take a number the program would

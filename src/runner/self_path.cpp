@@ -32,7 +32,8 @@ void set_process_argv(char** argv) { g_argv = argv; }
 void take_python_name(const char* argv0) {
     if (g_argv == nullptr || g_argv[0] == nullptr) return;
     // glibc's ld.so keeps the very array main got (_dl_argv): replacing the pointer in it is
-    // what it sees. The strings are never freed: argv lives as long as the process.
+    // what it sees. The string is never freed: faulthandler reads it from its fatal-signal
+    // handler (backtrace_symbols_fd), which must find it valid whenever the process faults.
     char* name = strdup(argv0);
     if (name == nullptr) return;
     g_argv[0] = name;
