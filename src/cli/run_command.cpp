@@ -172,6 +172,7 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
     if (!check_script(options.program)) return 2;
     if (options.subprocesses) child_processes::enable({child_options(options, pattern), list});
     const pid_t top_pid = getpid();
+    const bool helper = is_child && child_processes::is_multiprocessing_helper(options.program);
 
     RunHooks hooks;
     hooks.start = [&] {
@@ -194,6 +195,8 @@ int run_profiled(const RunOptions& options, const std::string& command_line, int
         for (auto& c : collectors)
             if (!c->program_started()) return true;
         // A forked child names its own file; every child reports it to the top-level calltree.
+        // multiprocessing's helpers write nothing; the processes they fork write their own.
+        if (helper && getpid() == top_pid) return true;
         bool child = is_child || getpid() != top_pid;
         std::string out = getpid() != top_pid ? child_processes::child_output(pattern) : path;
         try {

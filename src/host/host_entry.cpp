@@ -42,6 +42,7 @@ extern "C" int __libc_start_main(int (*main)(int, char**, char**), int argc, cha
     if (real == nullptr) abort();
     if (const char* launcher = getenv(CALLTREE_ENV_LAUNCHER)) {
         calltree::set_calltree_executable(launcher);
+        calltree::set_process_argv(argv);
         if (const char* python = getenv(CALLTREE_ENV_PYTHON)) calltree::set_python_executable(python);
         restore_environment();
         main = host_main;

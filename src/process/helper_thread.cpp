@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "process/private_heap.h"
@@ -26,6 +27,30 @@ constinit thread_local bool t_is_helper = false;
 namespace {
 
 constinit thread_local bool t_private_files = false;
+
+// The kernel ids of the helpers, for running(): a slot holds a helper's tid while its body runs,
+// then minus the tid until the kernel has reaped the thread (a thread that returned is still
+// counted in /proc/self/stat until then), then 0. Only helpers write positive values; running()
+// frees the slots of reaped threads. A forked child starts with none (forget_in_child).
+constexpr int kSlots = 16;
+constinit std::atomic<pid_t> g_tids[kSlots] = {};
+
+int claim_slot(pid_t tid) {
+    for (int i = 0; i < kSlots; ++i) {
+        pid_t expected = 0;
+        if (g_tids[i].compare_exchange_strong(expected, tid)) return i;
+    }
+    return -1;  // more helpers than slots: running() undercounts (never the case today: at most 3)
+}
+
+// The kernel's "is this thread of ours still there": tgkill with no signal.
+bool exists(pid_t tid) { return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH; }
+
+void forget_in_child() {
+    for (auto& slot : g_tids) slot.store(0, std::memory_order_relaxed);
+}
+
+[[gnu::constructor]] void register_forget_in_child() { pthread_atfork(nullptr, nullptr, forget_in_child); }
 
 // Lives on the starting thread's stack until the helper has copied it: a heap block would have
 // to be freed by the helper, into the heap it must not touch.
@@ -73,9 +98,13 @@ void* trampoline(void* p) {
     if (start->private_files) t_private_files = own_descriptor_table();
     void* (*body)(void*) = start->body;
     void* arg = start->arg;
+    pid_t tid = gettid();
+    int slot = claim_slot(tid);
     start->taken.store(1, std::memory_order_release);
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&start->taken), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, nullptr, 0);
-    return body(arg);
+    void* result = body(arg);
+    if (slot >= 0) g_tids[slot].store(-tid);
+    return result;
 }
 
 }  // namespace
@@ -104,6 +133,22 @@ bool start(void* (*body)(void*), void* arg, pthread_t* out, Files files) {
 }
 
 bool has_private_files() { return t_private_files; }
+
+int running() {
+    int count = 0;
+    for (auto& slot : g_tids) {
+        pid_t tid = slot.load();
+        if (tid > 0) {
+            ++count;
+        } else if (tid < 0) {
+            if (exists(-tid))
+                ++count;
+            else
+                slot.compare_exchange_strong(tid, 0);
+        }
+    }
+    return count;
+}
 
 void tell_glibc_threads_exist() { __libc_single_threaded = 0; }
 

@@ -1,5 +1,7 @@
 // Threads of calltree's own (the sampler, the fatal-signal writer and its watchdog), started so
-// that the program notices nothing of them but an entry in /proc/self/task:
+// that the program notices nothing of them but an entry in /proc/self/task (and the thread count
+// of /proc/self/stat and status, except where CPython reads it after a fork:
+// fork_thread_count.h):
 // - every signal is blocked in them, so the program's signals reach the program's threads;
 // - one that opens files while the program runs (the sampler reads /proc) gets a descriptor
 //   table of its own (Files::Private): its descriptors never take a number the program would
@@ -48,6 +50,11 @@ bool start(void* (*body)(void*), void* arg, pthread_t* out, Files files = Files:
 
 // True on a helper thread started with Files::Private that got its own descriptor table.
 bool has_private_files();
+
+// How many helper threads the kernel counts in this process now (a helper whose body returned is
+// counted until the kernel has reaped it): what /proc/self/stat's thread count holds beyond the
+// program's own threads. Async-signal-safe: atomics, and one system call per finished helper.
+int running();
 
 // Tells glibc that the process has threads, before a helper shares a glibc lock with the
 // program's thread (the fatal-signal writer takes the GIL). Async-signal-safe. A lock operation

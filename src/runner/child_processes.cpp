@@ -61,6 +61,23 @@ void enable(Settings settings) {
 
 bool enabled() { return g_enabled.load(); }
 
+bool is_multiprocessing_helper(const Program& program) {
+    if (program.kind != Program::Kind::PythonArgv) return false;
+    // Interpreter options (multiprocessing passes the program's own: -B, -s, -X ...), then -c.
+    for (size_t i = 0; i < program.args.size() && program.args[i].rfind('-', 0) == 0; ++i) {
+        if (program.args[i] == "-X" || program.args[i] == "-W") ++i;  // their value is the next argument
+        if (i >= program.args.size() || program.args[i] != "-c") continue;
+        if (i + 1 == program.args.size()) return false;
+        const std::string& code = program.args[i + 1];
+        for (const char* start : {"from multiprocessing.forkserver import main;",
+                                  "import sys; from multiprocessing.forkserver import main;",  // 3.14
+                                  "from multiprocessing.resource_tracker import main;"})
+            if (code.rfind(start, 0) == 0) return true;
+        return false;
+    }
+    return false;
+}
+
 namespace {
 
 // Async-signal-safe: appends `text` to the line being built in `buffer`.

@@ -11,6 +11,11 @@
 // - Forked children (os.fork, multiprocessing's fork start method): the runner restarts the
 //   collectors in the child (see RunHooks::fork_child), and `_exit` is interposed so that
 //   os._exit, which multiprocessing's fork workers end with, writes the profile first.
+// - multiprocessing's own helper processes, the forkserver (3.14's default start method) and the
+//   resource tracker, are followed but write no profile: they run only the standard library's
+//   machinery, outlive the program (their files would appear after calltree's last line, named
+//   nowhere) and are not what the user started. The workers the forkserver forks run the user's
+//   code and write theirs, as fork workers do (is_multiprocessing_helper).
 // - Every child names its file from the child template (the parent's -o with %p, or the parent's
 //   file with `.%p` appended) and appends the name to a list file the top-level calltree reads
 //   when it writes its own profile, to say how many child profiles there are and where.
@@ -29,6 +34,10 @@
 #include "runner/program.h"
 
 namespace calltree::child_processes {
+
+// True for a child that is multiprocessing's forkserver or resource tracker: python3 -c with the
+// code multiprocessing starts them with (3.11 to 3.14).
+bool is_multiprocessing_helper(const Program& program);
 
 // The first argument of calltree in child mode: `calltree --as-child LIST [options] -- ARGV`,
 // where ARGV is the python3 command line the program asked for (argv[0] included).

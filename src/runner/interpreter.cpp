@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "process/fork_thread_count.h"
 #include "runner/exec_hook.h"
 #include "runner/fatal_signals.h"
 #include "runner/run_end.h"
@@ -116,6 +117,8 @@ void initialize(const Program& program) {
     std::string python = python_executable();
     const char* program_name = python.c_str();
     if (program.kind == Program::Kind::PythonArgv && !program.target.empty()) program_name = program.target.c_str();
+    // The process takes the same name: faulthandler's C stack (3.14) names the executable by it.
+    take_python_name(program_name);
     PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program_name);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesArgv(&config, static_cast<Py_ssize_t>(argv.size()), argv.data());
@@ -132,6 +135,8 @@ int run_program(const Program& program, RunHooks hooks) {
     initialize(program);
     Py_AtExit(finish_at_exit);
     if (g_fork_child) fatal_signals::keep_in_fork_children();
+    // From 3.12 os.fork() counts the process's threads to warn about them: not calltree's.
+    if (PY_VERSION_HEX >= 0x030C0000) fork_thread_count::enable();
     fatal_signals::install();
     if (!install_exit_handler() || (g_fork_child && !install_fork_handler()) || (hooks.start && !hooks.start())) {
         PyErr_Print();

@@ -14,4 +14,14 @@ std::string calltree_executable();
 void set_python_executable(const char* path);
 std::string python_executable();
 
+
+// The process's own argv (what main got: the launcher's command line, as python3 was exec'd
+// with it), kept to rename the process once it becomes the program's python3.
+void set_process_argv(char** argv);
+
+// Makes the process's argv[0] (glibc's record of it: dladdr and backtrace_symbols name the
+// executable by it, as faulthandler's C stack does on 3.14) and program_invocation_name what
+// python3 would have had: `argv0`, the name CPython is given as its program name.
+void take_python_name(const char* argv0);
+
 }  // namespace calltree

@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import unittest
 
@@ -94,6 +95,41 @@ class SameAsPython(TempDirTest):
             with self.subTest(mode=mode):
                 ours = run([CALLTREE, *mode, "-o", self.path("out.callgrind"), "-c", code], cwd=self.tmp)
                 self.assertSame(py, ours)
+
+    @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED") == "1",
+                     "the sanitizer build has no fopen interposer: its helper threads are counted")
+    def test_fork_warns_as_under_python3(self):
+        """From 3.12 os.fork() warns (DeprecationWarning) when the process has other threads:
+        calltree's own threads must not count, the program's must; also in a forked child that
+        forks again (profiled too with --subprocesses) and while a thread of the program is
+        running."""
+        code = ("import os, re, sys, threading\n"
+                "def fork_and_wait(then=None):\n"
+                "    pid = os.fork()\n"
+                "    if pid == 0:\n"
+                "        if then: then()\n"
+                "        os._exit(0)\n"
+                "    os.waitpid(pid, 0)\n"
+                "fork_and_wait()\n"
+                "fork_and_wait(then=fork_and_wait)\n"
+                "done = threading.Event()\n"
+                "t = threading.Thread(target=done.wait)\n"
+                "t.start()\n"
+                "fork_and_wait()\n"
+                "done.set(); t.join()\n"
+                "fork_and_wait()\n"
+                "print('forked', file=sys.stderr)\n")
+        pid = re.compile(r"pid=\d+")
+        py = run([PYTHON, "-c", code], cwd=self.tmp)
+        self.assertEqual(py.returncode, 0, py.stderr)
+        if sys.version_info >= (3, 12):
+            self.assertEqual(py.stderr.count("DeprecationWarning"), 1, py.stderr)
+        for mode in ([], ["--sample"], ["--memory"], ["--sample", "--memory"], ["--subprocesses"],
+                     ["--subprocesses", "--sample", "--memory"]):
+            with self.subTest(mode=mode):
+                ours = run([CALLTREE, *mode, "-o", self.path("out.callgrind"), "-c", code], cwd=self.tmp)
+                self.assertEqual(ours.returncode, 0, ours.stderr)
+                self.assertEqual(pid.sub("pid=N", WROTE.sub("", ours.stderr)), pid.sub("pid=N", py.stderr))
 
     def test_module_and_code(self):
         self.write("pkg/__init__.py", "")

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "process/fork_thread_count.h"
 #include "process/helper_thread.h"
 #include "process/private_heap.h"
 
@@ -197,3 +198,91 @@ TEST(HelperThread, WorksInAForkChildForkedWhileAHelperAllocates) {
 }
 
 }  // namespace
+
+namespace {
+
+// Field 20 of /proc/self/stat as fopen shows it (what CPython's os.fork() reads), and as the
+// kernel's file has it, read with open().
+int stat_threads(bool through_fopen) {
+    char line[1024] = {};
+    if (through_fopen) {
+        FILE* f = fopen("/proc/self/stat", "r");
+        if (f == nullptr) return -1;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = '\0';
+    } else {
+        int fd = open("/proc/self/stat", O_RDONLY);
+        if (fd < 0) return -1;
+        ssize_t n = read(fd, line, sizeof line - 1);
+        close(fd);
+        if (n <= 0) return -1;
+    }
+    const char* p = strrchr(line, ')');
+    for (int field = 2; p != nullptr && field < 20; ++field) p = strchr(p + 1, ' ');
+    return p != nullptr ? atoi(p + 1) : -1;
+}
+
+std::string without(std::string line, int hidden) {
+    line.resize(line.size() + 8);
+    size_t size = calltree::fork_thread_count::without_threads(line.data(), line.size() - 8, line.size(), hidden);
+    line.resize(size);
+    return line;
+}
+
+}  // namespace
+
+// The fields after the command name are counted from its last ')': a name may hold spaces and
+// parentheses.
+TEST(ForkThreadCount, TakesHelpersOutOfField20) {
+    std::string line = "42 (a) b (c) S 1 42 42 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 12 0 77 0\n";
+    EXPECT_EQ(without(line, 2), "42 (a) b (c) S 1 42 42 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 10 0 77 0\n");
+    EXPECT_EQ(without(line, 11), "42 (a) b (c) S 1 42 42 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 77 0\n");
+    EXPECT_EQ(without(line, 30), "42 (a) b (c) S 1 42 42 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 77 0\n");
+    EXPECT_EQ(without(line, 0), line);
+    EXPECT_EQ(without("42 (no closing S 1 2", 1), "42 (no closing S 1 2");
+    EXPECT_EQ(without("42 (short) S 1 2", 1), "42 (short) S 1 2");
+}
+
+// running() counts a helper while the kernel does, and forgets it once the kernel has reaped it.
+TEST(ForkThreadCount, CountsRunningHelpers) {
+    int before = stat_threads(false);
+    EXPECT_EQ(helper_thread::running(), 0);
+    std::atomic<bool> release{false};
+    auto wait = [](void* flag) -> void* {
+        while (!static_cast<std::atomic<bool>*>(flag)->load()) usleep(1000);
+        return nullptr;
+    };
+    pthread_t thread;
+    ASSERT_TRUE(helper_thread::start(wait, &release, &thread));
+    EXPECT_EQ(helper_thread::running(), 1);
+    EXPECT_EQ(stat_threads(false), before + 1);
+    release.store(true);
+    pthread_join(thread, nullptr);
+    for (int i = 0; i < 1000 && stat_threads(false) != before; ++i) usleep(1000);
+    EXPECT_EQ(helper_thread::running(), 0);
+}
+
+// After a fork, the parent's next fopen of /proc/self/stat on the forking thread counts no
+// helper; the one after that, and open() always, show the kernel's count. The child counts none.
+TEST(ForkThreadCount, OnlyTheReadAfterAForkLeavesHelpersOut) {
+    calltree::fork_thread_count::enable();
+    std::atomic<bool> release{false};
+    auto wait = [](void* flag) -> void* {
+        while (!static_cast<std::atomic<bool>*>(flag)->load()) usleep(1000);
+        return nullptr;
+    };
+    pthread_t thread;
+    ASSERT_TRUE(helper_thread::start(wait, &release, &thread));
+    int with_helper = stat_threads(true);
+    EXPECT_EQ(with_helper, stat_threads(false));
+    pid_t pid = fork();
+    if (pid == 0) _exit(helper_thread::running() == 0 ? 0 : 1);
+    EXPECT_EQ(stat_threads(true), with_helper - 1);
+    EXPECT_EQ(stat_threads(true), with_helper);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_EQ(status, 0);
+    release.store(true);
+    pthread_join(thread, nullptr);
+}
