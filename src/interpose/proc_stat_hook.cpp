@@ -1,4 +1,5 @@
-// Interposers: fopen and fopen64 (the one CPython calls: it is built with large-file support).
+// Interposers: fopen and fopen64 (the one CPython calls: it is built with large-file support),
+// listed in libc_symbols.list.
 // Only to correct CPython's count of the process's threads right after a fork
 // (fork_thread_count.h); every other call goes straight to libc's.
 #include <dlfcn.h>
