@@ -24,6 +24,9 @@ set_tests_properties(e2e_test_sampling PROPERTIES RUN_SERIAL TRUE)
 # 100 000 thread starts keep the kernel busy: alone, so wall-time assertions elsewhere (the
 # heaviest function of a small example) are not disturbed by it.
 set_tests_properties(e2e_test_threads PROPERTIES RUN_SERIAL TRUE)
+# The memory suite's accuracy programs allocate gigabytes: 160 s alone, 250-270 s beside another
+# suite on a loaded machine, where 300 s was too close.
+set_tests_properties(e2e_test_memory PROPERTIES TIMEOUT 600)
 # The per-call overhead check compares wall-time ratios: alone, like the sampling checks.
 set_tests_properties(e2e_test_overhead PROPERTIES RUN_SERIAL TRUE)
 # CPython's own suite has timing-sensitive tests (signals, timers): alone, and with time to run.
