@@ -4,6 +4,7 @@ program sees what python3 shows it, and without the flag children stay unprofile
 import glob
 import os
 import re
+import stat
 import time
 import unittest
 
@@ -350,6 +351,19 @@ UNPROFILED = re.compile(r"^calltree: child process (\d+) (?:runs unprofiled|has 
 FINAL = re.compile(r"^calltree: wrote .*\n", re.M)
 
 
+def runnable_by_others(path):
+    """Whether a user without privileges can run `path`: every directory on the way searchable
+    and the file executable by others."""
+    d = path
+    while True:
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return False
+        parent = os.path.dirname(d)
+        if parent == d:
+            return True
+        d = parent
+
+
 class ChildrenWithoutProfile(TempDirTest):
     """A child whose profile cannot be written runs all the same, as under python3: one line on
     stderr says why, and the parent's last line names it."""
@@ -380,6 +394,8 @@ class ChildrenWithoutProfile(TempDirTest):
         # CPython's test_subprocess POSIXProcessTestCase.test_user: the child runs as nobody,
         # who can write neither the output directory (a private temporary one) nor, depending
         # where calltree is installed, run calltree itself.
+        if not runnable_by_others(os.path.realpath(PYTHON)):
+            self.skipTest(f"{PYTHON} cannot be run by nobody (a pyenv build under /root)")
         script = self.write("user.py", """
 import subprocess, sys
 r = subprocess.run([sys.executable, "-c", "print('hi')"], user="nobody")
