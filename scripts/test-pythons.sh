@@ -17,6 +17,7 @@ ROOTS=${CALLTREE_PYTHONS:-/var/cache/calltree-pythons}
 SUITES=${SUITES:-"test_callgrind_parse test_call_counts test_names test_convert test_identity test_output_paths test_behaviour test_sampling test_memory test_costs test_profile_chain test_threads test_errors test_subprocesses test_signals test_sampling_unnoticed test_stress"}
 versions=""
 named=""
+given=$#
 if [ $# -ge 1 ]; then
     versions=$1
     shift
@@ -31,8 +32,23 @@ extras=""
 for python in $(sed -n 's/^CALLTREE_EXTRA_PYTHONS:STRING=//p' build/CMakeCache.txt 2>/dev/null | tr ';' ' '); do
     v=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || continue
     extras="$extras $v=$python"
-    [ $# -ge 1 ] || versions="$versions $v"
+    [ "$given" -ge 1 ] || versions="$versions $v"
 done
+# Runs the e2e suites named in "$@" for version $v: inside its root, or on $python here. The
+# suites run on $python as they run on a root's python3: what they check of the interpreter (its
+# version, its stdlib's sources) is the one profiled; it is named as PATH finds it (python3 beside
+# python3.12), which is what calltree will run.
+run_suites() {
+    if [ -n "$inside" ]; then
+        scripts/in-python-root.sh "$v" env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" \
+            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
+            /usr/bin/python3 -m unittest "$@"
+    else
+        env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" CALLTREE_TEST_PYTHON="$python" \
+            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin \
+            "$python" -m unittest "$@"
+    fi
+}
 status=0
 for v in $versions; do
     python=""
@@ -61,20 +77,17 @@ for v in $versions; do
     # unittest with no names would discover every suite.
     [ -n "$(echo "$suites" | tr -d ' ')" ] || { echo "== Python $v: no suite to run"; continue; }
     echo "== Python $v: end-to-end suites: $suites"
-    if [ -n "$inside" ]; then
-        # shellcheck disable=SC2086
-        scripts/in-python-root.sh "$v" env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" \
-            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
-            /usr/bin/python3 -m unittest $suites || status=1
-    else
-        # The suites run on $python as they run on a root's python3: what they check of the
-        # interpreter (its version, its stdlib's sources) is the one profiled. It is named as
-        # PATH finds it (python3 beside python3.12), which is what calltree will run.
-        [ "$python" -ef "$(dirname "$python")/python3" ] && python=$(dirname "$python")/python3
-        # shellcheck disable=SC2086
-        env -C tests/e2e CALLTREE="$SRC/build/src/cli/calltree" CALLTREE_SRC="$SRC" CALLTREE_TEST_PYTHON="$python" \
-            PYTHONDONTWRITEBYTECODE=1 CALLTREE_SANITIZED=0 PATH=/usr/local/bin:/usr/bin:/bin \
-            "$python" -m unittest $suites || status=1
-    fi
+    [ -n "$inside" ] || { [ "$python" -ef "$(dirname "$python")/python3" ] && python=$(dirname "$python")/python3; }
+    timing="" others=""
+    for s in $suites; do
+        case $s in test_sampling) timing="$timing $s" ;; *) others="$others $s" ;; esac
+    done
+    # shellcheck disable=SC2086
+    [ -z "$others" ] || run_suites $others || status=1
+    # Timing against ground truth on a shared machine: one more run when it fails, as
+    # scripts/test.sh gives the 3.11 timing suites (tests/e2e/e2e.cmake says why).
+    for s in $timing; do
+        run_suites "$s" || { echo "== Python $v: $s failed; once more"; run_suites "$s"; } || status=1
+    done
 done
 exit $status
