@@ -8,7 +8,8 @@
 #   scripts/in-python-root.sh 3.13 sh -c 'cd tests/e2e && python3 -m unittest test_call_counts'
 #
 # The working directory inside is the current one (it must be under the checkout). Mounts are
-# left in place for the next run (scripts/pythons.sh unmounts before it replaces a root).
+# left in place for the next run (scripts/pythons.sh unmounts before it replaces a root); a stale
+# one is replaced.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 VERSION COMMAND..." >&2; exit 2; }
 ROOT=${CALLTREE_PYTHONS:-/var/cache/calltree-pythons}/$1
@@ -19,7 +20,12 @@ mounted() { grep -q " $1 " /proc/self/mounts; }
 mkdir -p "$ROOT$SRC" "$ROOT/dev" "$ROOT/proc"
 mounted "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 mounted "$ROOT/dev" || mount --rbind /dev "$ROOT/dev"
-mounted "$ROOT$SRC" || mount --bind "$SRC" "$ROOT$SRC"
+# A mount left by an earlier checkout at the same path (CI clones afresh into one directory) still
+# shows the deleted tree: it is the same mount point, not the same directory.
+if ! [ "$ROOT$SRC/." -ef "$SRC/." ]; then
+    while mounted "$ROOT$SRC"; do umount -l "$ROOT$SRC"; done
+    mount --bind "$SRC" "$ROOT$SRC"
+fi
 mkdir -p "$ROOT/tmp" && chmod 1777 "$ROOT/tmp"
 cwd=$(pwd)
 exec chroot "$ROOT" /usr/bin/env -C "$cwd" "$@"
