@@ -1,4 +1,4 @@
-# The empty-callback anchor, loaded by bench/floor_run.py into Debian's python3.
+# The empty-callback anchor, loaded by bench/floor_run.py into the python3 it is built for.
 add_library(calltree_floor_hook MODULE ${CMAKE_CURRENT_LIST_DIR}/floor_hook.c)
 target_include_directories(calltree_floor_hook PRIVATE ${Python3_INCLUDE_DIRS})
 set_target_properties(calltree_floor_hook PROPERTIES PREFIX "" SUFFIX ".so")

@@ -108,7 +108,21 @@ def up(path, levels):
 
 
 def floor_hook_dir(build):
-    return os.path.join(build, "bench", "calltree_floor_hook.so")
+    """The floor hook built for PY's version: the main build's, or the nested build's of another
+    version (BUILD/python3.X, made by CMakeLists.txt for a root or an extra interpreter)."""
+    other = os.path.join(build, "python" + py_version())
+    return os.path.join(other if os.path.isdir(other) else build, "bench", "calltree_floor_hook.so")
+
+
+_py_version = []
+
+
+def py_version():
+    if not _py_version:
+        out = subprocess.run([PY, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True)
+        _py_version.append(out.stdout.strip())
+    return _py_version[0]
 
 
 def workload_path(name):
