@@ -36,3 +36,4 @@ echo "== benchmark smoke run"
 /usr/bin/python3 bench/convert_bench.py --reps 1 --calltree build/src/cli/calltree
 /usr/bin/python3 bench/sample_bench.py --quick --calltree build/src/cli/calltree
 /usr/bin/python3 bench/memory_bench.py --quick build/src/cli/calltree
+bench/pythons.sh --smoke

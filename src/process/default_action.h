@@ -19,4 +19,16 @@ inline void restore_default_action(int sig) {
     __sigaction(sig, &dfl, nullptr);
 }
 
+// The disposition of a handler of calltree's that stands in for the program's (or the kernel's)
+// action on a fatal or fault signal: on the program's alternate stack if it has one
+// (faulthandler's, for stack overflows), and restarting what it interrupts, so the program's
+// system calls see no EINTR that python3 would not give them.
+inline struct sigaction stand_in_action(void (*handler)(int, siginfo_t*, void*)) {
+    struct sigaction act {};
+    act.sa_sigaction = handler;
+    act.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    return act;
+}
+
 }  // namespace calltree

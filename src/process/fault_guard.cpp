@@ -96,14 +96,7 @@ void on_fault(int sig, siginfo_t* info, void* context) {
     errno = saved_errno;
 }
 
-struct sigaction our_action() {
-    struct sigaction ours {};
-    ours.sa_sigaction = on_fault;
-    // On the program's alternate stack if it has one (faulthandler's, for stack overflows).
-    ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-    sigemptyset(&ours.sa_mask);
-    return ours;
-}
+struct sigaction our_action() { return stand_in_action(on_fault); }
 
 }  // namespace
 

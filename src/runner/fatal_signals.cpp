@@ -115,13 +115,7 @@ void on_fatal_signal(int sig, siginfo_t* info, void*) {
     errno = saved_errno;
 }
 
-struct sigaction our_action() {
-    struct sigaction act {};
-    act.sa_sigaction = on_fatal_signal;
-    act.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&act.sa_mask);
-    return act;
-}
+struct sigaction our_action() { return stand_in_action(on_fatal_signal); }
 
 // A sigaction on a managed signal in the profiled process: SIG_DFL becomes our handler, and our
 // handler reads back as the SIG_DFL the program set.
