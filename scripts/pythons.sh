@@ -18,9 +18,10 @@ STAMP_VERSION=1
 LIST=0
 [ "${1-}" = --list ] && LIST=1
 
-# What the end-to-end suites use besides python: numpy (examples/numpy_work.py) and
-# callgrind_annotate (valgrind). Installed with the root's apt after debootstrap.
-EXTRAS="python3-numpy valgrind"
+# What the end-to-end suites use besides python: numpy (examples/numpy_work.py),
+# callgrind_annotate (valgrind) and CPython's own test suite (test_regrtest). Installed with the
+# root's apt after debootstrap.
+extras() { echo "python3-numpy valgrind libpython$1-testsuite"; }
 
 # version suite debootstrap-script packages
 versions() {
@@ -28,7 +29,8 @@ versions() {
     echo "3.14 forky sid python3.14,python3.14-dev,python3.14-venv"
 }
 
-add_extras() {  # root
+add_extras() {  # root version
+    EXTRAS=$(extras "$2")
     [ -f "$1/.calltree-extras" ] && [ "$(cat "$1/.calltree-extras")" = "$EXTRAS" ] && return 0
     echo "scripts/pythons.sh: installing $EXTRAS in $1" >&2
     # shellcheck disable=SC2086
@@ -43,7 +45,7 @@ make_root() {  # version suite script packages
     if [ -f "$dir/.calltree-stamp" ] && [ "$(cat "$dir/.calltree-stamp")" = "$stamp" ]; then
         if [ "$LIST" = 0 ]; then
             ln -sf "python$1" "$dir/usr/bin/python3"
-            add_extras "$dir" || return 1
+            add_extras "$dir" "$1" || return 1
         fi
         echo "$dir"
         return 0
@@ -67,7 +69,7 @@ make_root() {  # version suite script packages
     rm -rf "$dir"
     mv "$dir.new" "$dir"
     echo "$stamp" >"$dir/.calltree-stamp"
-    add_extras "$dir" || return 1
+    add_extras "$dir" "$1" || return 1
     echo "$dir"
 }
 
