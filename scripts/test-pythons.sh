@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SRC=$(pwd)
 ROOTS=${CALLTREE_PYTHONS:-/var/cache/calltree-pythons}
 # The suites that pass on 3.13 and 3.14 (README, "Python versions", says what the others miss).
-SUITES=${SUITES:-"test_callgrind_parse test_call_counts test_names test_convert test_identity test_output_paths test_behaviour test_sampling test_memory test_costs test_profile_chain test_threads test_errors test_subprocesses test_signals test_sampling_unnoticed test_stress test_regrtest"}
+SUITES=${SUITES:-"test_callgrind_parse test_call_counts test_names test_convert test_identity test_output_paths test_behaviour test_sampling test_memory test_costs test_profile_chain test_threads test_errors test_subprocesses test_signals test_sampling_unnoticed test_stress test_regrtest test_overhead"}
 versions=""
 named=""
 given=$#
@@ -85,7 +85,7 @@ for v in $versions; do
     [ -n "$inside" ] || { [ "$python" -ef "$(dirname "$python")/python3" ] && python=$(dirname "$python")/python3; }
     timing="" others=""
     for s in $suites; do
-        case $s in test_sampling) timing="$timing $s" ;; *) others="$others $s" ;; esac
+        case $s in test_sampling | test_overhead) timing="$timing $s" ;; *) others="$others $s" ;; esac
     done
     # shellcheck disable=SC2086
     [ -z "$others" ] || run_suites $others || status=1
