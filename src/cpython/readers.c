@@ -71,13 +71,16 @@ static int read_int_field(const void* field, int* out) {
     return 1;
 }
 
-// What one stack read has already checked: consecutive frames of a recursion share their code
-// object and often their function, and each check is a guarded read. Valid within one read only
-// (a code object checked a moment ago in the same stack is the same object).
+// What one stack read has already checked: the frames of a recursion share their code objects
+// and often their functions, and each check is a guarded read (a system call, read from
+// outside). Valid within one read only (a code object checked a moment ago in the same stack is
+// the same object). A few of each, so that mutual recursion (a calls b calls a) is covered too.
+enum { kChecked = 4 };
 typedef struct {
-    const void* code;
-    int first_traceable;
-    const void* function;
+    const void* code[kChecked];
+    int first_traceable[kChecked];
+    const void* function[kChecked];
+    unsigned next_code, next_function;
 } checked;
 
 // One frame's header, copied, and what it says.
@@ -96,13 +99,18 @@ static int copy_frame(const void* f, frame_copy* copy) {
     return 1;
 }
 
-// The code object of a copied Python frame is one, and its first traceable instruction known.
-static int check_code(const frame_copy* f, checked* seen) {
-    if (f->code == seen->code) return 1;
-    int first = 0;
-    if (!looks_like_code(f->code) || !read_int_field(at(f->code, L.code_first_traceable), &first)) return 0;
-    seen->code = f->code;
-    seen->first_traceable = first;
+// The code object of a copied Python frame is one; its first traceable instruction in *first.
+static int check_code(const frame_copy* f, checked* seen, int* first) {
+    for (int i = 0; i < kChecked; ++i) {
+        if (seen->code[i] == f->code && f->code != NULL) {
+            *first = seen->first_traceable[i];
+            return 1;
+        }
+    }
+    if (!looks_like_code(f->code) || !read_int_field(at(f->code, L.code_first_traceable), first)) return 0;
+    unsigned slot = seen->next_code++ % kChecked;
+    seen->code[slot] = f->code;
+    seen->first_traceable[slot] = *first;
     return 1;
 }
 
@@ -110,18 +118,18 @@ static const char* instruction_of(const frame_copy* f) { return pointer_in(f->he
 static const char* bytecode_of(const void* code) { return (const char*)code + L.code_bytecode; }
 
 // _PyFrame_IsIncomplete, with the code object's field read by check_code.
-static int frame_incomplete(const frame_copy* f, const checked* seen) {
+static int frame_incomplete(const frame_copy* f, int first_traceable) {
     return f->owner != L.owner_generator &&
-           instruction_of(f) < bytecode_of(f->code) + seen->first_traceable * (int)sizeof(uint16_t);
+           instruction_of(f) < bytecode_of(f->code) + first_traceable * (int)sizeof(uint16_t);
 }
 
 static const void* function_of(const frame_copy* f, checked* seen) {
     const void* fn = pointer_in(f->header, L.frame_function, L.frame_function_tag);
     if (fn == NULL) return NULL;
-    if (fn != seen->function) {
-        if (type_of(fn) != &PyFunction_Type) return NULL;
-        seen->function = fn;
-    }
+    for (int i = 0; i < kChecked; ++i)
+        if (seen->function[i] == fn) return fn;
+    if (type_of(fn) != &PyFunction_Type) return NULL;
+    seen->function[seen->next_function++ % kChecked] = fn;
     return fn;
 }
 
@@ -150,7 +158,7 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
     // (plus one shim frame per entry on 3.12+).
     const size_t max_steps = 3 * max + 64;
     frame_copy copy;
-    checked seen = {NULL, 0, NULL};
+    checked seen = {{NULL}, {0}, {NULL}, 0, 0};
     size_t steps = 0;
     for (; f != NULL && steps < max_steps; f = copy.previous, ++steps) {
         if (!copy_frame(f, &copy)) {
@@ -158,11 +166,12 @@ size_t ct_read_stack(const void* thread_state, ct_raw_frame* out, size_t max, in
             break;
         }
         if (copy.owner >= L.owner_not_python) continue;  // a shim frame: no code, only a link
-        if (!check_code(&copy, &seen)) {
+        int first_traceable = 0;
+        if (!check_code(&copy, &seen, &first_traceable)) {
             *unreadable = 1;
             break;
         }
-        if (frame_incomplete(&copy, &seen)) continue;
+        if (frame_incomplete(&copy, first_traceable)) continue;
         if (n == max) {
             *truncated = 1;
             break;

@@ -133,12 +133,9 @@ void capture(Stack& s) {
     s.unreadable = unreadable != 0;
     if (s.unreadable) depth = 0;
     s.depth = 0;
-    uint32_t previous = CodeRegistry::kNone;
+    StackNamer names(*g_shared.registry);
     for (size_t i = 0; i < depth; ++i) {
-        // A recursion repeats its code object: the same object within one stack, the same id.
-        bool again = i > 0 && raw[i].code == raw[i - 1].code && previous != CodeRegistry::kNone;
-        uint32_t id = again ? previous : g_shared.registry->intern(raw[i]);
-        previous = id;
+        uint32_t id = names.id(raw[i]);
         if (id == CodeRegistry::kNone) continue;  // could not be named: skip the frame
         s.functions[s.depth] = id;
         s.lastis[s.depth] = raw[i].lasti;

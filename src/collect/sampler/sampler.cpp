@@ -129,10 +129,9 @@ void record_stack(SampleSlot& slot, const void* tstate, uintptr_t pc) {
     // Part of a stack would charge its time to the wrong root: the sample is counted as lost.
     if (unreadable) depth = 0;
     slot.unreadable = unreadable != 0;
+    StackNamer names(*g_shared->registry);
     for (size_t i = 0; i < depth; ++i) {
-        // A recursion repeats its code object: the same object within one stack, the same id.
-        bool again = i > 0 && slot.raw[i].code == slot.raw[i - 1].code && slot.function[i - 1] != CodeRegistry::kNone;
-        slot.function[i] = again ? slot.function[i - 1] : g_shared->registry->intern(slot.raw[i]);
+        slot.function[i] = names.id(slot.raw[i]);
         slot.lasti[i] = slot.raw[i].lasti;
     }
     slot.depth = static_cast<uint32_t>(depth);
