@@ -46,7 +46,10 @@ class Install(TempDirTest):
             self.assertEqual(f.read(), "/opt/ct/lib/calltree/python\n")
         package = os.path.join(destdir, "opt", "ct", "lib", "calltree", "python", "calltree")
         self.assertTrue(os.path.exists(os.path.join(package, "__init__.py")))
-        self.assertTrue(any(n.startswith("_calltree.cpython-311") for n in os.listdir(package)), os.listdir(package))
+        # The extension of every version built (the main build's and each nested build's).
+        built = sorted(n for n in os.listdir(os.path.join(BUILD, "python", "calltree")) if n.startswith("_calltree."))
+        self.assertTrue(any(n.startswith("_calltree.cpython-311") for n in built), built)
+        self.assertEqual(sorted(n for n in os.listdir(package) if n.startswith("_calltree.")), built)
 
     @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
                      "sanitizer builds have no Python package")

@@ -2,6 +2,7 @@
 the IPython magics and `python3 -m calltree`, each run in a fresh python3 with the build tree's
 package (build/python) on sys.path, and compared with what the calltree command writes."""
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -683,15 +684,40 @@ class Magics(ApiTest):
 
 
 class WrongVersion(ApiTest):
-    def test_import_on_another_python_version_says_so(self):
-        others = [p for p in (os.path.expanduser("~/.pyenv/versions/%s/bin/python3" % v) for v in ("3.12.1", "3.13.0", "3.10.13"))
-                  if os.access(p, os.X_OK)]
-        if not others:
-            self.skipTest("no interpreter of another Python version here")
-        r = run([others[0], "-c", "import calltree"], env=self.env())
-        self.assertEqual(r.returncode, 1)
+    """The package holds one _calltree per version the build made (_build_info.PYTHON_VERSIONS);
+    an interpreter of any other version gets one line naming its version and those."""
+
+    def built_versions(self):
+        info = {}
+        with open(os.path.join(PACKAGE_DIR, "calltree", "_build_info.py")) as f:
+            exec(f.read(), info)
+        return ", ".join("%d.%d" % v for v in sorted(info["PYTHON_VERSIONS"]))
+
+    def assert_refused(self, r, python, version):
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         last = r.stderr.strip().splitlines()[-1]
-        self.assertRegex(last, r"^ImportError: calltree was built for Python 3\.11; this is Python 3\.\d+ \(")
+        self.assertRegex(last, r"^ImportError: calltree was built for Python %s; this is Python %s \(%s\): "
+                         % (re.escape(self.built_versions()), re.escape(version), re.escape(python)))
+
+    def test_import_on_another_python_version_says_so(self):
+        built = self.built_versions().split(", ")
+        others = [(p, v) for p, v in ((os.path.expanduser("~/.pyenv/versions/%s/bin/python3" % v), v.rsplit(".", 1)[0])
+                                      for v in ("3.10.13", "3.9.18", "3.13.0", "3.12.1"))
+                  if os.access(p, os.X_OK) and v not in built]
+        if not others:
+            self.skipTest("no interpreter of a version this build has no module for")
+        python, version = others[0]
+        self.assert_refused(run([python, "-c", "import calltree"], env=self.env()), python, version)
+
+    def test_package_without_this_versions_module_says_so(self):
+        # The same package with every extension but the running interpreter's.
+        r = self.python("import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+        own = "_calltree" + r.stdout.strip()
+        copy = self.path("python")
+        shutil.copytree(PACKAGE_DIR, copy, ignore=lambda d, names: [n for n in names if n == own])
+        version = self.python("import sys; print('%d.%d' % sys.version_info[:2])").stdout.strip()
+        r = self.python("import calltree", env=dict(os.environ, PYTHONPATH=copy), expect=None)
+        self.assert_refused(r, PYTHON, version)
 
 
 if __name__ == "__main__":
