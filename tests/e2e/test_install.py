@@ -35,8 +35,9 @@ class Install(TempDirTest):
     @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
                      "sanitizer builds have no Python package")
     def test_python_package_goes_to_the_interpreters_site_packages(self):
-        # By default calltree.pth goes to the site-packages of the interpreter calltree is built
-        # for; under DESTDIR here, so that the test leaves the system alone.
+        # By default calltree.pth goes to the site-packages of each interpreter calltree is built
+        # for that runs here (PYTHON: Debian's, or one of CALLTREE_EXTRA_PYTHONS); under DESTDIR
+        # here, so that the test leaves the system alone.
         destdir = self.path("dest")
         r = run(["cmake", "--install", BUILD, "--prefix", "/opt/ct"],
                 env={k: v for k, v in dict(os.environ, DESTDIR=destdir).items() if k != "CALLTREE_PYTHON_SITE"})
