@@ -621,8 +621,12 @@ class RunModule(ApiTest):
         direct = run([CALLTREE, "--clock", "counter", "-o", b, prog, "x"], env=self.env(), cwd=self.tmp)
         self.assertEqual((via_m.returncode, via_m.stdout), (direct.returncode, direct.stdout), via_m.stderr)
         self.assertEqual(via_m.stderr.replace(a, b), direct.stderr)
-        self.assertEqual({k: f.calls_in for k, f in parse(a).functions.items()},
-                         {k: f.calls_in for k, f in parse(b).functions.items()})
+        # cProfile's name of a C method bound to a type holds the type's address ("<built-in method
+        # __new__ of type object at 0x...>"): another one each run where libpython is a shared
+        # library loaded at a random address (pyenv's 3.12), the same where it is in python3.
+        def calls(path):
+            return {(re.sub(r" at 0x[0-9a-f]+", "", k[0]),) + k[1:]: f.calls_in for k, f in parse(path).functions.items()}
+        self.assertEqual(calls(a), calls(b))
         for args in (["--version"], ["--help"], ["--interval", "1h", "--sample", prog], ["convert"]):
             via_m = run([PYTHON, "-m", "calltree", *args], env=self.env(), cwd=self.tmp)
             direct = run([CALLTREE, *args], env=self.env(), cwd=self.tmp)
