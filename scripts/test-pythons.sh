@@ -13,8 +13,8 @@ set -u
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 ROOTS=${CALLTREE_PYTHONS:-/var/cache/calltree-pythons}
-# The suites that pass on 3.13 and 3.14 (README, "Python versions", says what the others miss).
-SUITES=${SUITES:-"test_callgrind_parse test_call_counts test_names test_convert test_identity test_output_paths test_behaviour test_sampling test_memory test_costs test_profile_chain test_threads test_errors test_subprocesses test_signals test_sampling_unnoticed test_stress test_regrtest test_overhead"}
+# Every end-to-end suite (test_regrtest runs a shorter list of CPython's modules there).
+SUITES=${SUITES:-"test_callgrind_parse test_call_counts test_names test_convert test_identity test_output_paths test_behaviour test_sampling test_memory test_costs test_profile_chain test_threads test_errors test_subprocesses test_signals test_sampling_unnoticed test_stress test_python_api test_docs test_install test_interpreters test_regrtest test_overhead"}
 versions=""
 named=""
 given=$#

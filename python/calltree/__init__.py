@@ -42,10 +42,19 @@ import sys as _sys
 
 from . import _build_info
 
-if _sys.version_info[:2] != _build_info.PYTHON_VERSION:
+# One extension per Python version sits in this directory (_calltree.cpython-3XY-...so), each
+# built against that version's headers: the interpreter imports its own, if there is one.
+# (Not "from . import _calltree": a missing submodule is a plain ImportError there.)
+try:
+    from ._calltree import Profile
+except ModuleNotFoundError as _e:
+    if _e.name != __name__ + "._calltree":
+        raise
     raise ImportError(
-        "calltree was built for Python %d.%d; this is Python %d.%d (%s): build calltree with this interpreter "
-        "(cmake -DPython3_EXECUTABLE=...)" % (*_build_info.PYTHON_VERSION, *_sys.version_info[:2], _sys.executable))
+        "calltree was built for Python %s; this is Python %d.%d%s (%s): build calltree for it "
+        "(CALLTREE_EXTRA_PYTHONS=%s scripts/build.sh)"
+        % (", ".join("%d.%d" % v for v in sorted(_build_info.PYTHON_VERSIONS)), *_sys.version_info[:2],
+           getattr(_sys, "abiflags", ""), _sys.executable, _sys.executable), name=__name__) from None
 
 import functools as _functools
 import tempfile as _tempfile
@@ -53,7 +62,6 @@ import threading as _threading
 import warnings as _warnings
 
 from . import _calltree
-from ._calltree import Profile
 
 __all__ = ["Profile", "profile", "convert", "visualize", "load_ipython_extension"]
 

@@ -35,8 +35,9 @@ class Install(TempDirTest):
     @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
                      "sanitizer builds have no Python package")
     def test_python_package_goes_to_the_interpreters_site_packages(self):
-        # By default calltree.pth goes to the site-packages of the interpreter calltree is built
-        # for; under DESTDIR here, so that the test leaves the system alone.
+        # By default calltree.pth goes to the site-packages of each interpreter calltree is built
+        # for that runs here (PYTHON: Debian's, or one of CALLTREE_EXTRA_PYTHONS); under DESTDIR
+        # here, so that the test leaves the system alone.
         destdir = self.path("dest")
         r = run(["cmake", "--install", BUILD, "--prefix", "/opt/ct"],
                 env={k: v for k, v in dict(os.environ, DESTDIR=destdir).items() if k != "CALLTREE_PYTHON_SITE"})
@@ -46,7 +47,10 @@ class Install(TempDirTest):
             self.assertEqual(f.read(), "/opt/ct/lib/calltree/python\n")
         package = os.path.join(destdir, "opt", "ct", "lib", "calltree", "python", "calltree")
         self.assertTrue(os.path.exists(os.path.join(package, "__init__.py")))
-        self.assertTrue(any(n.startswith("_calltree.cpython-311") for n in os.listdir(package)), os.listdir(package))
+        # The extension of every version built (the main build's and each nested build's).
+        built = sorted(n for n in os.listdir(os.path.join(BUILD, "python", "calltree")) if n.startswith("_calltree."))
+        self.assertTrue(any(n.startswith("_calltree.cpython-311") for n in built), built)
+        self.assertEqual(sorted(n for n in os.listdir(package) if n.startswith("_calltree.")), built)
 
     @unittest.skipIf(os.environ.get("CALLTREE_SANITIZED", "0") not in ("0", "", "OFF", "FALSE"),
                      "sanitizer builds have no Python package")
