@@ -334,13 +334,24 @@ void close_stack(ThreadStack& ts, uint64_t now) {
     if (&ts == state().main_stack) profile_chain::hand_over(ts.chain);
 }
 
+// From 3.12 a C method's call and return events each carry a bound method object of their own
+// (sys.monitoring's legacy events bind the method descriptor per event), at the same address only
+// if nothing took that memory in between (list.sort's key function does, and so does another
+// thread while a lock's acquire blocks): such a return ends the innermost activation if that is a
+// C call of the same function, rather than none (which left the call open, the caller of whatever
+// its caller called next).
+[[gnu::noinline]] bool ends_innermost_c_call(const ThreadStack& ts, PyCFunctionObject* fn) {
+    const Activation& top = ts.stack.back();
+    return !top.python && top.function == c_function(fn);
+}
+
 // A return for `key`. Frames above it whose returns we never saw (the hook was switched off
 // for a while) are closed first; a return for a frame entered before tracing began is ignored.
-inline void leave(ThreadStack& ts, void* key, uint64_t now) {
+inline void leave(ThreadStack& ts, void* key, uint64_t now, bool c_call = false) {
     auto& stack = ts.stack;
     ts.last = now;
     if (stack.empty()) return;
-    if (stack.back().key != key) {
+    if (stack.back().key != key && !(c_call && ends_innermost_c_call(ts, static_cast<PyCFunctionObject*>(key)))) {
         size_t i = stack.size();
         while (i > 0 && stack[i - 1].key != key) --i;
         if (i == 0) return;
@@ -387,7 +398,7 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
             break;
         case PyTrace_C_RETURN:
         case PyTrace_C_EXCEPTION:
-            if (PyCFunction_Check(arg)) leave(*ts, arg, now);
+            if (PyCFunction_Check(arg)) leave(*ts, arg, now, true);
             break;
         default:
             break;
