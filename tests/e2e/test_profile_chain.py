@@ -265,6 +265,60 @@ class ProgramsOwnProfiler(TempDirTest):
                 self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
                 self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
 
+    def test_end_of_a_c_call_only_when_python3_reports_it(self):
+        # python3 reports the end of a C call to a profile function only if its profile events
+        # were on when the call began: on 3.11 if that thread had a profile function, from 3.12
+        # if any thread of the interpreter had one. calltree's hook, always on, sees every end.
+        script = self.write("c_call_ends.py", textwrap.dedent("""
+            import sys
+            import threading
+
+
+            def show(frame, event, arg):
+                print(" ", event, arg.__name__ if event.startswith("c_") else frame.f_code.co_name)
+
+
+            def install(x):
+                sys.setprofile(show)
+                return x
+
+
+            def inside_sorted():
+                sorted([1], key=install)
+                sys.setprofile(None)
+
+
+            print("no profile function before:")
+            inside_sorted()
+            ready = threading.Event()
+            done = threading.Event()
+
+
+            def other():
+                sys.setprofile(lambda *args: None)
+                ready.set()
+                done.wait()
+                sys.setprofile(None)
+
+
+            t = threading.Thread(target=other)
+            t.start()
+            ready.wait()
+            print("another thread's before:")
+            inside_sorted()
+            done.set()
+            t.join()
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("c_return sorted" if sys.version_info >= (3, 12) else "another thread's before:\n  return install",
+                      expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, script], self.path("out.callgrind"))
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(ours.stdout, expected.stdout)
+
     def test_program_running_cprofile_gets_python3s_results(self):
         # A program that profiles itself with cProfile gets the same results under calltree as
         # under python3. From 3.12 cProfile is a sys.monitoring tool of its own beside the profile

@@ -62,7 +62,7 @@ PyObject* set_profile(PyObject*, PyObject* function) {
     if (!begin_change()) return nullptr;
     // After C code such as cProfile replaced the hook (or removed it), it goes back first.
     r.host.install_hook();
-    chain->set(function == Py_None ? nullptr : function);
+    chain->set(function == Py_None ? nullptr : function, r.set_function);
     end_change();
     Py_RETURN_NONE;
 }
@@ -102,9 +102,10 @@ bool replace(PyObject* sys, const char* name, PyMethodDef& def, PyCFunction impl
 
 int ProfileChain::call(PyFrameObject* frame, int what, PyObject* arg) {
     Replaced& r = *g_replaced;
-    if (skip_setprofile_return) {
-        skip_setprofile_return = false;
-        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && arg == r.set_function) return 0;
+    if (skip_return_of != nullptr) {
+        PyObject* setter = skip_return_of;
+        skip_return_of = nullptr;
+        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && arg == setter) return 0;
     }
     if (what < 0 || what >= static_cast<int>(std::size(r.what))) return 0;
     PyObject* function = function_ref();
@@ -137,31 +138,49 @@ PyObject* ProfileChain::function_ref() const {
     return function;
 }
 
-void ProfileChain::set(PyObject* new_function) {
+void ProfileChain::set(PyObject* new_function, PyObject* setter) {
     static const bool release_first = ct_profile_change_is_guarded() != 0;
-    const bool was_on = function != nullptr;
-    PyObject* old = function;
-    // python3 sends the new function a c_return for sys.setprofile only if a profiler was
-    // already on when sys.setprofile was called.
-    const bool skip = !was_on && new_function != nullptr;
+    const ProfileChainHost& host = g_replaced->host;
+    // A change made from a __del__ this one runs is part of it: python3's events follow the
+    // outermost change (on 3.11 it is on one thread; on 3.12+ the events follow every thread).
+    const bool outermost = !changing_;
+    changing_ = true;
+    const bool had = function != nullptr;
     if (release_first) {
         // 3.11: the old function is released while none is installed (a __del__ it runs gets no
         // events and sys.getprofile() answers None there), then the new one is stored over
         // whatever that __del__ may have installed, which python3 never releases.
+        const bool events = host.events_on(*this);
+        PyObject* old = function;
         function = nullptr;
-        skip_setprofile_return = false;
+        skip_return_of = nullptr;
         Py_XDECREF(old);
         Py_XINCREF(new_function);
         function = new_function;
-        skip_setprofile_return = skip;
+        skip_return_of = !events && new_function != nullptr ? setter : nullptr;
     } else {
         // 3.12+: the new function is stored first; a __del__ of the old one sees it, and what
         // that __del__ installs stays.
-        Py_XINCREF(new_function);
-        function = new_function;
-        skip_setprofile_return = skip;
-        Py_XDECREF(old);
+        Py_XDECREF(exchange(new_function, setter));
     }
+    if (outermost) {
+        changing_ = false;
+        // From none to none nothing changes, unless the program asked (python3 then counts the
+        // threads with a profile function anew, some may have ended): not for the tracer's own
+        // clearing of a stack a new thread takes over.
+        if (had || function != nullptr || setter != nullptr) host.function_changed(*this, had);
+    }
+}
+
+PyObject* ProfileChain::exchange(PyObject* new_function, PyObject* setter) {
+    // python3 sends the new function the return of the call that installs it only if its events
+    // were on when that call began.
+    const bool events = g_replaced->host.events_on(*this);
+    PyObject* old = function;
+    Py_XINCREF(new_function);
+    function = new_function;
+    skip_return_of = !events && new_function != nullptr ? setter : nullptr;
+    return old;
 }
 
 namespace profile_chain {
