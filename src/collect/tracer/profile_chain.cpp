@@ -1,5 +1,6 @@
 #include "collect/tracer/profile_chain.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "cpython/boundary.h"
@@ -12,9 +13,12 @@ struct Replaced {
     ProfileChainHost host;
     PyObject* original_set = nullptr;
     PyObject* original_get = nullptr;
+    PyObject* original_set_all = nullptr;  // 3.12+
     PyObject* set_function = nullptr;  // our sys.setprofile: its c_call/c_return events carry it
+    PyObject* set_all_function = nullptr;  // our sys._setprofileallthreads, likewise
     PyMethodDef set_def{};
     PyMethodDef get_def{};
+    PyMethodDef set_all_def{};
     // python3's names of the events (sysmodule.c whatstrings), indexed by PyTrace_*.
     PyObject* what[8] = {};
 };
@@ -64,6 +68,49 @@ PyObject* set_profile(PyObject*, PyObject* function) {
     r.host.install_hook();
     chain->set(function == Py_None ? nullptr : function, r.set_function);
     end_change();
+    Py_RETURN_NONE;
+}
+
+// sys._setprofileallthreads(function), 3.12+ (threading.setprofile_all_threads calls it). python3's
+// own does the work, so what the program sees of it is python3's: the "sys.setprofile" audit
+// events (one per thread before 3.14, one in all from 3.14), what a refusal does (reported as
+// unraisable per thread before 3.14, raised with nothing changed from 3.14) and which threads it
+// reaches (every thread of the interpreter). Then, on each thread the tracer records where it
+// replaced the tracer's hook, the hook goes back and the function (or none) is chained after it
+// instead. A thread the tracer does not record on keeps python3's trampoline.
+PyObject* set_profile_all_threads(PyObject*, PyObject* function) {
+    Replaced& r = *g_replaced;
+    ProfileChain* mine = r.host.current();
+    if (mine == nullptr) return PyObject_CallOneArg(r.original_set_all, function);
+    // threading.getprofile() answers the tracer's hook object where python3 answers None (the
+    // tracer set it for new threads): code that hands it back means none.
+    if (r.host.is_ours_object(function)) function = Py_None;
+    std::vector<ProfileChainHost::Thread> before, after;
+    r.host.recorded_threads(before);
+    PyObject* result = PyObject_CallOneArg(r.original_set_all, function);
+    if (result == nullptr) return nullptr;
+    Py_DECREF(result);
+    r.host.recorded_threads(after);
+    // The hooks first, while no Python code can run; changing the functions may run some (a
+    // __del__ of the ones replaced, released once every thread has the new one).
+    std::vector<ProfileChain*> changed;
+    for (const ProfileChainHost::Thread& now : after) {
+        auto was = std::find_if(before.begin(), before.end(), [&](const ProfileChainHost::Thread& b) {
+            return b.tstate == now.tstate && b.chain == now.chain;
+        });
+        // Left alone: a thread python3 did not change (an audit hook refused it) or did not know.
+        if (was == before.end() || (was->func == now.func && was->obj == now.obj)) continue;
+        r.host.put_hook_back(now.tstate, was->func, was->obj);
+        changed.push_back(now.chain);
+    }
+    PyObject* new_function = function == Py_None ? nullptr : function;
+    const bool mine_had = mine->function != nullptr;
+    std::vector<PyObject*> replaced;
+    for (ProfileChain* chain : changed)
+        replaced.push_back(chain->exchange(new_function, chain == mine ? r.set_all_function : nullptr));
+    for (PyObject* old : replaced) Py_XDECREF(old);
+    r.host.function_changed(*mine, mine_had);
+    if (new_function == nullptr) r.host.keep_threading_hook();
     Py_RETURN_NONE;
 }
 
@@ -196,6 +243,10 @@ bool install(const ProfileChainHost& host) {
     g_replaced = r;
     bool ok = replace(sys, "setprofile", r->set_def, set_profile, METH_O, &r->original_set, &r->set_function) &&
               replace(sys, "getprofile", r->get_def, get_profile, METH_NOARGS, &r->original_get, nullptr);
+    // 3.12+ only; threading looks it up in sys at each call.
+    if (ok && PyObject_HasAttrString(sys, "_setprofileallthreads"))
+        ok = replace(sys, "_setprofileallthreads", r->set_all_def, set_profile_all_threads, METH_O,
+                     &r->original_set_all, &r->set_all_function);
     Py_DECREF(sys);
     return ok;
 }

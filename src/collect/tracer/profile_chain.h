@@ -1,16 +1,20 @@
 // The program's own profile function (sys.setprofile(f), the pure-Python `profile` module,
-// threading.setprofile) called after the tracer's hook instead of replacing it.
+// threading.setprofile, and from 3.12 threading.setprofile_all_threads) called after the tracer's
+// hook instead of replacing it.
 //
-// CPython keeps one profile function per thread. sys.setprofile and sys.getprofile are replaced
-// by builtins of the same name, module, signature and docstring that keep the tracer's C hook
-// installed and hand the program's function its events exactly as python3's own trampoline
-// (Python/sysmodule.c, profile_trampoline) would: same arguments, locals synced around the call,
-// removed when it raises, no c_return or c_exception for a C call python3 began with no profile
-// events on. So calltree keeps recording and the program sees what python3 shows it.
+// CPython keeps one profile function per thread. sys.setprofile, sys.getprofile and (3.12+)
+// sys._setprofileallthreads are replaced by builtins of the same name, module, signature and
+// docstring that keep the tracer's C hook installed and hand the program's function its events
+// exactly as python3's own trampoline (Python/sysmodule.c, profile_trampoline) would: same
+// arguments, locals synced around the call, removed when it raises, no c_return or c_exception for
+// a C call python3 began with no profile events on. So calltree keeps recording and the program
+// sees what python3 shows it.
 #pragma once
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+
+#include <vector>
 
 namespace calltree {
 
@@ -24,9 +28,9 @@ struct ProfileChain {
     // stack began while python3's events were off, and their c_return/c_exception are not passed
     // on (the tracer sets it when the events go on, and lowers it as the stack unwinds).
     size_t quiet_depth = 0;
-    // The same for the call of sys.setprofile that installed the function, when it began before
-    // the tracer's hook was on this thread (threading's bootstrap calls sys.setprofile in a new
-    // thread): its return, whose argument is that builtin, is skipped.
+    // The same for the call of sys.setprofile (or sys._setprofileallthreads) that installed the
+    // function, when it began before the tracer's hook was on this thread (threading's bootstrap
+    // calls sys.setprofile in a new thread): its return, whose argument is that builtin, is skipped.
     PyObject* skip_return_of = nullptr;
 
     // Hands one event to `function` like python3's trampoline; -1 with an exception set (and the
@@ -65,11 +69,30 @@ struct ProfileChainHost {
     // After `chain`'s function changed (it had one before or not): the tracer follows python3's
     // events going on or off.
     void (*function_changed)(ProfileChain& chain, bool had_function);
+
+    // sys._setprofileallthreads (3.12+). A thread of the interpreter the tracer records on, as it
+    // is now: its chain and profile hook.
+    struct Thread {
+        PyThreadState* tstate;
+        ProfileChain* chain;
+        Py_tracefunc func;
+        PyObject* obj;  // borrowed
+    };
+    // Every thread of the interpreter that has a shadow stack of the tracer, in the interpreter's
+    // order, into `out`. Needs the GIL; runs no Python code.
+    void (*recorded_threads)(std::vector<Thread>& out);
+    // Puts the tracer's hook back on a thread of the interpreter without an audit event: `func`
+    // and `obj` if they are the tracer's (what it had before), else the tracer's callback.
+    void (*put_hook_back)(PyThreadState* tstate, Py_tracefunc func, PyObject* obj);
+    // New threads that `threading` starts get the tracer's hook again when the program left
+    // threading without a profile function (threading.setprofile_all_threads(None) sets none).
+    void (*keep_threading_hook)();
 };
 
 namespace profile_chain {
 
-// Replaces sys.setprofile and sys.getprofile. False with a Python exception set on failure.
+// Replaces sys.setprofile, sys.getprofile and (3.12+) sys._setprofileallthreads. False with a
+// Python exception set on failure.
 bool install(const ProfileChainHost& host);
 
 // Installs `function` with the original sys.setprofile on the calling thread (python3's own

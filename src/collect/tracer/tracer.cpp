@@ -517,6 +517,41 @@ void function_changed(ProfileChain& chain, bool had_function) {
     s.chain_events = any;
 }
 
+// The threads of the interpreter the tracer records on (ProfileChainHost::recorded_threads).
+void recorded_threads(std::vector<ProfileChainHost::Thread>& out) {
+    State& s = state();
+    out.clear();
+    std::lock_guard lock(s.threads_mutex);
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); t != nullptr;
+         t = PyThreadState_Next(t))
+        if (ThreadStack* ts = live_stack_of(t))
+            out.push_back(ProfileChainHost::Thread{t, &ts->chain, t->c_profilefunc, t->c_profileobj});
+}
+
+// The hook back on another thread as install_hook_quietly puts it on this one.
+void put_hook_back(PyThreadState* t, Py_tracefunc func, PyObject* obj) {
+    State& s = state();
+    const bool ours = is_our_callback(func);
+    if (ct_set_profile_quietly_on(t, reinterpret_cast<void*>(ours ? func : s.callback), ours ? obj : s.hook) != 0)
+        PyErr_Clear();
+}
+
+// threading.setprofile_all_threads(None) leaves threading's hook for new threads at None, where
+// the tracer had put its own: new threads would run without it. It goes back (threading.getprofile()
+// then answers it, as it did before the program set one). Set on the module directly: calling
+// threading.setprofile would record a call the program did not make.
+void keep_threading_hook() {
+    State& s = state();
+    PyObject* name = PyUnicode_FromString("threading");
+    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* hook = threading != nullptr ? PyObject_GetAttrString(threading, "_profile_hook") : nullptr;
+    if (hook == Py_None && PyObject_SetAttrString(threading, "_profile_hook", s.hook) != 0) PyErr_Clear();
+    if (hook == nullptr) PyErr_Clear();
+    Py_XDECREF(hook);
+    Py_XDECREF(threading);
+}
+
 ProfileChainHost chain_host() {
     ProfileChainHost host;
     host.current = []() -> ProfileChain* {
@@ -532,6 +567,9 @@ ProfileChainHost chain_host() {
         return per_interpreter ? state().events_on : chain.function != nullptr;
     };
     host.function_changed = function_changed;
+    host.recorded_threads = recorded_threads;
+    host.put_hook_back = put_hook_back;
+    host.keep_threading_hook = keep_threading_hook;
     return host;
 }
 
