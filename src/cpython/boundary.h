@@ -149,12 +149,23 @@ const void* ct_current_thread_state(void);
 // success.
 int ct_set_profile_quietly(void* func, void* obj);
 
+// The same on `tstate`, another thread of the interpreter (in its thread list). The caller holds
+// the GIL. Returns 0 on success.
+int ct_set_profile_quietly_on(void* tstate, void* func, void* obj);
+
 // How _PyEval_SetProfile changes a thread's profile function, which calltree's sys.setprofile
 // imitates for the program's own function. Nonzero (3.11): a change made while another is under
 // way (from the old function's __del__, from an audit hook) is refused with a RuntimeError, and
 // the old function is released before the new one is stored. Zero (3.12+, sys.monitoring's
 // legacy events): no such guard, and the new function is stored before the old is released.
 int ct_profile_change_is_guarded(void);
+
+// When python3 reports the end of a C call (c_return, c_exception) to a profile function: only if
+// its profile events were on when the call began. Zero (3.11): events are per thread, on while
+// that thread has a profile function. Nonzero (3.12+, sys.monitoring's legacy events): per
+// interpreter, on while some thread has one (a thread's exit does not turn them off; the next
+// change of any thread's profile function decides again).
+int ct_profile_events_are_per_interpreter(void);
 
 // Takes the profile hook `func` off another thread `tstate` as ct_set_profile_quietly would (its
 // object released); a thread whose hook is not `func` is left alone. The caller holds the GIL and

@@ -35,6 +35,8 @@ unsigned ct_python_version_hex(void) { return L.version_hex; }
 
 int ct_profile_change_is_guarded(void) { return L.version_hex < 0x030C0000; }
 
+int ct_profile_events_are_per_interpreter(void) { return L.version_hex >= 0x030C0000; }
+
 // Exported by every supported version; declared by an internal header from 3.13.
 PyAPI_FUNC(const char*) _PyMem_GetCurrentAllocatorName(void);
 const char* ct_python_allocator_name(void) { return _PyMem_GetCurrentAllocatorName(); }
@@ -360,6 +362,10 @@ void ct_position_of(const void* thread_state, ct_position* pos) {
 }
 
 const char* ct_layout_mismatch(void) { return ct_layout_check_debug_offsets(); }
+
+int ct_set_profile_quietly_on(void* tstate, void* func, void* obj) {
+    return ct_layout_set_profile_quietly(tstate, func, obj);
+}
 
 int ct_remove_profile_hook_of(void* tstate, void* func) {
     // c_profilefunc is a public member of PyThreadState (cpython/pystate.h) in 3.11 to 3.14.

@@ -8,6 +8,7 @@ harness that runs one cProfile.Profile per thread and merges them; every other e
 import os
 import pstats
 import re
+import textwrap
 import unittest
 
 from callgrind_parse import parse
@@ -92,6 +93,53 @@ class CallCounts(TempDirTest):
                         "<built-in method builtins.sorted>", "<built-in method builtins.isinstance>"):
             self.assertIn(builtin, compared)
 
+    def test_callers_after_a_c_method_that_called_back_match_cprofile(self):
+        # 3.12+ gives a C method's call and return events a bound method object each, at another
+        # address when the method called back into Python (list.sort's key) or blocked while other
+        # threads ran (a lock's acquire): calltree kept such a call open, and charged what its
+        # caller called next to it. (cProfile's callers are not compared for the thread: from
+        # 3.12 one cProfile stack serves every thread.)
+        script = self.write("callbacks.py", textwrap.dedent("""
+            import threading
+
+            def key(x):
+                return [x]
+
+            def after():
+                pass
+
+            def sort_then_call():
+                for _ in range(3):
+                    values = list(range(10))
+                    values.sort(key=key)
+                    after()
+
+            def wait_then_call(event):
+                event.wait()
+                after()
+
+            sort_then_call()
+            event = threading.Event()
+            t = threading.Thread(target=wait_then_call, args=(event,))
+            t.start()
+            garbage = [[i] for i in range(1000)]
+            event.set()
+            t.join()
+        """))
+        cg, stats = self.ours_and_cprofile(script)
+        theirs = {}
+        for (file, _, name), v in stats.items():
+            if file == script and name in ("key", "after"):
+                for caller, c in v[4].items():
+                    theirs[(caller[2], name)] = theirs.get((caller[2], name), 0) + c[0]
+        ours = {}
+        for a in cg.arcs:
+            if a.callee[1] == script and co_name(a.callee[0]) in ("key", "after"):
+                caller = a.caller[0] if a.caller[1] == "~" else co_name(a.caller[0])
+                ours[(caller, co_name(a.callee[0]))] = ours.get((caller, co_name(a.callee[0])), 0) + a.calls
+        main_thread = {("<method 'sort' of 'list' objects>", "key"): 30, ("sort_then_call", "after"): 3}
+        self.assertEqual({k: theirs.get(k) for k in main_thread}, main_thread)
+        self.assertEqual(ours, {**main_thread, ("wait_then_call", "after"): 1})
 
 def annotate_listing(path):
     """callgrind_annotate's function listing: {(file, name): self cost}."""

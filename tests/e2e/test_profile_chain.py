@@ -2,6 +2,7 @@
 `profile` module) sees under calltree exactly the events it sees under python3, and calltree
 keeps recording meanwhile.
 """
+import ast
 import os
 import re
 import sys
@@ -96,6 +97,132 @@ PROGRAM = textwrap.dedent("""
     threading.setprofile(None)
     reset()
     print("leaf calls:", leaf_calls)
+""")
+
+
+# threading.setprofile_all_threads (3.12+) on threads that are inside a call (a lock's acquire)
+# when it comes, first while no thread has a profile function, then while main has its own; and
+# on threads started while it is on and after it was removed. The program's function notes what
+# it gets on each thread (its first events after each change, and how many of each kind in this
+# program's own code), each thread what sys.getprofile() answers, and an audit hook the
+# "sys.setprofile" audit events.
+ALL_THREADS_PROGRAM = textwrap.dedent("""
+    import sys
+    import threading
+    import time
+
+    names = {}          # thread ident -> name
+    steps = []          # (name, step, what sys.getprofile() answered there)
+    firsts = {}         # (phase, name) -> the first events the program's function got there
+    counts = {}         # name -> {event: count} of the events in this program's own code
+    leaf_calls = {}
+    audits = []
+    phase = "-"
+    gates = [threading.Lock() for _ in range(5)]
+    waiting = {}        # name -> the gate it waits at
+
+
+    def f(frame, event, arg):
+        name = names.get(threading.get_ident(), "?")
+        first = firsts.setdefault((phase, name), [])
+        if len(first) < 2:
+            first.append((event, arg.__name__ if event.startswith("c_") else frame.f_code.co_name))
+        if frame.f_code.co_filename in (__file__, "<string>") and frame.f_code is not blocked.__code__:
+            mine = counts.setdefault(name, {})
+            mine[event] = mine.get(event, 0) + 1
+
+
+    def g(frame, event, arg):
+        pass
+
+
+    def answer():
+        p = sys.getprofile()
+        return "f" if p is f else "g" if p is g else repr(p)
+
+
+    def audit(event, args):
+        if "setprofile" in event:
+            audits.append((phase, event))
+
+
+    def worker(name, first):
+        names[threading.get_ident()] = name
+        exec(f"def leaf_{name}(x):\\n    return x + 1", globals())
+        leaf = globals()[f"leaf_{name}"]
+        for step in range(first, len(gates)):
+            waiting[name] = step
+            gates[step].acquire()  # blocks
+            gates[step].release()
+            total = 0
+            for i in range(3):
+                total += leaf(i)
+            leaf_calls[name] = leaf_calls.get(name, 0) + 3
+            steps.append((name, step, answer(), len(str(total))))
+
+
+    BLOCKS = next(i for i, line in enumerate(open(__file__), 1) if line.strip() == "gates[step].acquire()  # blocks")
+
+
+    def blocked(step, *threads):
+        # Each thread is inside gates[step].acquire(): it began that call before what comes next.
+        for t in threads:
+            while True:
+                frame = sys._current_frames().get(t.ident)
+                if waiting.get(t.name) == step and frame is not None and frame.f_lineno == BLOCKS:
+                    break
+                time.sleep(0.001)
+
+
+    def start(name, first):
+        t = threading.Thread(target=worker, args=(name, first), name=name)
+        t.start()
+        return t
+
+
+    names[threading.get_ident()] = "main"
+    sys.addaudithook(audit)
+    for gate in gates:
+        gate.acquire()
+    workers = [start("w0", 0), start("w1", 0)]
+    blocked(0, *workers)
+
+    # Installed while no thread has a profile function: the calls the threads are in began unseen.
+    phase = "A"
+    threading.setprofile_all_threads(f)
+    print("main after A:", answer())
+    workers.append(start("w2", 1))  # threading gives it f too
+    gates[0].release()
+    blocked(1, *workers)
+    phase = "A-none"
+    threading.setprofile_all_threads(None)
+    print("main after A-none:", answer())
+    workers.append(start("w3", 2))  # after None: no profile function
+    gates[1].release()
+    blocked(2, *workers)
+
+    # Installed while main has its own: the calls the threads are in began seen.
+    phase = "B-g"
+    sys.setprofile(g)
+    gates[2].release()
+    blocked(3, *workers)
+    phase = "B"
+    threading.setprofile_all_threads(f)
+    print("main after B:", answer())
+    gates[3].release()
+    blocked(4, *workers)
+    phase = "B-none"
+    threading.setprofile_all_threads(None)
+    print("main after B-none:", answer())
+    gates[4].release()
+    for t in workers:
+        t.join()
+
+    print("steps:", sorted(steps))
+    print("firsts:", sorted(firsts.items()))
+    print("counts:", sorted((k, sorted(v.items())) for k, v in counts.items()))
+    print("audits:", audits)
+    print("leaf calls:", sorted(leaf_calls.items()))
 """)
 
 
@@ -264,6 +391,179 @@ class ProgramsOwnProfiler(TempDirTest):
                 ours = profile([*mode, script], self.path("out.callgrind"))
                 self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
                 self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+
+    def test_setprofile_all_threads_as_python3_and_calls_still_recorded(self):
+        # threading.setprofile_all_threads(f) installs f on every thread of the interpreter (with
+        # python3's own sys._setprofileallthreads), and threading gives it to the threads it starts
+        # later: calltree's hook stays on each and f is chained after it. python3 reports the end
+        # of a C call only if its profile events were on when the call began (from 3.12 on any
+        # thread), which calltree's hook, always on, cannot tell it: calltree keeps track.
+        if sys.version_info < (3, 12):
+            self.skipTest("threading.setprofile_all_threads is new in 3.12")
+        script = self.write("all_threads.py", ALL_THREADS_PROGRAM)
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        # What python3 shows: no end of the acquire that began with no profile function anywhere,
+        # the end of the one that began while main had one; f on every thread while it is on.
+        self.assertIn("(('A', 'w0'), [('c_call', 'release'), ('c_return', 'release')])", expected.stdout)
+        self.assertIn("(('B', 'w0'), [('c_return', 'acquire'), ('c_call', 'release')])", expected.stdout)
+        self.assertIn("('w0', 0, 'f', 1)", expected.stdout)
+        self.assertIn("('w3', 3, 'f', 1)", expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                out = self.path("out.callgrind")
+                ours = profile([*mode, script], out)
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+                if mode:
+                    continue
+                # Every thread's calls recorded, those made while the program's function was on
+                # and after it was removed (by the thread started then too).
+                leaf_calls = ast.literal_eval(re.search(r"^leaf calls: (.*)$", expected.stdout, re.M).group(1))
+                self.assertEqual(len(leaf_calls), 4)
+                cg = parse(out)
+                for name, calls in leaf_calls:
+                    (leaf,) = cg.by_name(f"leaf_{name}")
+                    self.assertEqual(cg.functions[leaf].calls_in, calls, name)
+
+    def test_setprofile_all_threads_refused_or_restored_as_python3(self):
+        # An audit hook refusing it: before 3.14 python3 reports that thread's refusal as
+        # unraisable and goes on with the others, from 3.14 it raises and changes none. Code that
+        # restores threading.getprofile() (None under python3, calltree's hook object under
+        # calltree) removes the function everywhere, and threads started later are still recorded.
+        if sys.version_info < (3, 12):
+            self.skipTest("threading.setprofile_all_threads is new in 3.12")
+        script = self.write("all_threads_refused.py", textwrap.dedent("""
+            import sys
+            import threading
+
+            gate = threading.Lock()
+            gate.acquire()
+            started = threading.Event()
+            seen = []
+
+
+            def worker():
+                started.set()
+                gate.acquire()
+                seen.append(("worker", repr(sys.getprofile())))
+
+
+            def f(*args):
+                pass
+
+
+            def unraisable(u):
+                print("unraisable", type(u.exc_value).__name__, u.exc_value, u.err_msg)
+
+
+            refuse = 0
+
+
+            def hook(event, args):
+                global refuse
+                if event == "sys.setprofile" and refuse:
+                    refuse -= 1
+                    raise PermissionError("no")
+
+
+            sys.unraisablehook = unraisable
+            sys.addaudithook(hook)
+            t = threading.Thread(target=worker)
+            t.start()
+            started.wait()
+            old = threading.getprofile()  # code that saves and restores threading's profiler
+            refuse = 1
+            try:
+                threading.setprofile_all_threads(f)
+            except PermissionError as e:
+                print("raised", e)
+            print("main", repr(sys.getprofile()))
+            threading.setprofile_all_threads(f)
+            print("main", repr(sys.getprofile()))
+            threading.setprofile_all_threads(old)
+            print("main", repr(sys.getprofile()))
+            gate.release()
+            t.join()
+            print(seen)
+
+
+            def late():
+                seen.append(("late", repr(sys.getprofile())))
+
+
+            t = threading.Thread(target=late)
+            t.start()
+            t.join()
+            print(seen)
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("[('worker', 'None'), ('late', 'None')]", expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                out = self.path("out.callgrind")
+                ours = profile([*mode, script], out)
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(without_addresses(ours.stdout), without_addresses(expected.stdout))
+                if not mode:
+                    cg = parse(out)
+                    (late,) = cg.by_name("late")
+                    self.assertEqual(cg.functions[late].calls_in, 1)
+
+    def test_end_of_a_c_call_only_when_python3_reports_it(self):
+        # python3 reports the end of a C call to a profile function only if its profile events
+        # were on when the call began: on 3.11 if that thread had a profile function, from 3.12
+        # if any thread of the interpreter had one. calltree's hook, always on, sees every end.
+        script = self.write("c_call_ends.py", textwrap.dedent("""
+            import sys
+            import threading
+
+
+            def show(frame, event, arg):
+                print(" ", event, arg.__name__ if event.startswith("c_") else frame.f_code.co_name)
+
+
+            def install(x):
+                sys.setprofile(show)
+                return x
+
+
+            def inside_sorted():
+                sorted([1], key=install)
+                sys.setprofile(None)
+
+
+            print("no profile function before:")
+            inside_sorted()
+            ready = threading.Event()
+            done = threading.Event()
+
+
+            def other():
+                sys.setprofile(lambda *args: None)
+                ready.set()
+                done.wait()
+                sys.setprofile(None)
+
+
+            t = threading.Thread(target=other)
+            t.start()
+            ready.wait()
+            print("another thread's before:")
+            inside_sorted()
+            done.set()
+            t.join()
+        """))
+        expected = run([PYTHON, script])
+        self.assertEqual(expected.returncode, 0, expected.stderr)
+        self.assertIn("c_return sorted" if sys.version_info >= (3, 12) else "another thread's before:\n  return install",
+                      expected.stdout)
+        for mode in ([], *MEMORY):
+            with self.subTest(mode=mode):
+                ours = profile([*mode, script], self.path("out.callgrind"))
+                self.assertEqual(ours.returncode, expected.returncode, ours.stderr)
+                self.assertEqual(ours.stdout, expected.stdout)
 
     def test_program_running_cprofile_gets_python3s_results(self):
         # A program that profiles itself with cProfile gets the same results under calltree as

@@ -270,6 +270,11 @@ TEST(CPythonInternals, ProfileHookChangesRaiseNoAuditEvent) {
     EXPECT_EQ(me->c_profileobj, hook_object);
     EXPECT_EQ(ct_remove_profile_hook_of(me, reinterpret_cast<void*>(empty_profile)), 1);
     EXPECT_EQ(me->c_profilefunc, nullptr);
+    EXPECT_EQ(ct_set_profile_quietly_on(me, reinterpret_cast<void*>(empty_profile), hook_object), 0);
+    EXPECT_EQ(me->c_profilefunc, empty_profile);
+    EXPECT_EQ(me->c_profileobj, hook_object);
+    EXPECT_EQ(ct_set_profile_quietly_on(me, nullptr, nullptr), 0);
+    EXPECT_EQ(me->c_profilefunc, nullptr);
     EXPECT_EQ(g_c_audits, 0);
     EXPECT_EQ(PyList_Size(seen), 0);
     PyEval_SetProfile(empty_profile, hook_object);

@@ -1,5 +1,6 @@
 #include "collect/tracer/profile_chain.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "cpython/boundary.h"
@@ -12,9 +13,12 @@ struct Replaced {
     ProfileChainHost host;
     PyObject* original_set = nullptr;
     PyObject* original_get = nullptr;
+    PyObject* original_set_all = nullptr;  // 3.12+
     PyObject* set_function = nullptr;  // our sys.setprofile: its c_call/c_return events carry it
+    PyObject* set_all_function = nullptr;  // our sys._setprofileallthreads, likewise
     PyMethodDef set_def{};
     PyMethodDef get_def{};
+    PyMethodDef set_all_def{};
     // python3's names of the events (sysmodule.c whatstrings), indexed by PyTrace_*.
     PyObject* what[8] = {};
 };
@@ -62,8 +66,51 @@ PyObject* set_profile(PyObject*, PyObject* function) {
     if (!begin_change()) return nullptr;
     // After C code such as cProfile replaced the hook (or removed it), it goes back first.
     r.host.install_hook();
-    chain->set(function == Py_None ? nullptr : function);
+    chain->set(function == Py_None ? nullptr : function, r.set_function);
     end_change();
+    Py_RETURN_NONE;
+}
+
+// sys._setprofileallthreads(function), 3.12+ (threading.setprofile_all_threads calls it). python3's
+// own does the work, so what the program sees of it is python3's: the "sys.setprofile" audit
+// events (one per thread before 3.14, one in all from 3.14), what a refusal does (reported as
+// unraisable per thread before 3.14, raised with nothing changed from 3.14) and which threads it
+// reaches (every thread of the interpreter). Then, on each thread the tracer records where it
+// replaced the tracer's hook, the hook goes back and the function (or none) is chained after it
+// instead. A thread the tracer does not record on keeps python3's trampoline.
+PyObject* set_profile_all_threads(PyObject*, PyObject* function) {
+    Replaced& r = *g_replaced;
+    ProfileChain* mine = r.host.current();
+    if (mine == nullptr) return PyObject_CallOneArg(r.original_set_all, function);
+    // threading.getprofile() answers the tracer's hook object where python3 answers None (the
+    // tracer set it for new threads): code that hands it back means none.
+    if (r.host.is_ours_object(function)) function = Py_None;
+    std::vector<ProfileChainHost::Thread> before, after;
+    r.host.recorded_threads(before);
+    PyObject* result = PyObject_CallOneArg(r.original_set_all, function);
+    if (result == nullptr) return nullptr;
+    Py_DECREF(result);
+    r.host.recorded_threads(after);
+    // The hooks first, while no Python code can run; changing the functions may run some (a
+    // __del__ of the ones replaced, released once every thread has the new one).
+    std::vector<ProfileChain*> changed;
+    for (const ProfileChainHost::Thread& now : after) {
+        auto was = std::find_if(before.begin(), before.end(), [&](const ProfileChainHost::Thread& b) {
+            return b.tstate == now.tstate && b.chain == now.chain;
+        });
+        // Left alone: a thread python3 did not change (an audit hook refused it) or did not know.
+        if (was == before.end() || (was->func == now.func && was->obj == now.obj)) continue;
+        r.host.put_hook_back(now.tstate, was->func, was->obj);
+        changed.push_back(now.chain);
+    }
+    PyObject* new_function = function == Py_None ? nullptr : function;
+    const bool mine_had = mine->function != nullptr;
+    std::vector<PyObject*> replaced;
+    for (ProfileChain* chain : changed)
+        replaced.push_back(chain->exchange(new_function, chain == mine ? r.set_all_function : nullptr));
+    for (PyObject* old : replaced) Py_XDECREF(old);
+    r.host.function_changed(*mine, mine_had);
+    if (new_function == nullptr) r.host.keep_threading_hook();
     Py_RETURN_NONE;
 }
 
@@ -102,9 +149,10 @@ bool replace(PyObject* sys, const char* name, PyMethodDef& def, PyCFunction impl
 
 int ProfileChain::call(PyFrameObject* frame, int what, PyObject* arg) {
     Replaced& r = *g_replaced;
-    if (skip_setprofile_return) {
-        skip_setprofile_return = false;
-        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && arg == r.set_function) return 0;
+    if (skip_return_of != nullptr) {
+        PyObject* setter = skip_return_of;
+        skip_return_of = nullptr;
+        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && arg == setter) return 0;
     }
     if (what < 0 || what >= static_cast<int>(std::size(r.what))) return 0;
     PyObject* function = function_ref();
@@ -137,31 +185,49 @@ PyObject* ProfileChain::function_ref() const {
     return function;
 }
 
-void ProfileChain::set(PyObject* new_function) {
+void ProfileChain::set(PyObject* new_function, PyObject* setter) {
     static const bool release_first = ct_profile_change_is_guarded() != 0;
-    const bool was_on = function != nullptr;
-    PyObject* old = function;
-    // python3 sends the new function a c_return for sys.setprofile only if a profiler was
-    // already on when sys.setprofile was called.
-    const bool skip = !was_on && new_function != nullptr;
+    const ProfileChainHost& host = g_replaced->host;
+    // A change made from a __del__ this one runs is part of it: python3's events follow the
+    // outermost change (on 3.11 it is on one thread; on 3.12+ the events follow every thread).
+    const bool outermost = !changing_;
+    changing_ = true;
+    const bool had = function != nullptr;
     if (release_first) {
         // 3.11: the old function is released while none is installed (a __del__ it runs gets no
         // events and sys.getprofile() answers None there), then the new one is stored over
         // whatever that __del__ may have installed, which python3 never releases.
+        const bool events = host.events_on(*this);
+        PyObject* old = function;
         function = nullptr;
-        skip_setprofile_return = false;
+        skip_return_of = nullptr;
         Py_XDECREF(old);
         Py_XINCREF(new_function);
         function = new_function;
-        skip_setprofile_return = skip;
+        skip_return_of = !events && new_function != nullptr ? setter : nullptr;
     } else {
         // 3.12+: the new function is stored first; a __del__ of the old one sees it, and what
         // that __del__ installs stays.
-        Py_XINCREF(new_function);
-        function = new_function;
-        skip_setprofile_return = skip;
-        Py_XDECREF(old);
+        Py_XDECREF(exchange(new_function, setter));
     }
+    if (outermost) {
+        changing_ = false;
+        // From none to none nothing changes, unless the program asked (python3 then counts the
+        // threads with a profile function anew, some may have ended): not for the tracer's own
+        // clearing of a stack a new thread takes over.
+        if (had || function != nullptr || setter != nullptr) host.function_changed(*this, had);
+    }
+}
+
+PyObject* ProfileChain::exchange(PyObject* new_function, PyObject* setter) {
+    // python3 sends the new function the return of the call that installs it only if its events
+    // were on when that call began.
+    const bool events = g_replaced->host.events_on(*this);
+    PyObject* old = function;
+    Py_XINCREF(new_function);
+    function = new_function;
+    skip_return_of = !events && new_function != nullptr ? setter : nullptr;
+    return old;
 }
 
 namespace profile_chain {
@@ -177,6 +243,10 @@ bool install(const ProfileChainHost& host) {
     g_replaced = r;
     bool ok = replace(sys, "setprofile", r->set_def, set_profile, METH_O, &r->original_set, &r->set_function) &&
               replace(sys, "getprofile", r->get_def, get_profile, METH_NOARGS, &r->original_get, nullptr);
+    // 3.12+ only; threading looks it up in sys at each call.
+    if (ok && PyObject_HasAttrString(sys, "_setprofileallthreads"))
+        ok = replace(sys, "_setprofileallthreads", r->set_all_def, set_profile_all_threads, METH_O,
+                     &r->original_set_all, &r->set_all_function);
     Py_DECREF(sys);
     return ok;
 }

@@ -83,6 +83,7 @@ struct ThreadStack {
     // once the stack is empty, which is what lets a new thread reuse them as they are.
     std::vector<uint32_t> function_depth;
     std::vector<uint32_t> pair_depth;
+    uint64_t owner_id = 0;   // PyThreadState_GetID(owner): a later thread state may get owner's address
     uint64_t last = 0;       // the latest clock reading on this thread (less `offset`)
     // The profiler's own cost on this thread so far, State::bias per event: every reading has it
     // taken off, so an activation's time is its clock time less the cost of the events inside.
@@ -94,6 +95,11 @@ struct ThreadStack {
 struct State {
     TracerOptions options;
     bool active = false;
+    // Events also go through chained_event, off the hot path: on 3.11 while a program's profile
+    // function is on some thread, on 3.12+ while python3's profile events would be on in the
+    // interpreter (`events_on`: every thread then follows ProfileChain::quiet_depth).
+    bool chain_events = false;
+    bool events_on = false;
     bool active_at_fork = false;  // in a forked child: whether the parent was recording
     bool use_tsc = false;
     TscCalibration calibration;
@@ -174,8 +180,10 @@ void detach_thread(void* stack) {
         // The previous thread's open calls end where that thread's clock last stood.
         close_stack(*ts, ts->last);
         ts->chain.clear();
+        ts->chain.quiet_depth = 0;
     }
     ts->owner = _PyThreadState_UncheckedGet();
+    ts->owner_id = PyThreadState_GetID(ts->owner);
     t_stack = ts;
     pthread_setspecific(s.thread_key, ts);
     return ts;
@@ -334,13 +342,24 @@ void close_stack(ThreadStack& ts, uint64_t now) {
     if (&ts == state().main_stack) profile_chain::hand_over(ts.chain);
 }
 
+// From 3.12 a C method's call and return events each carry a bound method object of their own
+// (sys.monitoring's legacy events bind the method descriptor per event), at the same address only
+// if nothing took that memory in between (list.sort's key function does, and so does another
+// thread while a lock's acquire blocks): such a return ends the innermost activation if that is a
+// C call of the same function, rather than none (which left the call open, the caller of whatever
+// its caller called next).
+[[gnu::noinline]] bool ends_innermost_c_call(const ThreadStack& ts, PyCFunctionObject* fn) {
+    const Activation& top = ts.stack.back();
+    return !top.python && top.function == c_function(fn);
+}
+
 // A return for `key`. Frames above it whose returns we never saw (the hook was switched off
 // for a while) are closed first; a return for a frame entered before tracing began is ignored.
-inline void leave(ThreadStack& ts, void* key, uint64_t now) {
+inline void leave(ThreadStack& ts, void* key, uint64_t now, bool c_call = false) {
     auto& stack = ts.stack;
     ts.last = now;
     if (stack.empty()) return;
-    if (stack.back().key != key) {
+    if (stack.back().key != key && !(c_call && ends_innermost_c_call(ts, static_cast<PyCFunctionObject*>(key)))) {
         size_t i = stack.size();
         while (i > 0 && stack[i - 1].key != key) --i;
         if (i == 0) return;
@@ -360,8 +379,21 @@ inline void leave(ThreadStack& ts, void* key, uint64_t now) {
 // The program's own profile function gets the event after us. When it raises on a c_call,
 // CPython skips the call and sends no c_return: the activation just opened ends at once.
 [[gnu::noinline]] int chained_event(ThreadStack& ts, PyFrameObject* frame, int what, PyObject* arg) {
-    if (ts.chain.call(frame, what, arg) == 0) return 0;
-    if (what == PyTrace_C_CALL && !ts.stack.empty() && ts.stack.back().key == arg) pop(ts, ts.last);
+    ProfileChain& chain = ts.chain;
+    if (ts.stack.size() < chain.quiet_depth) {
+        chain.quiet_depth = ts.stack.size();
+        // The C call that just ended (its activation was at this depth) began while python3's
+        // profile events were off: python3 reports no end for it.
+        if (what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) {
+            if (arg == chain.skip_return_of) chain.skip_return_of = nullptr;
+            return 0;
+        }
+    }
+    if (chain.function == nullptr || chain.call(frame, what, arg) == 0) return 0;
+    if (what == PyTrace_C_CALL && !ts.stack.empty() && ts.stack.back().key == arg) {
+        pop(ts, ts.last);
+        chain.quiet_depth = std::min(chain.quiet_depth, ts.stack.size());
+    }
     return -1;
 }
 
@@ -387,12 +419,12 @@ int profile_callback(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
             break;
         case PyTrace_C_RETURN:
         case PyTrace_C_EXCEPTION:
-            if (PyCFunction_Check(arg)) leave(*ts, arg, now);
+            if (PyCFunction_Check(arg)) leave(*ts, arg, now, true);
             break;
         default:
             break;
     }
-    if (ts->chain.function != nullptr) [[unlikely]]
+    if (s.chain_events) [[unlikely]]
         return chained_event(*ts, frame, what, arg);
     return 0;
 }
@@ -440,6 +472,86 @@ void install_hook_quietly() {
     if (ct_set_profile_quietly(reinterpret_cast<void*>(s.callback), s.hook) != 0) PyErr_Clear();
 }
 
+// The tracer's stack of `t`, a thread of the interpreter, if it has one. threads_mutex held.
+ThreadStack* live_stack_of(PyThreadState* t) {
+    for (auto& ts : state().threads)
+        if (!ts->finished && ts->owner == t && ts->owner_id == PyThreadState_GetID(t)) return ts.get();
+    return nullptr;
+}
+
+bool is_our_callback(Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); }
+
+// What _PyEval_SetProfile counts on 3.12+ (sys_profiling_threads) to decide whether the
+// interpreter's profile events are on: the threads with a profile function, which for a thread
+// with the tracer's hook is the program's function chained there.
+bool some_thread_has_profile_function() {
+    State& s = state();
+    std::lock_guard lock(s.threads_mutex);
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); t != nullptr;
+         t = PyThreadState_Next(t)) {
+        if (t->c_profilefunc == nullptr) continue;
+        if (!is_our_callback(t->c_profilefunc)) return true;
+        if (ThreadStack* ts = live_stack_of(t); ts != nullptr && ts->chain.function != nullptr) return true;
+    }
+    return false;
+}
+
+// After a program's profile function changed on `chain`'s thread: python3's profile events go on
+// (the C calls open then end unreported) or off, per thread on 3.11, per interpreter on 3.12+.
+void function_changed(ProfileChain& chain, bool had_function) {
+    State& s = state();
+    static const bool per_interpreter = ct_profile_events_are_per_interpreter() != 0;
+    if (per_interpreter) {
+        bool on = some_thread_has_profile_function();
+        if (on && !s.events_on)
+            for (auto& ts : s.threads) ts->chain.quiet_depth = ts->stack.size();
+        s.events_on = on;
+        s.chain_events = on;
+        return;
+    }
+    bool any = false;
+    for (auto& ts : s.threads) {
+        if (&ts->chain == &chain && !had_function && chain.function != nullptr) chain.quiet_depth = ts->stack.size();
+        any = any || ts->chain.function != nullptr;
+    }
+    s.chain_events = any;
+}
+
+// The threads of the interpreter the tracer records on (ProfileChainHost::recorded_threads).
+void recorded_threads(std::vector<ProfileChainHost::Thread>& out) {
+    State& s = state();
+    out.clear();
+    std::lock_guard lock(s.threads_mutex);
+    for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); t != nullptr;
+         t = PyThreadState_Next(t))
+        if (ThreadStack* ts = live_stack_of(t))
+            out.push_back(ProfileChainHost::Thread{t, &ts->chain, t->c_profilefunc, t->c_profileobj});
+}
+
+// The hook back on another thread as install_hook_quietly puts it on this one.
+void put_hook_back(PyThreadState* t, Py_tracefunc func, PyObject* obj) {
+    State& s = state();
+    const bool ours = is_our_callback(func);
+    if (ct_set_profile_quietly_on(t, reinterpret_cast<void*>(ours ? func : s.callback), ours ? obj : s.hook) != 0)
+        PyErr_Clear();
+}
+
+// threading.setprofile_all_threads(None) leaves threading's hook for new threads at None, where
+// the tracer had put its own: new threads would run without it. It goes back (threading.getprofile()
+// then answers it, as it did before the program set one). Set on the module directly: calling
+// threading.setprofile would record a call the program did not make.
+void keep_threading_hook() {
+    State& s = state();
+    PyObject* name = PyUnicode_FromString("threading");
+    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* hook = threading != nullptr ? PyObject_GetAttrString(threading, "_profile_hook") : nullptr;
+    if (hook == Py_None && PyObject_SetAttrString(threading, "_profile_hook", s.hook) != 0) PyErr_Clear();
+    if (hook == nullptr) PyErr_Clear();
+    Py_XDECREF(hook);
+    Py_XDECREF(threading);
+}
+
 ProfileChainHost chain_host() {
     ProfileChainHost host;
     host.current = []() -> ProfileChain* {
@@ -448,8 +560,16 @@ ProfileChainHost chain_host() {
     };
     host.existing = []() -> ProfileChain* { return t_stack != nullptr ? &t_stack->chain : nullptr; };
     host.install_hook = install_hook_quietly;
-    host.is_ours = [](Py_tracefunc f) { return f != nullptr && (f == state().callback || f == wait_for_main); };
+    host.is_ours = is_our_callback;
     host.is_ours_object = [](PyObject* f) { return f == state().hook; };
+    host.events_on = [](const ProfileChain& chain) {
+        static const bool per_interpreter = ct_profile_events_are_per_interpreter() != 0;
+        return per_interpreter ? state().events_on : chain.function != nullptr;
+    };
+    host.function_changed = function_changed;
+    host.recorded_threads = recorded_threads;
+    host.put_hook_back = put_hook_back;
+    host.keep_threading_hook = keep_threading_hook;
     return host;
 }
 
