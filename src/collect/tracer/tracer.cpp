@@ -182,7 +182,7 @@ void detach_thread(void* stack) {
         ts->chain.clear();
         ts->chain.quiet_depth = 0;
     }
-    ts->owner = _PyThreadState_UncheckedGet();
+    ts->owner = static_cast<PyThreadState*>(const_cast<void*>(ct_current_thread_state()));
     ts->owner_id = PyThreadState_GetID(ts->owner);
     t_stack = ts;
     pthread_setspecific(s.thread_key, ts);
