@@ -21,9 +21,11 @@ FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SI
 
 
 def default_dispositions():
-    # A shell without job control starts background jobs with SIGINT and SIGQUIT ignored; give
-    # the program what an interactive user's program has. No core files for SIGQUIT.
-    for sig in (signal.SIGINT, signal.SIGQUIT):
+    # A shell without job control starts background jobs with SIGINT and SIGQUIT ignored, and
+    # nohup ignores SIGHUP; give the program what an interactive user's program has (ctest's
+    # children have it already, unittest's inherit the runner's). No core files for SIGQUIT.
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
+                signal.SIGVTALRM, signal.SIGPWR, signal.SIGRTMIN):
         signal.signal(sig, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
